@@ -1,0 +1,118 @@
+// Makes sure the system software the tests drive is installed. Run as root on
+// Debian (CI, fresh containers) it installs what is missing with apt-get;
+// anywhere else it stops with the exact command to run.
+//
+//   tsx scripts/ensure-system-packages.ts [name ...]   (default: postgresql)
+import { spawn } from 'node:child_process';
+import { accessSync, constants, existsSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface SystemPackage {
+  name: string;
+  /** Files that exist once it is installed. */
+  check: string[];
+  /** Debian packages providing them. */
+  debianPackages: string[];
+}
+
+export const SYSTEM_PACKAGES: SystemPackage[] = [
+  { name: 'postgresql', check: ['/usr/lib/postgresql/15/bin/postgres', '/usr/lib/postgresql/15/bin/initdb'], debianPackages: ['postgresql-15'] },
+  { name: 'chromium', check: ['/usr/bin/chromium'], debianPackages: ['chromium'] },
+  { name: 'patroni', check: ['/usr/bin/patroni'], debianPackages: ['patroni'] },
+  { name: 'etcd', check: ['/usr/bin/etcd'], debianPackages: ['etcd-server'] },
+  { name: 'haproxy', check: ['/usr/sbin/haproxy'], debianPackages: ['haproxy'] },
+];
+
+export const DEFAULT_NEEDS = ['postgresql'];
+
+export class MissingSystemPackagesError extends Error {
+  override name = 'MissingSystemPackagesError';
+}
+
+function lookup(names: string[]): SystemPackage[] {
+  return names.map((name) => {
+    const entry = SYSTEM_PACKAGES.find((p) => p.name === name);
+    if (!entry) throw new Error(`Unknown system package "${name}"; known: ${SYSTEM_PACKAGES.map((p) => p.name).join(', ')}`);
+    return entry;
+  });
+}
+
+function missing(packages: SystemPackage[]): SystemPackage[] {
+  return packages.filter((p) => !p.check.every((file) => existsSync(file)));
+}
+
+function onPath(command: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+    try {
+      accessSync(path.join(dir, command), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function run(command: string, args: string[]): Promise<void> {
+  console.log(`$ ${command} ${args.join(' ')}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit code ${code}`})`));
+    });
+  });
+}
+
+function describe(packages: SystemPackage[]): string {
+  return packages.map((p) => `${p.name} (needs ${p.check.filter((file) => !existsSync(file)).join(', ')})`).join('; ');
+}
+
+/**
+ * Installs (root on Debian) or demands (anywhere else) the named system packages.
+ * Throws MissingSystemPackagesError naming the install command when it cannot fix things itself.
+ */
+export async function ensureSystemPackages(needs: string[] = DEFAULT_NEEDS): Promise<void> {
+  const absent = missing(lookup(needs));
+  if (absent.length === 0) return;
+  const debianPackages = [...new Set(absent.flatMap((p) => p.debianPackages))];
+  const canInstall = process.getuid?.() === 0 && existsSync('/etc/debian_version') && onPath('apt-get');
+  if (!canInstall) {
+    throw new MissingSystemPackagesError(
+      `Missing system software: ${describe(absent)}.\n` +
+        `Install it with: sudo apt-get install ${debianPackages.join(' ')}\n` +
+        '(or your system\'s equivalent packages), then run again.',
+    );
+  }
+  console.log(`Installing missing system software: ${describe(absent)}`);
+  await run('apt-get', ['update']);
+  // The postgresql package may create and start a default cluster on 5432; the
+  // tests never use it (they start their own servers on other ports), so it is left alone.
+  await run('apt-get', ['install', '-y', '--no-install-recommends', ...debianPackages]);
+  const stillAbsent = missing(absent);
+  if (stillAbsent.length > 0) {
+    throw new MissingSystemPackagesError(`apt-get installed ${debianPackages.join(' ')} but these are still missing: ${describe(stillAbsent)}`);
+  }
+}
+
+function isMain(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  const names = process.argv.slice(2);
+  ensureSystemPackages(names.length > 0 ? names : DEFAULT_NEEDS).then(
+    () => console.log('System packages: all present.'),
+    (error: Error) => {
+      console.error(error.message);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,96 @@
+// Builds the Fastify application. It never listens: the server and the tests
+// both call buildApp and decide what to do with it.
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from './config.ts';
+import type { Database } from './db/database.ts';
+import type { Migration } from './db/migrate.ts';
+import { opsRoutes } from './features/ops/routes.ts';
+import { todoApiRoutes } from './features/todos/api-routes.ts';
+import { todoPageRoutes } from './features/todos/page-routes.ts';
+import type { TodoScope } from './features/todos/repository.ts';
+import { installErrorHandling } from './plugins/errors.ts';
+import { installHostAllowlist } from './plugins/host-allowlist.ts';
+import { installMetrics } from './plugins/metrics.ts';
+import { installValidation } from './plugins/validation.ts';
+
+export interface AppOptions {
+  config: Config;
+  db: Database;
+  migrations: Migration[];
+  /** Pino logger options; tests pass `false` to keep output quiet. */
+  logger?: boolean | object;
+}
+
+const STYLESHEET = readFileSync(new URL('./views/static/app.css', import.meta.url), 'utf8');
+
+/** Accept a caller's request id only when it is short and harmless in logs. */
+function requestId(request: IncomingMessage): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config, db } = options;
+  let shuttingDown = false;
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    trustProxy: config.trustProxy as boolean | string[], // a hop count works too, but is missing from the types
+    bodyLimit: config.bodyLimit,
+    genReqId: requestId,
+    requestIdHeader: false,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // Lets the server flip readiness before it stops accepting connections.
+  app.decorate('beginShutdown', () => {
+    shuttingDown = true;
+  });
+
+  installValidation(app);
+  installErrorHandling(app, { debug: config.debug, bodyLimit: config.bodyLimit });
+  installMetrics(app);
+  installHostAllowlist(app, config.allowedHosts);
+  // The API takes JSON only; form encodings are for the HTML pages' scope.
+  app.removeContentTypeParser('text/plain');
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'todoapp API', version: '1', description: 'Todos as JSON. Errors are `{ error, details: [{ field, message }] }`.' },
+    },
+    hideUntagged: true,
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+
+  const scopeOf = (): TodoScope => ({ kind: 'shared' });
+  await app.register(opsRoutes, { db, migrations: options.migrations, isShuttingDown: () => shuttingDown });
+  await app.register(
+    async (api) => {
+      await api.register(todoApiRoutes, { db, scopeOf });
+      api.get('/openapi.json', { schema: { hide: true } as object }, async () => app.swagger());
+    },
+    { prefix: '/api' },
+  );
+  await app.register(async (pages) => {
+    await pages.register(formbody);
+    await pages.register(todoPageRoutes, { db, scopeOf });
+  });
+  app.get('/static/app.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET));
+  return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    beginShutdown(): void;
+  }
+}

@@ -1,0 +1,27 @@
+// One database handle, two engines: PGlite embedded in the process, or a
+// PostgreSQL server through postgres.js. Repositories only see `Queryable`,
+// so they run unchanged on both.
+import type { Config } from '../config.ts';
+
+export interface Queryable {
+  /** Runs one parameterised statement ($1, $2, …) and returns its rows. */
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Runs a script of several statements without parameters (migrations). */
+  execScript(text: string): Promise<void>;
+}
+
+export interface Database extends Queryable {
+  readonly engine: 'embedded' | 'server';
+  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export async function openDatabase(config: Config): Promise<Database> {
+  if (config.database.kind === 'embedded') {
+    const { openEmbeddedDatabase } = await import('./pglite.ts');
+    return openEmbeddedDatabase(config.database.dataDir);
+  }
+  const { openServerDatabase } = await import('./postgres.ts');
+  return openServerDatabase(config.database.url, config.db);
+}

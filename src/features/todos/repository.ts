@@ -1,0 +1,125 @@
+// SQL for todos. Every function takes the scope whose todos it may see, so a
+// route cannot forget it. (Until accounts land there is one shared scope.)
+import type { Queryable } from '../../db/database.ts';
+
+export interface TodoScope {
+  kind: 'shared';
+}
+
+export interface TodoRecord {
+  id: number;
+  title: string;
+  notes: string;
+  dueDate: string | null;
+  completed: boolean;
+  order: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewTodo {
+  title: string;
+  notes?: string;
+  dueDate?: string | null;
+  completed?: boolean;
+  order?: number;
+}
+
+export type TodoChanges = Partial<NewTodo>;
+
+/** Position in the newest-first listing, for keyset pagination. */
+export interface ListPosition {
+  createdAt: Date;
+  id: number;
+}
+
+export interface ListOptions {
+  completed?: boolean;
+  text?: string;
+  limit?: number;
+  after?: ListPosition;
+}
+
+const COLUMNS = `id, title, notes, due_date::text AS "dueDate", completed, "order",
+  created_at AS "createdAt", updated_at AS "updatedAt"`;
+
+const COLUMN_OF: Record<keyof TodoChanges, string> = {
+  title: 'title',
+  notes: 'notes',
+  dueDate: 'due_date',
+  completed: 'completed',
+  order: '"order"',
+};
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (character) => `\\${character}`);
+}
+
+export const todosRepository = {
+  async listForOwner(db: Queryable, _scope: TodoScope, options: ListOptions = {}): Promise<TodoRecord[]> {
+    const conditions: string[] = [];
+    const params: unknown[] = [];
+    if (options.completed !== undefined) {
+      params.push(options.completed);
+      conditions.push(`completed = $${params.length}`);
+    }
+    if (options.text) {
+      params.push(`%${escapeLike(options.text)}%`);
+      conditions.push(`(title ILIKE $${params.length} OR notes ILIKE $${params.length})`);
+    }
+    if (options.after) {
+      params.push(options.after.createdAt, options.after.id);
+      conditions.push(`(created_at, id) < ($${params.length - 1}, $${params.length})`);
+    }
+    let sql = `SELECT ${COLUMNS} FROM todos`;
+    if (conditions.length > 0) sql += ` WHERE ${conditions.join(' AND ')}`;
+    sql += ' ORDER BY created_at DESC, id DESC';
+    if (options.limit !== undefined) {
+      params.push(options.limit);
+      sql += ` LIMIT $${params.length}`;
+    }
+    return db.query<TodoRecord>(sql, params);
+  },
+
+  async getForOwner(db: Queryable, _scope: TodoScope, id: number): Promise<TodoRecord | undefined> {
+    const [todo] = await db.query<TodoRecord>(`SELECT ${COLUMNS} FROM todos WHERE id = $1`, [id]);
+    return todo;
+  },
+
+  async createForOwner(db: Queryable, _scope: TodoScope, todo: NewTodo): Promise<TodoRecord> {
+    const [created] = await db.query<TodoRecord>(
+      `INSERT INTO todos (title, notes, due_date, completed, "order")
+       VALUES ($1, $2, $3, $4, coalesce($5, (SELECT coalesce(max("order"), 0) + 1 FROM todos)))
+       RETURNING ${COLUMNS}`,
+      [todo.title, todo.notes ?? '', todo.dueDate ?? null, todo.completed ?? false, todo.order ?? null],
+    );
+    if (!created) throw new Error('INSERT … RETURNING returned no row');
+    return created;
+  },
+
+  /** Changes only the given fields; undefined when the todo is not in scope. */
+  async updateForOwner(db: Queryable, scope: TodoScope, id: number, changes: TodoChanges): Promise<TodoRecord | undefined> {
+    const fields = (Object.keys(COLUMN_OF) as (keyof TodoChanges)[]).filter((field) => changes[field] !== undefined);
+    if (fields.length === 0) return this.getForOwner(db, scope, id);
+    const params: unknown[] = [id];
+    const assignments = fields.map((field) => {
+      params.push(changes[field]);
+      return `${COLUMN_OF[field]} = $${params.length}`;
+    });
+    const [updated] = await db.query<TodoRecord>(
+      `UPDATE todos SET ${assignments.join(', ')}, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+      params,
+    );
+    return updated;
+  },
+
+  async deleteForOwner(db: Queryable, _scope: TodoScope, id: number): Promise<boolean> {
+    const rows = await db.query('DELETE FROM todos WHERE id = $1 RETURNING id', [id]);
+    return rows.length > 0;
+  },
+
+  async deleteAllForOwner(db: Queryable, _scope: TodoScope): Promise<number> {
+    const rows = await db.query('DELETE FROM todos RETURNING id');
+    return rows.length;
+  },
+};

@@ -1,0 +1,72 @@
+// One source for request validation, TypeScript types, response serialisation
+// and the OpenAPI document.
+import { Type, type Static } from 'typebox';
+
+export const TITLE_MAX_LENGTH = 250;
+const INT4_MIN = -2_147_483_648;
+const INT4_MAX = 2_147_483_647;
+
+const Title = Type.String({ minLength: 1, maxLength: TITLE_MAX_LENGTH, description: 'Trimmed; 1–250 characters.' });
+const Notes = Type.String({ maxLength: 100_000, description: 'Free text.' });
+const DueDate = Type.Union([Type.String({ format: 'date', description: 'A calendar date, YYYY-MM-DD.' }), Type.Null()]);
+const Order = Type.Integer({ minimum: INT4_MIN, maximum: INT4_MAX, description: 'Position for manual sorting.' });
+
+export const Todo = Type.Object(
+  {
+    id: Type.Integer(),
+    title: Type.String(),
+    notes: Type.String(),
+    dueDate: Type.Union([Type.String({ format: 'date' }), Type.Null()]),
+    completed: Type.Boolean(),
+    order: Type.Integer(),
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+    url: Type.String({ format: 'uri', description: 'Absolute URL of this todo.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const CreateTodo = Type.Object(
+  {
+    title: Title,
+    notes: Type.Optional(Notes),
+    dueDate: Type.Optional(DueDate),
+    completed: Type.Optional(Type.Boolean()),
+    order: Type.Optional(Order),
+  },
+  { additionalProperties: false },
+);
+export type CreateTodo = Static<typeof CreateTodo>;
+
+export const UpdateTodo = Type.Object(
+  {
+    title: Type.Optional(Title),
+    notes: Type.Optional(Notes),
+    dueDate: Type.Optional(DueDate),
+    completed: Type.Optional(Type.Boolean()),
+    order: Type.Optional(Order),
+  },
+  { additionalProperties: false },
+);
+export type UpdateTodo = Static<typeof UpdateTodo>;
+
+export const ListTodosQuery = Type.Object(
+  {
+    completed: Type.Optional(Type.Boolean({ description: 'Only completed (true) or only active (false) todos.' })),
+    q: Type.Optional(Type.String({ maxLength: 200, description: 'Text searched in title and notes.' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: 'Page size; the next page is in the Link header.' })),
+    cursor: Type.Optional(Type.String({ maxLength: 100, description: 'Opaque position from a Link header.' })),
+  },
+  { additionalProperties: false },
+);
+export type ListTodosQuery = Static<typeof ListTodosQuery>;
+
+export const TodoIdParams = Type.Object({ id: Type.String() });
+
+export const ErrorResponse = Type.Object(
+  {
+    error: Type.String(),
+    details: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+  },
+  { additionalProperties: false },
+);

@@ -1,0 +1,94 @@
+// Runs the app: opens the database, makes sure the schema is current, listens,
+// and shuts down gracefully on SIGTERM/SIGINT.
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.ts';
+import type { Config } from './config.ts';
+import { openDatabase, type Database } from './db/database.ts';
+import { loadMigrations, migrate, migrationStatus, type Migration } from './db/migrate.ts';
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+async function prepareSchema(config: Config, db: Database, migrations: Migration[]): Promise<void> {
+  // The embedded database belongs to this process alone, so it migrates itself.
+  if (config.database.kind === 'embedded' || config.migrateOnStart) {
+    await migrate(db, migrations);
+    return;
+  }
+  const { pending } = await migrationStatus(db, migrations);
+  if (pending.length > 0) {
+    throw new StartupError(
+      `The database schema is behind: ${pending.length} migration(s) pending (${pending.map((m) => `${m.version}_${m.name}`).join(', ')}). ` +
+        'Run "todoapp migrate" first, or set MIGRATE_ON_START=true.',
+    );
+  }
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  address: string;
+  /** Readiness fails at once, in-flight requests finish (up to the timeout), the database closes. */
+  shutdown(): Promise<void>;
+}
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  const migrations = await loadMigrations();
+  const db = await openDatabase(config);
+  let app: FastifyInstance;
+  try {
+    await prepareSchema(config, db, migrations);
+    app = await buildApp({ config, db, migrations });
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const address = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${(app.server.address() as { port: number }).port}`;
+  app.log.info({ address, database: config.database.kind }, 'todoapp is listening');
+
+  let closing: Promise<void> | undefined;
+  const shutdown = () => {
+    closing ??= (async () => {
+      app.beginShutdown();
+      app.log.info('shutting down: finishing in-flight requests');
+      const timer = setTimeout(() => {
+        app.log.error(`in-flight requests did not finish within ${config.shutdownTimeoutMs} ms; exiting anyway`);
+        process.exit(1);
+      }, config.shutdownTimeoutMs);
+      timer.unref();
+      try {
+        await app.close();
+      } finally {
+        await db.close();
+        clearTimeout(timer);
+      }
+      app.log.info('shut down cleanly');
+    })();
+    return closing;
+  };
+  return { app, address, shutdown };
+}
+
+/** Starts the server and ties its shutdown to SIGTERM and SIGINT. */
+export async function serve(config: Config): Promise<void> {
+  const server = await startServer(config);
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      server.app.log.warn(`second ${signal}: exiting now`);
+      process.exit(1);
+    }
+    signalled = true;
+    server.app.log.info({ signal }, 'received signal');
+    server.shutdown().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        server.app.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

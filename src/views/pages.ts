@@ -1,0 +1,64 @@
+// Server-rendered pages. Until the web UI lands this is the plain list and
+// add form: real HTML, escaped, usable without JavaScript.
+import type { FieldError } from '../plugins/validation.ts';
+import { html, type SafeHtml } from './html.ts';
+
+export interface TodoView {
+  id: number;
+  title: string;
+  notes: string;
+  dueDate: string | null;
+  completed: boolean;
+}
+
+function layout(title: string, body: SafeHtml): string {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title}</title>
+<link rel="stylesheet" href="/static/app.css">
+</head>
+<body>
+<main>
+${body}
+</main>
+</body>
+</html>`.value;
+}
+
+function errorList(details: FieldError[] | undefined): SafeHtml {
+  if (!details || details.length === 0) return html``;
+  return html`<ul>${details.map((detail) => html`<li>${detail.field}: ${detail.message}</li>`)}</ul>`;
+}
+
+export function renderTodoListPage(todos: TodoView[], problem?: { error: string; details?: FieldError[] }, values: { title?: string; dueDate?: string } = {}): string {
+  const items = todos.map(
+    (todo) => html`<li>
+  <span>${todo.completed ? '✔ ' : ''}${todo.title}</span>${todo.dueDate ? html`<span class="due">due ${todo.dueDate}</span>` : ''}
+  ${todo.notes ? html`<p class="notes">${todo.notes}</p>` : ''}
+</li>`,
+  );
+  return layout(
+    'Todos',
+    html`<h1>Todos</h1>
+${problem ? html`<div class="error" role="alert"><p>${problem.error}</p>${errorList(problem.details)}</div>` : ''}
+<form class="add" method="post" action="/todos">
+  <label>New todo <input name="title" required maxlength="250" autofocus value="${values.title ?? ''}"></label>
+  <label>Due date <input name="dueDate" type="date" value="${values.dueDate ?? ''}"></label>
+  <button type="submit">Add</button>
+</form>
+${todos.length === 0 ? html`<p>Nothing to do yet.</p>` : html`<ul class="todos">${items}</ul>`}`,
+  );
+}
+
+export function renderErrorPage(status: number, message: string, details?: FieldError[], debugText?: string): string {
+  return layout(
+    `${status} ${message}`,
+    html`<h1>${message}</h1>
+<div class="error" role="alert"><p>Error ${status}.</p>${errorList(details)}</div>
+${debugText ? html`<pre>${debugText}</pre>` : ''}
+<p><a href="/">Back to the list</a></p>`,
+  );
+}

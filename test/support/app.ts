@@ -1,0 +1,85 @@
+// Starts the real app on a real port against a real database engine, so
+// tests talk HTTP to it exactly as clients do.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { buildApp } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { openDatabase, type Database } from '../../src/db/database.ts';
+import { loadMigrations, migrate } from '../../src/db/migrate.ts';
+import { pickFreePort } from './ports.ts';
+import { createTestDatabase } from './postgres.ts';
+
+export type EngineName = 'pglite' | 'postgres';
+export const ENGINES: EngineName[] = ['pglite', 'postgres'];
+
+export interface TestDatabase {
+  /** Environment naming this database, as an operator would set it. */
+  env: Record<string, string>;
+  cleanup(): Promise<void>;
+}
+
+/** A fresh, empty database on the given engine (nothing migrated). */
+export async function freshDatabase(engine: EngineName): Promise<TestDatabase> {
+  if (engine === 'pglite') {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'todoapp-test-'));
+    return { env: { DATA_DIR: dataDir }, cleanup: () => rm(dataDir, { recursive: true, force: true }) };
+  }
+  const database = await createTestDatabase();
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'todoapp-test-'));
+  return {
+    env: { DATABASE_URL: database.url, DATA_DIR: dataDir },
+    cleanup: async () => {
+      await database.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TestApp {
+  engine: EngineName;
+  baseUrl: string;
+  config: Config;
+  db: Database;
+  /** fetch relative to the app, with JSON conveniences. */
+  request(pathname: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
+  beginShutdown(): void;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Run migrations before serving (default true). */
+  migrate?: boolean;
+  /** `env` already names a database (from freshDatabase); use it instead of a new one, and leave its cleanup to the caller. */
+  reuseDatabase?: boolean;
+}
+
+export async function startTestApp(engine: EngineName, env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestApp> {
+  const database = options.reuseDatabase ? { env: {}, cleanup: async () => {} } : await freshDatabase(engine);
+  const config = loadConfig({ LOG_LEVEL: 'silent', ...database.env, ...env });
+  const db = await openDatabase(config);
+  const migrations = await loadMigrations();
+  if (options.migrate !== false) await migrate(db, migrations);
+  const app = await buildApp({ config, db, migrations, logger: false });
+  const port = await pickFreePort();
+  await app.listen({ host: '127.0.0.1', port });
+  const baseUrl = `http://localhost:${port}`;
+  return {
+    engine,
+    baseUrl,
+    config,
+    db,
+    request(pathname, init = {}) {
+      const { json, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (json !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
+      return fetch(new URL(pathname, baseUrl), { ...rest, headers, body: json === undefined ? rest.body : JSON.stringify(json) });
+    },
+    beginShutdown: () => app.beginShutdown(),
+    async close() {
+      await app.close();
+      await db.close();
+      await database.cleanup();
+    },
+  };
+}

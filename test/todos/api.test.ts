@@ -1,0 +1,204 @@
+// The JSON API on both engines: the Todo-Backend contract, listing, and every
+// kind of bad input (status, message naming the field, nothing changed).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ENGINES, startTestApp, type TestApp } from '../support/app.ts';
+
+interface TodoJson {
+  id: number;
+  title: string;
+  notes: string;
+  dueDate: string | null;
+  completed: boolean;
+  order: number;
+  createdAt: string;
+  updatedAt: string;
+  url: string;
+}
+
+for (const engine of ENGINES) {
+  describe(`todo API on ${engine}`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await startTestApp(engine);
+    });
+    after(() => t.close());
+
+    async function create(body: Record<string, unknown>): Promise<TodoJson> {
+      const response = await t.request('/api/todos', { method: 'POST', json: body });
+      assert.equal(response.status, 201, await response.clone().text());
+      return (await response.json()) as TodoJson;
+    }
+    async function list(query = ''): Promise<TodoJson[]> {
+      const response = await t.request(`/api/todos${query}`);
+      assert.equal(response.status, 200);
+      return (await response.json()) as TodoJson[];
+    }
+    async function clear() {
+      assert.equal((await t.request('/api/todos', { method: 'DELETE' })).status, 204);
+    }
+
+    describe('the Todo-Backend contract', () => {
+      before(clear);
+
+      it('creates a todo with defaults, an absolute url and a Location header', async () => {
+        const response = await t.request('/api/todos', { method: 'POST', json: { title: '  walk the dog  ' } });
+        assert.equal(response.status, 201);
+        const todo = (await response.json()) as TodoJson;
+        assert.equal(todo.title, 'walk the dog');
+        assert.equal(todo.completed, false);
+        assert.equal(todo.notes, '');
+        assert.equal(todo.dueDate, null);
+        assert.equal(typeof todo.order, 'number');
+        assert.match(todo.url, new RegExp(`^${t.baseUrl}/api/todos/${todo.id}$`));
+        assert.equal(response.headers.get('location'), todo.url);
+        assert.ok(!Number.isNaN(Date.parse(todo.createdAt)));
+        const fetched = await fetch(todo.url);
+        assert.equal(fetched.status, 200);
+        assert.deepEqual(await fetched.json(), todo);
+      });
+
+      it('patches only the given fields', async () => {
+        const todo = await create({ title: 'read', notes: 'a book', dueDate: '2026-03-01', order: 7 });
+        const response = await t.request(`/api/todos/${todo.id}`, { method: 'PATCH', json: { completed: true } });
+        assert.equal(response.status, 200);
+        const patched = (await response.json()) as TodoJson;
+        assert.deepEqual({ ...patched, updatedAt: todo.updatedAt }, { ...todo, completed: true });
+        assert.ok(Date.parse(patched.updatedAt) >= Date.parse(todo.updatedAt));
+        const again = (await (await t.request(`/api/todos/${todo.id}`, { method: 'PATCH', json: { title: 'reread', dueDate: null, notes: '' } })).json()) as TodoJson;
+        assert.equal(again.title, 'reread');
+        assert.equal(again.dueDate, null);
+        assert.equal(again.notes, '');
+        assert.equal(again.completed, true);
+        assert.equal(again.order, 7);
+      });
+
+      it('deletes one todo, then it is gone', async () => {
+        const todo = await create({ title: 'to delete' });
+        assert.equal((await t.request(`/api/todos/${todo.id}`, { method: 'DELETE' })).status, 204);
+        assert.equal((await t.request(`/api/todos/${todo.id}`)).status, 404);
+        assert.equal((await t.request(`/api/todos/${todo.id}`, { method: 'DELETE' })).status, 404);
+      });
+
+      it('DELETE on the collection empties it', async () => {
+        await create({ title: 'one' });
+        await clear();
+        assert.deepEqual(await list(), []);
+      });
+    });
+
+    describe('listing', () => {
+      before(clear);
+
+      it('lists newest first, filters by completion and text, and pages with a Link header', async () => {
+        const first = await create({ title: 'first', notes: 'alpha' });
+        const second = await create({ title: 'second 100%', completed: true });
+        const third = await create({ title: 'third', notes: 'beta gamma' });
+        assert.deepEqual((await list()).map((todo) => todo.id), [third.id, second.id, first.id]);
+        assert.deepEqual((await list('?completed=true')).map((todo) => todo.id), [second.id]);
+        assert.deepEqual((await list('?completed=false')).map((todo) => todo.id), [third.id, first.id]);
+        assert.deepEqual((await list('?q=GAMMA')).map((todo) => todo.id), [third.id]);
+        assert.deepEqual((await list('?q=100%25')).map((todo) => todo.id), [second.id], '% is literal, not a wildcard');
+        assert.deepEqual(await list('?q=_'), [], '_ is literal, not a wildcard');
+
+        const page1 = await t.request('/api/todos?limit=2');
+        assert.deepEqual(((await page1.json()) as TodoJson[]).map((todo) => todo.id), [third.id, second.id]);
+        const next = /<([^>]+)>; rel="next"/.exec(page1.headers.get('link') ?? '')?.[1];
+        assert.ok(next, 'a Link header names the next page');
+        const page2 = await fetch(next);
+        assert.deepEqual(((await page2.json()) as TodoJson[]).map((todo) => todo.id), [first.id]);
+        assert.equal(page2.headers.get('link'), null, 'no next page after the last');
+      });
+    });
+
+    describe('bad input changes nothing', () => {
+      let existing: TodoJson;
+      before(async () => {
+        await clear();
+        existing = await create({ title: 'keep me', notes: 'as I am', dueDate: '2026-05-05', order: 3 });
+      });
+
+      async function assertUnchanged() {
+        assert.deepEqual(await list(), [existing]);
+      }
+
+      async function expectError(response: Response, status: number, field: string, message?: RegExp) {
+        assert.equal(response.status, status);
+        assert.match(response.headers.get('content-type') ?? '', /application\/json/);
+        const body = (await response.json()) as { error: string; details?: { field: string; message: string }[] };
+        assert.equal(typeof body.error, 'string');
+        const detail = body.details?.find((entry) => entry.field === field);
+        assert.ok(detail, `details name ${field}: ${JSON.stringify(body)}`);
+        if (message) assert.match(detail.message, message);
+        assert.doesNotMatch(JSON.stringify(body), /at .*\.(ts|js):\d+|node_modules|SELECT|INSERT/);
+        await assertUnchanged();
+      }
+
+      const post = (body: string, contentType = 'application/json') =>
+        t.request('/api/todos', { method: 'POST', body, headers: { 'content-type': contentType } });
+      const patch = (body: unknown) => t.request(`/api/todos/${existing.id}`, { method: 'PATCH', json: body });
+
+      it('malformed JSON → 400', async () => {
+        await expectError(await post('{"title": "oops"'), 400, 'body', /JSON/);
+      });
+      it('wrong content type → 415', async () => {
+        await expectError(await post('title=oops', 'text/plain'), 415, 'Content-Type');
+      });
+      it('body over the limit → 413', async () => {
+        await expectError(await post(JSON.stringify({ title: 'x', notes: 'n'.repeat(200_000) })), 413, 'body');
+      });
+      it('unknown field → 400', async () => {
+        await expectError(await post(JSON.stringify({ title: 'ok', colour: 'red' })), 400, 'colour', /not a known field/);
+        await expectError(await patch({ owner: 1 }), 400, 'owner', /not a known field/);
+      });
+      it('missing title → 400', async () => {
+        await expectError(await post(JSON.stringify({ notes: 'no title' })), 400, 'title', /required/);
+      });
+      it('wrong types → 400', async () => {
+        await expectError(await post(JSON.stringify({ title: 42 })), 400, 'title', /string/);
+        await expectError(await post(JSON.stringify({ title: 'ok', completed: 'yes' })), 400, 'completed');
+        await expectError(await patch({ completed: 1 }), 400, 'completed');
+        await expectError(await post(JSON.stringify(['title'])), 400, 'body');
+      });
+      it('empty or whitespace title → 400', async () => {
+        await expectError(await post(JSON.stringify({ title: '' })), 400, 'title', /empty/);
+        await expectError(await post(JSON.stringify({ title: '  \t ' })), 400, 'title', /empty/);
+        await expectError(await patch({ title: '   ' }), 400, 'title', /empty/);
+      });
+      it('a 251-character title → 400; 250 is fine', async () => {
+        await expectError(await post(JSON.stringify({ title: 'x'.repeat(251) })), 400, 'title', /250/);
+        await expectError(await patch({ title: 'x'.repeat(251) }), 400, 'title', /250/);
+        const ok = await create({ title: `  ${'y'.repeat(250)}  ` });
+        assert.equal(ok.title.length, 250);
+        assert.equal((await t.request(`/api/todos/${ok.id}`, { method: 'DELETE' })).status, 204);
+      });
+      it('an impossible date → 400', async () => {
+        await expectError(await post(JSON.stringify({ title: 'ok', dueDate: '2026-02-30' })), 400, 'dueDate', /date/);
+        await expectError(await post(JSON.stringify({ title: 'ok', dueDate: '2026-2-3' })), 400, 'dueDate', /YYYY-MM-DD/);
+        await expectError(await patch({ dueDate: 'tomorrow' }), 400, 'dueDate');
+      });
+      it('non-integer or out-of-range order → 400', async () => {
+        await expectError(await post(JSON.stringify({ title: 'ok', order: 1.5 })), 400, 'order', /integer/);
+        await expectError(await post(JSON.stringify({ title: 'ok', order: '2' })), 400, 'order', /integer/);
+        await expectError(await post(JSON.stringify({ title: 'ok', order: 2 ** 31 })), 400, 'order', /at most/);
+        await expectError(await patch({ order: -(2 ** 31) - 1 }), 400, 'order', /at least/);
+      });
+      it('bad query parameters → 400', async () => {
+        await expectError(await t.request('/api/todos?completed=maybe'), 400, 'completed');
+        await expectError(await t.request('/api/todos?limit=0'), 400, 'limit');
+        await expectError(await t.request('/api/todos?cursor=nonsense'), 400, 'cursor');
+        await expectError(await t.request('/api/todos?sort=sideways'), 400, 'sort');
+      });
+      it('a non-numeric, huge or unknown id → 404', async () => {
+        for (const id of ['abc', '1.5', '-1', '0', '99999999999999999999', String(existing.id + 1000)]) {
+          for (const method of ['GET', 'PATCH', 'DELETE']) {
+            const response = await t.request(`/api/todos/${id}`, { method, ...(method === 'PATCH' ? { json: { title: 'changed' } } : {}) });
+            assert.equal(response.status, 404, `${method} ${id}`);
+            assert.deepEqual(await response.json(), { error: 'Todo not found' });
+          }
+        }
+        await assertUnchanged();
+      });
+    });
+  });
+}

@@ -1,0 +1,66 @@
+// The server-rendered page and its plain form post, on both engines.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ENGINES, startTestApp, type TestApp } from '../support/app.ts';
+
+for (const engine of ENGINES) {
+  describe(`the list page on ${engine}`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await startTestApp(engine);
+    });
+    after(() => t.close());
+
+    const postForm = (fields: Record<string, string>) =>
+      t.request('/todos', { method: 'POST', body: new URLSearchParams(fields), redirect: 'manual', headers: { accept: 'text/html' } });
+
+    async function titles(): Promise<string[]> {
+      const todos = (await (await t.request('/api/todos')).json()) as { title: string }[];
+      return todos.map((todo) => todo.title);
+    }
+
+    it('shows an empty list with the add form', async () => {
+      const response = await t.request('/');
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get('content-type') ?? '', /text\/html/);
+      const page = await response.text();
+      assert.match(page, /<form[^>]+method="post"[^>]+action="\/todos"/);
+      assert.match(page, /Nothing to do yet/);
+    });
+
+    it('adds a todo with a form post, then redirects to the list', async () => {
+      const response = await postForm({ title: '  Water the plants ', dueDate: '2026-07-01' });
+      assert.equal(response.status, 303);
+      assert.equal(response.headers.get('location'), '/');
+      const page = await (await t.request('/')).text();
+      assert.match(page, /Water the plants<\/span><span class="due">due 2026-07-01/);
+    });
+
+    it('shows markup in titles as text', async () => {
+      for (const title of ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>']) {
+        assert.equal((await postForm({ title })).status, 303);
+      }
+      const page = await (await t.request('/')).text();
+      assert.ok(!page.includes('<script>alert(1)</script>'));
+      assert.ok(!page.includes('<img src=x'));
+      assert.ok(page.includes('&lt;script&gt;alert(1)&lt;/script&gt;'));
+      assert.ok(page.includes('&quot;&gt;&lt;img src=x onerror=alert(1)&gt;'));
+    });
+
+    it('rejects an empty title or an impossible date with a message, adding nothing', async () => {
+      const before = await titles();
+      for (const [fields, pattern] of [
+        [{ title: '   ' }, /title: must not be empty/],
+        [{ title: 'x'.repeat(251) }, /title: must be at most 250 characters/],
+        [{ title: 'ok', dueDate: '2026-02-30' }, /dueDate: must be a real calendar date/],
+      ] as const) {
+        const response = await postForm(fields);
+        assert.equal(response.status, 400);
+        const page = await response.text();
+        assert.match(page, /role="alert"/);
+        assert.match(page, pattern);
+      }
+      assert.deepEqual(await titles(), before);
+    });
+  });
+}
