@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when built (production image), else the TypeScript source through tsx.
+// In a checkout (src/ present) run the TypeScript source through tsx, so a
+// stale dist/ never shadows the code being edited; in the production image
+// (compiled dist/ only, no tsx) run the compiled CLI.
 import { existsSync } from 'node:fs';
 
-const compiled = new URL('../dist/cli.js', import.meta.url);
-if (existsSync(compiled)) {
-  await import(compiled.href);
-} else {
+const source = new URL('../src/cli.ts', import.meta.url);
+if (existsSync(source)) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(new URL('../src/cli.ts', import.meta.url).href);
+  await import(source.href);
+} else {
+  await import(new URL('../dist/cli.js', import.meta.url).href);
 }

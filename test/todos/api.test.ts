@@ -202,3 +202,26 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+describe('the API description', () => {
+  it('serves an OpenAPI 3 document built from the validation schemas, and a docs page', async () => {
+    const t = await startTestApp('pglite');
+    try {
+      const response = await t.request('/api/openapi.json');
+      assert.equal(response.status, 200);
+      const document = (await response.json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown>; additionalProperties: boolean } }> } }>> };
+      assert.match(document.openapi, /^3\./);
+      assert.deepEqual(Object.keys(document.paths).sort(), ['/api/todos', '/api/todos/{id}']);
+      assert.deepEqual(Object.keys(document.paths['/api/todos'] ?? {}).sort(), ['delete', 'get', 'post']);
+      assert.deepEqual(Object.keys(document.paths['/api/todos/{id}'] ?? {}).sort(), ['delete', 'get', 'patch']);
+      const createSchema = document.paths['/api/todos']?.post?.requestBody?.content['application/json']?.schema;
+      assert.deepEqual(Object.keys(createSchema?.properties ?? {}).sort(), ['completed', 'dueDate', 'notes', 'order', 'title']);
+      assert.equal(createSchema?.additionalProperties, false);
+      const docs = await t.request('/api/docs/');
+      assert.equal(docs.status, 200);
+      assert.match(await docs.text(), /<html/i);
+    } finally {
+      await t.close();
+    }
+  });
+});
