@@ -7,14 +7,19 @@ import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance } from 'fastify';
+import cookie from '@fastify/cookie';
+import cors from '@fastify/cors';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import type { Migration } from './db/migrate.ts';
 import { opsRoutes } from './features/ops/routes.ts';
 import { todoApiRoutes } from './features/todos/api-routes.ts';
 import { todoPageRoutes } from './features/todos/page-routes.ts';
-import type { TodoScope } from './features/todos/repository.ts';
+import { accountRoutes } from './features/accounts/routes.ts';
+import { installAuth } from './plugins/auth.ts';
+import { installSecurityHeaders } from './plugins/security-headers.ts';
+import type { Viewer } from './views/pages.ts';
 import { installErrorHandling } from './plugins/errors.ts';
 import { installHostAllowlist } from './plugins/host-allowlist.ts';
 import { installMetrics } from './plugins/metrics.ts';
@@ -23,6 +28,8 @@ import { installValidation } from './plugins/validation.ts';
 export interface AppOptions {
   config: Config;
   db: Database;
+  /** From resolveSecretKey: SECRET_KEY, or the embedded database's own key. */
+  secretKey: string;
   migrations: Migration[];
   /** Pino logger options; tests pass `false` to keep output quiet. */
   logger?: boolean | object;
@@ -60,6 +67,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installErrorHandling(app, { debug: config.debug, bodyLimit: config.bodyLimit });
   installMetrics(app);
   installHostAllowlist(app, config.allowedHosts);
+  installSecurityHeaders(app);
+  await app.register(cookie);
+  const auth = installAuth(app, { db, secretKey: options.secretKey, sessionTtlDays: config.sessionTtlDays });
+  const viewerOf = (request: FastifyRequest, reply: FastifyReply): Viewer | undefined =>
+    request.user && request.authMethod === 'session'
+      ? { username: request.user.username, isAdmin: request.user.isAdmin, csrfToken: auth.csrfToken(request, reply) }
+      : undefined;
   // The API takes JSON only; form encodings are for the HTML pages' scope.
   app.removeContentTypeParser('text/plain');
 
@@ -72,18 +86,27 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
 
-  const scopeOf = (): TodoScope => ({ kind: 'shared' });
   await app.register(opsRoutes, { db, migrations: options.migrations, isShuttingDown: () => shuttingDown });
   await app.register(
     async (api) => {
-      await api.register(todoApiRoutes, { db, scopeOf });
+      if (config.corsOrigins.length > 0) {
+        await api.register(cors, {
+          origin: config.corsOrigins,
+          methods: ['GET', 'POST', 'PATCH', 'DELETE'],
+          allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'],
+          exposedHeaders: ['Location', 'Link', 'X-Request-Id'],
+          maxAge: 600,
+        });
+      }
+      await api.register(todoApiRoutes, { db });
       api.get('/openapi.json', { schema: { hide: true } as object }, async () => app.swagger());
     },
     { prefix: '/api' },
   );
   await app.register(async (pages) => {
     await pages.register(formbody);
-    await pages.register(todoPageRoutes, { db, scopeOf });
+    await pages.register(todoPageRoutes, { db, viewerOf });
+    await pages.register(accountRoutes, { db, config, auth, viewerOf });
   });
   app.get('/static/app.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET));
   return app;

@@ -1,7 +1,11 @@
-// The `todoapp` command: serve | migrate [--status].
+// The `todoapp` command: serve, migrate, and the account chores a Kubernetes Job can run.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { openDatabase } from './db/database.ts';
+import { openDatabase, type Database } from './db/database.ts';
+import { hashPassword, passwordProblem } from './features/accounts/passwords.ts';
+import { tokensRepository, UsernameTakenError, usersRepository } from './features/accounts/repository.ts';
+import { keyedHash, newSecret } from './plugins/auth.ts';
+import { resolveSecretKey } from './secret-key.ts';
 import { loadMigrations, migrate, MigrationError, migrationStatus } from './db/migrate.ts';
 import { DataDirInUseError } from './db/pglite.ts';
 import { serve, StartupError } from './server.ts';
@@ -12,17 +16,25 @@ Commands:
   serve              Serve the app (default port 8000)
   migrate            Apply pending database migrations
   migrate --status   List applied and pending migrations
+  createsuperuser --username NAME
+                     Create an admin account; the password is read from
+                     TODOAPP_PASSWORD or standard input
+  create-token --username NAME [--name LABEL]
+                     Create a personal API token and print it (only once)
+  assign-legacy --username NAME
+                     Give the todos taken over from the old app to NAME
   help               Show this help
 
 Configuration comes from environment variables; see the README.`;
 
 class UsageError extends Error {}
+/** A failure the operator can act on: printed as it is, exit 1. */
+class CommandError extends Error {}
 
 async function runMigrate(config: Config, args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { status: { type: 'boolean' } }, strict: true });
-  const db = await openDatabase(config);
-  try {
-    const migrations = await loadMigrations();
+  const migrations = await loadMigrations();
+  await withDatabase(config, async (db) => {
     if (values.status) {
       const { applied, pending } = await migrationStatus(db, migrations);
       for (const m of applied) console.log(`applied  ${m.version}_${m.name}  ${m.appliedAt.toISOString()}`);
@@ -33,9 +45,73 @@ async function runMigrate(config: Config, args: string[]): Promise<void> {
     const applied = await migrate(db, migrations);
     for (const m of applied) console.log(`applied  ${m.version}_${m.name}`);
     console.log(applied.length === 0 ? 'The database is up to date.' : `Applied ${applied.length} migration(s).`);
+  });
+}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) {
+    process.stderr.write('Password: ');
+  }
+  let input = '';
+  for await (const chunk of process.stdin) input += chunk;
+  return input.replace(/\r?\n$/, '');
+}
+
+function requiredUsername(args: string[], extra: Record<string, { type: 'string' }> = {}) {
+  const { values } = parseArgs({ args, options: { username: { type: 'string' }, ...extra }, strict: true });
+  if (!values.username) throw new UsageError('--username NAME is required.');
+  return values as { username: string } & Record<string, string | undefined>;
+}
+
+/** Runs `work` with the database open, closing it afterwards. */
+async function withDatabase<T>(config: Config, work: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openDatabase(config);
+  try {
+    return await work(db);
   } finally {
     await db.close();
   }
+}
+
+async function findUser(db: Database, username: string) {
+  const user = await usersRepository.findByUsername(db, username);
+  if (!user) throw new CommandError(`No user named "${username}".`);
+  return user;
+}
+
+async function runCreateSuperuser(config: Config, args: string[]): Promise<void> {
+  const { username } = requiredUsername(args);
+  if (!/^[A-Za-z0-9_.-]{1,50}$/.test(username)) throw new CommandError('The username must be 1–50 letters, digits, dots, dashes or underscores.');
+  const password = process.env.TODOAPP_PASSWORD ?? (await readStdin());
+  const problem = passwordProblem(password, username);
+  if (problem) throw new CommandError(`The password ${problem}.`);
+  await withDatabase(config, async (db) => {
+    try {
+      await usersRepository.create(db, { username, passwordHash: await hashPassword(password), admin: true });
+    } catch (error) {
+      if (error instanceof UsernameTakenError) throw new CommandError(`A user named "${username}" already exists; nothing was changed.`);
+      throw error;
+    }
+  });
+  console.log(`Created admin "${username}".`);
+}
+
+async function runCreateToken(config: Config, args: string[]): Promise<void> {
+  const { username, name } = requiredUsername(args, { name: { type: 'string' } });
+  const secretKey = await resolveSecretKey(config);
+  const token = newSecret();
+  await withDatabase(config, async (db) => {
+    const user = await findUser(db, username);
+    await tokensRepository.create(db, user.id, name ?? '', keyedHash(secretKey, token));
+  });
+  console.error(`Created an API token for "${username}". It is shown only now:`);
+  console.log(token);
+}
+
+async function runAssignLegacy(config: Config, args: string[]): Promise<void> {
+  const { username } = requiredUsername(args);
+  const moved = await withDatabase(config, async (db) => usersRepository.assignLegacyTodos(db, (await findUser(db, username)).id));
+  console.log(`Gave ${moved} todo(s) taken over from the old app to "${username}".`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -53,6 +129,15 @@ export async function main(argv: string[]): Promise<number> {
       case 'migrate':
         await runMigrate(config, args);
         return 0;
+      case 'createsuperuser':
+        await runCreateSuperuser(config, args);
+        return 0;
+      case 'create-token':
+        await runCreateToken(config, args);
+        return 0;
+      case 'assign-legacy':
+        await runAssignLegacy(config, args);
+        return 0;
       default:
         throw new UsageError(`Unknown command "${command}".`);
     }
@@ -65,7 +150,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(error.message);
       return 2;
     }
-    if (error instanceof DataDirInUseError || error instanceof MigrationError || error instanceof StartupError) {
+    if (error instanceof DataDirInUseError || error instanceof MigrationError || error instanceof StartupError || error instanceof CommandError) {
       console.error(error.message);
       return 1;
     }

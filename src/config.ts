@@ -25,6 +25,12 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Largest accepted request body, in bytes. */
   bodyLimit: number;
+  /** Keys the hashes of session ids and API tokens. Required with a server database; on the embedded one, made once in DATA_DIR. */
+  secretKey: string | undefined;
+  registration: 'open' | 'closed';
+  /** Origins allowed to call the API from a browser (CORS); none by default. */
+  corsOrigins: string[];
+  sessionTtlDays: number;
   db: {
     poolSize: number;
     connectTimeoutSeconds: number;
@@ -146,6 +152,28 @@ function parseDatabaseUrl(env: Env): string | undefined {
   return raw;
 }
 
+function parseSecretKey(env: Env, database: DatabaseConfig): string | undefined {
+  const key = readVariable(env, 'SECRET_KEY');
+  if (key === undefined && database.kind === 'server') {
+    throw new ConfigError('SECRET_KEY', 'is required with a PostgreSQL server (at least 32 random characters, e.g. from `openssl rand -base64 48`), and must be the same on every replica');
+  }
+  if (key !== undefined && key.length < 32) throw new ConfigError('SECRET_KEY', `must be at least 32 characters (got ${key.length})`);
+  return key;
+}
+
+function parseRegistration(env: Env): Config['registration'] {
+  const raw = readVariable(env, 'REGISTRATION') ?? 'open';
+  if (raw !== 'open' && raw !== 'closed') throw new ConfigError('REGISTRATION', `must be open or closed (got "${raw}")`);
+  return raw;
+}
+
+function parseCorsOrigins(env: Env): string[] {
+  const origins = parseList(readVariable(env, 'CORS_ORIGINS') ?? '');
+  const invalid = origins.find((origin) => !/^https?:\/\/[^/\s]+$/.test(origin));
+  if (invalid !== undefined) throw new ConfigError('CORS_ORIGINS', `must be a comma-separated list of origins like https://app.example.com (got "${invalid}")`);
+  return origins;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = path.resolve(readVariable(env, 'DATA_DIR') ?? 'data');
   const databaseUrl = parseDatabaseUrl(env);
@@ -154,10 +182,11 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('DATABASE_URL', 'and POSTGRES_HOST are both set; use one way to name the database');
   }
   const serverUrl = databaseUrl ?? postgresUrl;
+  const database: DatabaseConfig = serverUrl === undefined ? { kind: 'embedded', dataDir } : { kind: 'server', url: serverUrl };
   return {
     port: parseInteger(env, 'PORT', 8000, 0, 65535),
     host: readVariable(env, 'HOST') ?? '127.0.0.1',
-    database: serverUrl === undefined ? { kind: 'embedded', dataDir } : { kind: 'server', url: serverUrl },
+    database,
     dataDir,
     logLevel: parseLogLevel(env),
     debug: parseBoolean(env, 'DEBUG', false),
@@ -166,6 +195,10 @@ export function loadConfig(env: Env = process.env): Config {
     migrateOnStart: parseBoolean(env, 'MIGRATE_ON_START', false),
     shutdownTimeoutMs: parseInteger(env, 'SHUTDOWN_TIMEOUT_MS', 20_000, 0, 600_000),
     bodyLimit: parseInteger(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    secretKey: parseSecretKey(env, database),
+    registration: parseRegistration(env),
+    corsOrigins: parseCorsOrigins(env),
+    sessionTtlDays: parseInteger(env, 'SESSION_TTL_DAYS', 30, 1, 3650),
     db: {
       poolSize: parseInteger(env, 'DB_POOL_SIZE', 10, 1, 1000),
       connectTimeoutSeconds: parseInteger(env, 'DB_CONNECT_TIMEOUT_S', 5, 1, 600),

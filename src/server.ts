@@ -5,6 +5,7 @@ import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { loadMigrations, migrate, migrationStatus, type Migration } from './db/migrate.ts';
+import { resolveSecretKey } from './secret-key.ts';
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -38,7 +39,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   let app: FastifyInstance;
   try {
     await prepareSchema(config, db, migrations);
-    app = await buildApp({ config, db, migrations });
+    app = await buildApp({ config, db, migrations, secretKey: await resolveSecretKey(config) });
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
     await db.close();

@@ -11,7 +11,26 @@ export interface TodoView {
   completed: boolean;
 }
 
-function layout(title: string, body: SafeHtml): string {
+/** Who is looking at the page: drives the header and the CSRF token of every form. */
+export interface Viewer {
+  username: string;
+  isAdmin: boolean;
+  csrfToken: string;
+}
+
+export function csrfField(csrfToken: string): SafeHtml {
+  return html`<input type="hidden" name="_csrf" value="${csrfToken}">`;
+}
+
+function header(viewer: Viewer | undefined): SafeHtml {
+  if (!viewer) return html``;
+  return html`<header class="site">
+<nav aria-label="Account"><a href="/">Todos</a> <a href="/account">Account (${viewer.username})</a>${viewer.isAdmin ? html` <a href="/admin">Admin</a>` : ''}
+<form method="post" action="/logout" class="inline">${csrfField(viewer.csrfToken)}<button type="submit">Log out</button></form></nav>
+</header>`;
+}
+
+export function layout(title: string, body: SafeHtml, viewer?: Viewer): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -19,8 +38,10 @@ function layout(title: string, body: SafeHtml): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>
 <link rel="stylesheet" href="/static/app.css">
+${viewer ? html`<meta name="csrf-token" content="${viewer.csrfToken}">` : ''}
 </head>
 <body>
+${header(viewer)}
 <main>
 ${body}
 </main>
@@ -28,12 +49,21 @@ ${body}
 </html>`.value;
 }
 
-function errorList(details: FieldError[] | undefined): SafeHtml {
+export function errorList(details: FieldError[] | undefined): SafeHtml {
   if (!details || details.length === 0) return html``;
   return html`<ul>${details.map((detail) => html`<li>${detail.field}: ${detail.message}</li>`)}</ul>`;
 }
 
-export function renderTodoListPage(todos: TodoView[], problem?: { error: string; details?: FieldError[] }, values: { title?: string; dueDate?: string } = {}): string {
+export interface Problem {
+  error: string;
+  details?: FieldError[];
+}
+
+export function problemBox(problem: Problem | undefined): SafeHtml {
+  return problem ? html`<div class="error" role="alert"><p>${problem.error}</p>${errorList(problem.details)}</div>` : html``;
+}
+
+export function renderTodoListPage(viewer: Viewer, todos: TodoView[], problem?: Problem, values: { title?: string; dueDate?: string } = {}): string {
   const items = todos.map(
     (todo) => html`<li>
   <span>${todo.completed ? '✔ ' : ''}${todo.title}</span>${todo.dueDate ? html`<span class="due">due ${todo.dueDate}</span>` : ''}
@@ -43,13 +73,15 @@ export function renderTodoListPage(todos: TodoView[], problem?: { error: string;
   return layout(
     'Todos',
     html`<h1>Todos</h1>
-${problem ? html`<div class="error" role="alert"><p>${problem.error}</p>${errorList(problem.details)}</div>` : ''}
+${problemBox(problem)}
 <form class="add" method="post" action="/todos">
+  ${csrfField(viewer.csrfToken)}
   <label>New todo <input name="title" required maxlength="250" autofocus value="${values.title ?? ''}"></label>
   <label>Due date <input name="dueDate" type="date" value="${values.dueDate ?? ''}"></label>
   <button type="submit">Add</button>
 </form>
 ${todos.length === 0 ? html`<p>Nothing to do yet.</p>` : html`<ul class="todos">${items}</ul>`}`,
+    viewer,
   );
 }
 

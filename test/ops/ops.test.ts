@@ -47,7 +47,8 @@ describe('host allow-list and proxies', () => {
   after(() => t.close());
 
   it('rejects other hosts with 400, but not the probes', async () => {
-    const evil = await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'evil.test' } });
+    const auth = { authorization: `Bearer ${t.alice.token}` };
+    const evil = await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'evil.test', ...auth } });
     assert.equal(evil.status, 400);
     assert.equal(JSON.parse(evil.body).details[0].field, 'Host');
     const page = await rawRequest(t.baseUrl, { path: '/', headers: { host: 'evil.test', accept: 'text/html' } });
@@ -56,17 +57,17 @@ describe('host allow-list and proxies', () => {
     for (const path of ['/healthz', '/readyz', '/metrics']) {
       assert.equal((await rawRequest(t.baseUrl, { path, headers: { host: '10.1.2.3:8000' } })).status, 200, path);
     }
-    assert.equal((await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'todo.example.com' } })).status, 200);
-    assert.equal((await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'a.b.example.org:8000' } })).status, 200);
-    assert.equal((await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'example.org' } })).status, 200);
-    assert.equal((await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'notexample.org' } })).status, 400);
+    assert.equal((await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'todo.example.com', ...auth } })).status, 200);
+    assert.equal((await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'a.b.example.org:8000', ...auth } })).status, 200);
+    assert.equal((await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'example.org', ...auth } })).status, 200);
+    assert.equal((await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'notexample.org', ...auth } })).status, 400);
   });
 
   it('builds absolute URLs from a trusted proxy’s forwarded host and protocol', async () => {
     const created = await rawRequest(t.baseUrl, {
       path: '/api/todos',
       method: 'POST',
-      headers: { host: 'internal:8000', 'x-forwarded-host': 'todo.example.com', 'x-forwarded-proto': 'https', 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${t.alice.token}`, host: 'internal:8000', 'x-forwarded-host': 'todo.example.com', 'x-forwarded-proto': 'https', 'content-type': 'application/json' },
       body: JSON.stringify({ title: 'via proxy' }),
     });
     assert.equal(created.status, 201, created.body);
@@ -81,7 +82,7 @@ describe('without TRUST_PROXY', () => {
       const created = await rawRequest(t.baseUrl, {
         path: '/api/todos',
         method: 'POST',
-        headers: { host: 'direct.test:8000', 'x-forwarded-host': 'spoofed.test', 'x-forwarded-proto': 'https', 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${t.alice.token}`, host: 'direct.test:8000', 'x-forwarded-host': 'spoofed.test', 'x-forwarded-proto': 'https', 'content-type': 'application/json' },
         body: JSON.stringify({ title: 'direct' }),
       });
       assert.match(JSON.parse(created.body).url, /^http:\/\/direct\.test:8000\/api\/todos\/\d+$/);

@@ -7,20 +7,24 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { ENGINES, freshDatabase } from '../support/app.ts';
-import { startCliServer } from '../support/cli.ts';
+import { runCli, startCliServer } from '../support/cli.ts';
 
 for (const engine of ENGINES) {
   describe(`graceful shutdown on ${engine}`, () => {
     it('finishes the in-flight request, then exits 0', async () => {
       const database = await freshDatabase(engine);
       try {
-        const server = await startCliServer({ ...database.env, MIGRATE_ON_START: 'true' });
+        // Set up as an operator would: migrate, create an admin and a token.
+        assert.equal((await runCli(['migrate'], database.env)).code, 0);
+        assert.equal((await runCli(['createsuperuser', '--username', 'admin'], { ...database.env, TODOAPP_PASSWORD: 'a long admin passphrase' })).code, 0);
+        const token = (await runCli(['create-token', '--username', 'admin'], database.env)).stdout.trim();
+        const server = await startCliServer(database.env);
         const url = new URL(server.baseUrl);
         const body = JSON.stringify({ title: 'sent during shutdown' });
         // Start a request and send only half its body: it is in flight.
         const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
           const request = http.request(
-            { host: url.hostname, port: url.port, path: '/api/todos', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), host: 'localhost' } },
+            { host: url.hostname, port: url.port, path: '/api/todos', method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), host: 'localhost' } },
             (res) => {
               let text = '';
               res.on('data', (chunk: Buffer) => (text += chunk));

@@ -7,8 +7,15 @@ import { buildApp } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openDatabase, type Database } from '../../src/db/database.ts';
 import { loadMigrations, migrate } from '../../src/db/migrate.ts';
+import { hashPassword } from '../../src/features/accounts/passwords.ts';
+import { tokensRepository, usersRepository } from '../../src/features/accounts/repository.ts';
+import { keyedHash, newSecret } from '../../src/plugins/auth.ts';
+import { resolveSecretKey } from '../../src/secret-key.ts';
+import { BrowserSession } from './browser.ts';
 import { pickFreePort } from './ports.ts';
 import { createTestDatabase } from './postgres.ts';
+
+export const TEST_SECRET_KEY = 'a-test-secret-key-that-is-long-enough-0123456789';
 
 export type EngineName = 'pglite' | 'postgres';
 export const ENGINES: EngineName[] = ['pglite', 'postgres'];
@@ -28,7 +35,7 @@ export async function freshDatabase(engine: EngineName): Promise<TestDatabase> {
   const database = await createTestDatabase();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'todoapp-test-'));
   return {
-    env: { DATABASE_URL: database.url, DATA_DIR: dataDir },
+    env: { DATABASE_URL: database.url, DATA_DIR: dataDir, SECRET_KEY: TEST_SECRET_KEY },
     cleanup: async () => {
       await database.drop();
       await rm(dataDir, { recursive: true, force: true });
@@ -36,13 +43,26 @@ export async function freshDatabase(engine: EngineName): Promise<TestDatabase> {
   };
 }
 
+export interface TestUser {
+  id: number;
+  username: string;
+  password: string;
+  /** A personal API token of this user. */
+  token: string;
+}
+
 export interface TestApp {
   engine: EngineName;
   baseUrl: string;
   config: Config;
   db: Database;
-  /** fetch relative to the app, with JSON conveniences. */
-  request(pathname: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
+  /** The first user (an admin), whose token `request` sends unless told otherwise. */
+  alice: TestUser;
+  createUser(username: string, options?: { admin?: boolean }): Promise<TestUser>;
+  /** A browser logged in as this user through the real log-in form. */
+  browserFor(user: TestUser): Promise<BrowserSession>;
+  /** fetch relative to the app as alice (or without credentials when init sets `anonymous`, or its own Authorization). */
+  request(pathname: string, init?: RequestInit & { json?: unknown; anonymous?: boolean }): Promise<Response>;
   beginShutdown(): void;
   close(): Promise<void>;
 }
@@ -60,7 +80,16 @@ export async function startTestApp(engine: EngineName, env: Record<string, strin
   const db = await openDatabase(config);
   const migrations = await loadMigrations();
   if (options.migrate !== false) await migrate(db, migrations);
-  const app = await buildApp({ config, db, migrations, logger: false });
+  const secretKey = await resolveSecretKey(config);
+  const app = await buildApp({ config, db, migrations, secretKey, logger: false });
+  const createUser = async (username: string, userOptions: { admin?: boolean } = {}): Promise<TestUser> => {
+    const password = `${username}-password-for-tests`;
+    const user = await usersRepository.create(db, { username, passwordHash: await hashPassword(password), admin: userOptions.admin });
+    const token = newSecret();
+    await tokensRepository.create(db, user.id, 'tests', keyedHash(secretKey, token));
+    return { id: user.id, username, password, token };
+  };
+  const alice = options.migrate === false ? { id: 0, username: 'alice', password: '', token: 'none-before-migrations' } : await createUser('alice');
   const port = await pickFreePort();
   await app.listen({ host: '127.0.0.1', port });
   const baseUrl = `http://localhost:${port}`;
@@ -69,9 +98,17 @@ export async function startTestApp(engine: EngineName, env: Record<string, strin
     baseUrl,
     config,
     db,
+    alice,
+    createUser,
+    async browserFor(user) {
+      const browser = new BrowserSession(baseUrl);
+      await browser.logIn(user.username, user.password);
+      return browser;
+    },
     request(pathname, init = {}) {
-      const { json, ...rest } = init;
+      const { json, anonymous, ...rest } = init;
       const headers = new Headers(rest.headers);
+      if (!anonymous && !headers.has('authorization')) headers.set('authorization', `Bearer ${alice.token}`);
       if (json !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
       return fetch(new URL(pathname, baseUrl), { ...rest, headers, body: json === undefined ? rest.body : JSON.stringify(json) });
     },

@@ -53,7 +53,7 @@ for (const engine of ENGINES) {
         assert.match(todo.url, new RegExp(`^${t.baseUrl}/api/todos/${todo.id}$`));
         assert.equal(response.headers.get('location'), todo.url);
         assert.ok(!Number.isNaN(Date.parse(todo.createdAt)));
-        const fetched = await fetch(todo.url);
+        const fetched = await t.request(todo.url);
         assert.equal(fetched.status, 200);
         assert.deepEqual(await fetched.json(), todo);
       });
@@ -105,7 +105,7 @@ for (const engine of ENGINES) {
         assert.deepEqual(((await page1.json()) as TodoJson[]).map((todo) => todo.id), [third.id, second.id]);
         const next = /<([^>]+)>; rel="next"/.exec(page1.headers.get('link') ?? '')?.[1];
         assert.ok(next, 'a Link header names the next page');
-        const page2 = await fetch(next);
+        const page2 = await t.request(next);
         assert.deepEqual(((await page2.json()) as TodoJson[]).map((todo) => todo.id), [first.id]);
         assert.equal(page2.headers.get('link'), null, 'no next page after the last');
       });

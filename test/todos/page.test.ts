@@ -2,17 +2,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ENGINES, startTestApp, type TestApp } from '../support/app.ts';
+import type { BrowserSession } from '../support/browser.ts';
 
 for (const engine of ENGINES) {
   describe(`the list page on ${engine}`, () => {
     let t: TestApp;
+    let browser: BrowserSession;
     before(async () => {
       t = await startTestApp(engine);
+      browser = await t.browserFor(t.alice);
     });
     after(() => t.close());
 
-    const postForm = (fields: Record<string, string>) =>
-      t.request('/todos', { method: 'POST', body: new URLSearchParams(fields), redirect: 'manual', headers: { accept: 'text/html' } });
+    const postForm = (fields: Record<string, string>) => browser.postForm('/todos', fields);
 
     async function titles(): Promise<string[]> {
       const todos = (await (await t.request('/api/todos')).json()) as { title: string }[];
@@ -20,7 +22,7 @@ for (const engine of ENGINES) {
     }
 
     it('shows an empty list with the add form', async () => {
-      const response = await t.request('/');
+      const response = await browser.fetch('/');
       assert.equal(response.status, 200);
       assert.match(response.headers.get('content-type') ?? '', /text\/html/);
       const page = await response.text();
@@ -32,7 +34,7 @@ for (const engine of ENGINES) {
       const response = await postForm({ title: '  Water the plants ', dueDate: '2026-07-01' });
       assert.equal(response.status, 303);
       assert.equal(response.headers.get('location'), '/');
-      const page = await (await t.request('/')).text();
+      const page = await browser.page('/');
       assert.match(page, /Water the plants<\/span><span class="due">due 2026-07-01/);
     });
 
@@ -40,7 +42,7 @@ for (const engine of ENGINES) {
       for (const title of ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>']) {
         assert.equal((await postForm({ title })).status, 303);
       }
-      const page = await (await t.request('/')).text();
+      const page = await browser.page('/');
       assert.ok(!page.includes('<script>alert(1)</script>'));
       assert.ok(!page.includes('<img src=x'));
       assert.ok(page.includes('&lt;script&gt;alert(1)&lt;/script&gt;'));

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 
+const SECRET_KEY = 'k'.repeat(32);
+
 function configError(env: Record<string, string>): ConfigError {
   try {
     loadConfig(env);
@@ -27,16 +29,16 @@ describe('loadConfig', () => {
 
   it('accepts a multi-host DATABASE_URL as given', () => {
     const url = 'postgres://u:p@db1:5432,db2:5432/todo?target_session_attrs=primary';
-    assert.deepEqual(loadConfig({ DATABASE_URL: url }).database, { kind: 'server', url });
+    assert.deepEqual(loadConfig({ DATABASE_URL: url, SECRET_KEY }).database, { kind: 'server', url });
   });
 
   it('builds the URL from the old app’s POSTGRES_* variables, escaping credentials', () => {
-    const config = loadConfig({ POSTGRES_HOST: 'db', POSTGRES_PORT: '5433', POSTGRES_USER: 'todo', POSTGRES_PASSWORD: 'p@ss/word', POSTGRES_DB: 'todolist' });
+    const config = loadConfig({ POSTGRES_HOST: 'db', POSTGRES_PORT: '5433', POSTGRES_USER: 'todo', POSTGRES_PASSWORD: 'p@ss/word', POSTGRES_DB: 'todolist', SECRET_KEY });
     assert.deepEqual(config.database, { kind: 'server', url: 'postgres://todo:p%40ss%2Fword@db:5433/todolist' });
   });
 
   it('a comma-separated POSTGRES_HOST asks for the primary among them', () => {
-    const config = loadConfig({ POSTGRES_HOST: 'db1,db2:5444', POSTGRES_USER: 'u', POSTGRES_DB: 'd' });
+    const config = loadConfig({ POSTGRES_HOST: 'db1,db2:5444', POSTGRES_USER: 'u', POSTGRES_DB: 'd', SECRET_KEY });
     assert.deepEqual(config.database, { kind: 'server', url: 'postgres://u@db1:5432,db2:5444/d?target_session_attrs=primary' });
   });
 
@@ -44,7 +46,7 @@ describe('loadConfig', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'todoapp-config-'));
     const file = path.join(dir, 'password');
     await writeFile(file, 's3cret\n');
-    const config = loadConfig({ POSTGRES_HOST: 'db', POSTGRES_USER: 'u', POSTGRES_PASSWORD_FILE: file });
+    const config = loadConfig({ POSTGRES_HOST: 'db', POSTGRES_USER: 'u', POSTGRES_PASSWORD_FILE: file, SECRET_KEY });
     assert.equal(config.database.kind === 'server' && config.database.url, 'postgres://u:s3cret@db:5432/u');
     assert.match(configError({ POSTGRES_HOST: 'db', POSTGRES_PASSWORD_FILE: path.join(dir, 'missing') }).message, /POSTGRES_PASSWORD_FILE/);
     assert.match(configError({ POSTGRES_HOST: 'db', POSTGRES_PASSWORD: 'x', POSTGRES_PASSWORD_FILE: file }).message, /POSTGRES_PASSWORD/);
@@ -68,6 +70,10 @@ describe('loadConfig', () => {
       [{ DATABASE_URL: 'mysql://localhost/db' }, 'DATABASE_URL', /postgres:\/\//],
       [{ DATABASE_URL: 'postgres://a/b', POSTGRES_HOST: 'db' }, 'DATABASE_URL', /POSTGRES_HOST/],
       [{ DB_POOL_SIZE: '0' }, 'DB_POOL_SIZE', /from 1/],
+      [{ DATABASE_URL: 'postgres://db/todo' }, 'SECRET_KEY', /required with a PostgreSQL server/],
+      [{ DATABASE_URL: 'postgres://db/todo', SECRET_KEY: 'short' }, 'SECRET_KEY', /at least 32 characters/],
+      [{ REGISTRATION: 'maybe' }, 'REGISTRATION', /open or closed/],
+      [{ CORS_ORIGINS: 'app.example.com' }, 'CORS_ORIGINS', /origins like https/],
     ];
     for (const [env, variable, expected] of cases) {
       const error = configError(env);

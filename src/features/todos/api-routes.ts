@@ -3,13 +3,18 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Database } from '../../db/database.ts';
+import { requireApiUser } from '../../plugins/auth.ts';
 import { notFound } from '../../plugins/errors.ts';
 import { CreateTodo, ErrorResponse, ListTodosQuery, Todo, TodoIdParams, UpdateTodo } from './schemas.ts';
 import { todosRepository, type ListPosition, type TodoRecord, type TodoScope } from './repository.ts';
 
 export interface TodoApiOptions {
   db: Database;
-  scopeOf: (request: FastifyRequest) => TodoScope;
+}
+
+/** The caller's own todos: every API route works inside this scope. */
+function scopeOf(request: FastifyRequest): TodoScope {
+  return { ownerId: requireApiUser(request).id };
 }
 
 /** Ids are positive integers that fit PostgreSQL's integer; anything else names no todo. */
@@ -45,7 +50,7 @@ function decodeCursor(cursor: string): ListPosition | undefined {
 
 const errors = { 400: ErrorResponse, 404: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse };
 
-export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (app, { db, scopeOf }) => {
+export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (app, { db }) => {
   const tags = ['todos'];
 
   // Surrounding whitespace is not part of a title; trim before validation so

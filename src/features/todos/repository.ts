@@ -1,9 +1,9 @@
 // SQL for todos. Every function takes the scope whose todos it may see, so a
-// route cannot forget it. (Until accounts land there is one shared scope.)
+// route cannot forget it: another person's todo is, to the caller, missing.
 import type { Queryable } from '../../db/database.ts';
 
 export interface TodoScope {
-  kind: 'shared';
+  ownerId: number;
 }
 
 export interface TodoRecord {
@@ -56,9 +56,9 @@ function escapeLike(text: string): string {
 }
 
 export const todosRepository = {
-  async listForOwner(db: Queryable, _scope: TodoScope, options: ListOptions = {}): Promise<TodoRecord[]> {
-    const conditions: string[] = [];
-    const params: unknown[] = [];
+  async listForOwner(db: Queryable, scope: TodoScope, options: ListOptions = {}): Promise<TodoRecord[]> {
+    const conditions: string[] = ['owner_id = $1'];
+    const params: unknown[] = [scope.ownerId];
     if (options.completed !== undefined) {
       params.push(options.completed);
       conditions.push(`completed = $${params.length}`);
@@ -71,9 +71,7 @@ export const todosRepository = {
       params.push(options.after.createdAt, options.after.id);
       conditions.push(`(created_at, id) < ($${params.length - 1}, $${params.length})`);
     }
-    let sql = `SELECT ${COLUMNS} FROM todos`;
-    if (conditions.length > 0) sql += ` WHERE ${conditions.join(' AND ')}`;
-    sql += ' ORDER BY created_at DESC, id DESC';
+    let sql = `SELECT ${COLUMNS} FROM todos WHERE ${conditions.join(' AND ')} ORDER BY created_at DESC, id DESC`;
     if (options.limit !== undefined) {
       params.push(options.limit);
       sql += ` LIMIT $${params.length}`;
@@ -81,17 +79,17 @@ export const todosRepository = {
     return db.query<TodoRecord>(sql, params);
   },
 
-  async getForOwner(db: Queryable, _scope: TodoScope, id: number): Promise<TodoRecord | undefined> {
-    const [todo] = await db.query<TodoRecord>(`SELECT ${COLUMNS} FROM todos WHERE id = $1`, [id]);
+  async getForOwner(db: Queryable, scope: TodoScope, id: number): Promise<TodoRecord | undefined> {
+    const [todo] = await db.query<TodoRecord>(`SELECT ${COLUMNS} FROM todos WHERE id = $1 AND owner_id = $2`, [id, scope.ownerId]);
     return todo;
   },
 
-  async createForOwner(db: Queryable, _scope: TodoScope, todo: NewTodo): Promise<TodoRecord> {
+  async createForOwner(db: Queryable, scope: TodoScope, todo: NewTodo): Promise<TodoRecord> {
     const [created] = await db.query<TodoRecord>(
-      `INSERT INTO todos (title, notes, due_date, completed, "order")
-       VALUES ($1, $2, $3, $4, coalesce($5, (SELECT coalesce(max("order"), 0) + 1 FROM todos)))
+      `INSERT INTO todos (owner_id, title, notes, due_date, completed, "order")
+       VALUES ($1, $2, $3, $4, $5, coalesce($6, (SELECT coalesce(max("order"), 0) + 1 FROM todos WHERE owner_id = $1)))
        RETURNING ${COLUMNS}`,
-      [todo.title, todo.notes ?? '', todo.dueDate ?? null, todo.completed ?? false, todo.order ?? null],
+      [scope.ownerId, todo.title, todo.notes ?? '', todo.dueDate ?? null, todo.completed ?? false, todo.order ?? null],
     );
     if (!created) throw new Error('INSERT … RETURNING returned no row');
     return created;
@@ -101,25 +99,25 @@ export const todosRepository = {
   async updateForOwner(db: Queryable, scope: TodoScope, id: number, changes: TodoChanges): Promise<TodoRecord | undefined> {
     const fields = (Object.keys(COLUMN_OF) as (keyof TodoChanges)[]).filter((field) => changes[field] !== undefined);
     if (fields.length === 0) return this.getForOwner(db, scope, id);
-    const params: unknown[] = [id];
+    const params: unknown[] = [id, scope.ownerId];
     const assignments = fields.map((field) => {
       params.push(changes[field]);
       return `${COLUMN_OF[field]} = $${params.length}`;
     });
     const [updated] = await db.query<TodoRecord>(
-      `UPDATE todos SET ${assignments.join(', ')}, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+      `UPDATE todos SET ${assignments.join(', ')}, updated_at = now() WHERE id = $1 AND owner_id = $2 RETURNING ${COLUMNS}`,
       params,
     );
     return updated;
   },
 
-  async deleteForOwner(db: Queryable, _scope: TodoScope, id: number): Promise<boolean> {
-    const rows = await db.query('DELETE FROM todos WHERE id = $1 RETURNING id', [id]);
+  async deleteForOwner(db: Queryable, scope: TodoScope, id: number): Promise<boolean> {
+    const rows = await db.query('DELETE FROM todos WHERE id = $1 AND owner_id = $2 RETURNING id', [id, scope.ownerId]);
     return rows.length > 0;
   },
 
-  async deleteAllForOwner(db: Queryable, _scope: TodoScope): Promise<number> {
-    const rows = await db.query('DELETE FROM todos RETURNING id');
+  async deleteAllForOwner(db: Queryable, scope: TodoScope): Promise<number> {
+    const rows = await db.query('DELETE FROM todos WHERE owner_id = $1 RETURNING id', [scope.ownerId]);
     return rows.length;
   },
 };
