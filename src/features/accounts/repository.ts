@@ -111,7 +111,9 @@ export const usersRepository = {
 };
 
 export const sessionsRepository = {
+  /** Creates a session, clearing out expired ones on the way (logins are rare enough). */
   async create(db: Queryable, idHash: string, userId: number, ttlDays: number): Promise<void> {
+    await db.query('DELETE FROM sessions WHERE expires_at <= now()');
     await db.query(`INSERT INTO sessions (id_hash, user_id, expires_at) VALUES ($1, $2, now() + make_interval(days => $3))`, [idHash, userId, ttlDays]);
   },
 
@@ -130,9 +132,6 @@ export const sessionsRepository = {
     await db.query('DELETE FROM sessions WHERE id_hash = $1', [idHash]);
   },
 
-  async deleteExpired(db: Queryable): Promise<void> {
-    await db.query('DELETE FROM sessions WHERE expires_at <= now()');
-  },
 };
 
 export interface ApiToken {
@@ -198,6 +197,7 @@ export const loginThrottle = {
   },
 
   async recordFailure(db: Queryable, keys: string[], windowSeconds: number): Promise<void> {
+    await db.query('DELETE FROM login_failures WHERE window_started_at <= now() - make_interval(secs => $1)', [windowSeconds]);
     await db.query(
       `INSERT INTO login_failures (key, failures, window_started_at)
        SELECT unnest($1::text[]), 1, now()
