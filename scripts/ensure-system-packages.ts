@@ -24,7 +24,7 @@ export const SYSTEM_PACKAGES: SystemPackage[] = [
   { name: 'haproxy', check: ['/usr/sbin/haproxy'], debianPackages: ['haproxy'] },
 ];
 
-export const DEFAULT_NEEDS = ['postgresql'];
+export const DEFAULT_NEEDS = ['postgresql', 'chromium'];
 
 export class MissingSystemPackagesError extends Error {
   override name = 'MissingSystemPackagesError';

@@ -1,7 +1,6 @@
 // Builds the Fastify application. It never listens: the server and the tests
 // both call buildApp and decide what to do with it.
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
@@ -17,10 +16,13 @@ import { opsRoutes } from './features/ops/routes.ts';
 import { todoApiRoutes } from './features/todos/api-routes.ts';
 import { todoPageRoutes } from './features/todos/page-routes.ts';
 import { accountRoutes } from './features/accounts/routes.ts';
+import { adminRoutes } from './features/admin/routes.ts';
 import { installAuth } from './plugins/auth.ts';
 import { installSecurityHeaders } from './plugins/security-headers.ts';
+import { findAsset } from './views/assets.ts';
 import type { Viewer } from './views/pages.ts';
-import { installErrorHandling } from './plugins/errors.ts';
+import { Type } from 'typebox';
+import { installErrorHandling, notFound } from './plugins/errors.ts';
 import { installHostAllowlist } from './plugins/host-allowlist.ts';
 import { installMetrics } from './plugins/metrics.ts';
 import { installValidation } from './plugins/validation.ts';
@@ -34,8 +36,6 @@ export interface AppOptions {
   /** Pino logger options; tests pass `false` to keep output quiet. */
   logger?: boolean | object;
 }
-
-const STYLESHEET = readFileSync(new URL('./views/static/app.css', import.meta.url), 'utf8');
 
 /** Accept a caller's request id only when it is short and harmless in logs. */
 function requestId(request: IncomingMessage): string {
@@ -107,8 +107,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await pages.register(formbody);
     await pages.register(todoPageRoutes, { db, viewerOf });
     await pages.register(accountRoutes, { db, config, auth, viewerOf });
+    await pages.register(adminRoutes, { db, viewerOf });
   });
-  app.get('/static/app.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET));
+  app.get('/static/:file', { schema: { params: Type.Object({ file: Type.String() }) } }, async (request, reply) => {
+    const asset = findAsset(request.params.file);
+    if (!asset) throw notFound();
+    return reply.type(asset.contentType).header('cache-control', 'public, max-age=31536000, immutable').send(asset.body);
+  });
   return app;
 }
 

@@ -99,7 +99,8 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
   });
 
   app.addHook('preHandler', async (request) => {
-    if (!UNSAFE_METHODS.has(request.method) || request.authMethod === 'token') return;
+    // An unknown route changes nothing, and must answer 404 like any other.
+    if (!UNSAFE_METHODS.has(request.method) || request.authMethod === 'token' || request.is404) return;
     if (request.authMethod !== 'session' && !request.routeOptions.config.anonymousCsrf) return;
     const binding = request.sessionId ?? request.cookies[anonymousCookieName(request)];
     const body = request.body as { _csrf?: unknown } | undefined;

@@ -1,6 +1,7 @@
 // Server-rendered pages. Until the web UI lands this is the plain list and
 // add form: real HTML, escaped, usable without JavaScript.
 import type { FieldError } from '../plugins/validation.ts';
+import { assetUrl } from './assets.ts';
 import { html, type SafeHtml } from './html.ts';
 
 export interface TodoView {
@@ -37,7 +38,7 @@ export function layout(title: string, body: SafeHtml, viewer?: Viewer): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>
-<link rel="stylesheet" href="/static/app.css">
+<link rel="stylesheet" href="${assetUrl('app.css')}">
 ${viewer ? html`<meta name="csrf-token" content="${viewer.csrfToken}">` : ''}
 </head>
 <body>

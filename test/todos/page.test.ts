@@ -66,3 +66,24 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+describe('static assets', () => {
+  it('are linked under fingerprinted names, cached immutable; HTML is not cached', async () => {
+    const t = await startTestApp('pglite');
+    try {
+      const browser = await t.browserFor(t.alice);
+      const response = await browser.fetch('/');
+      assert.equal(response.headers.get('cache-control'), 'no-store');
+      const href = /<link rel="stylesheet" href="(\/static\/app\.[0-9a-f]{10}\.css)">/.exec(await response.text())?.[1];
+      assert.ok(href, 'the stylesheet has a fingerprinted name');
+      const css = await browser.fetch(href);
+      assert.equal(css.status, 200);
+      assert.match(css.headers.get('content-type') ?? '', /text\/css/);
+      assert.equal(css.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+      assert.equal((await browser.fetch('/static/app.0000000000.css')).status, 404);
+      assert.equal((await browser.fetch('/static/app.css')).status, 404);
+    } finally {
+      await t.close();
+    }
+  });
+});

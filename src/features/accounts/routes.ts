@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type TProperties } from 'typebox';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/database.ts';
+import { parseRowId } from '../../db/sql.ts';
 import { newSecret, type Auth } from '../../plugins/auth.ts';
 import { HttpError } from '../../plugins/errors.ts';
 import { renderAccountPage, renderLoginPage, renderSignupPage } from '../../views/account-pages.ts';
@@ -147,8 +148,8 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRouteOptions> = asy
 
   app.post('/account/tokens/:id/revoke', { schema: { params: Type.Object({ id: Type.String() }) } }, async (request, reply) => {
     if (!request.user) return reply.redirect('/login', 303);
-    const id = /^\d{1,9}$/.test(request.params.id) ? Number(request.params.id) : 0;
-    if (!(await tokensRepository.revokeForUser(db, request.user.id, id))) throw new HttpError(404, 'Token not found');
+    const id = parseRowId(request.params.id);
+    if (id === undefined || !(await tokensRepository.revokeForUser(db, request.user.id, id))) throw new HttpError(404, 'Token not found');
     return reply.redirect('/account', 303);
   });
 };

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Database } from '../../db/database.ts';
+import { parseRowId } from '../../db/sql.ts';
 import { requireApiUser } from '../../plugins/auth.ts';
 import { notFound } from '../../plugins/errors.ts';
 import { CreateTodo, ErrorResponse, ListTodosQuery, Todo, TodoIdParams, UpdateTodo } from './schemas.ts';
@@ -15,13 +16,6 @@ export interface TodoApiOptions {
 /** The caller's own todos: every API route works inside this scope. */
 function scopeOf(request: FastifyRequest): TodoScope {
   return { ownerId: requireApiUser(request).id };
-}
-
-/** Ids are positive integers that fit PostgreSQL's integer; anything else names no todo. */
-export function parseTodoId(raw: string): number | undefined {
-  if (!/^[1-9]\d{0,9}$/.test(raw)) return undefined;
-  const id = Number(raw);
-  return id <= 2_147_483_647 ? id : undefined;
 }
 
 export function baseUrl(request: FastifyRequest): string {
@@ -44,7 +38,7 @@ function encodeCursor(position: ListPosition): string {
 function decodeCursor(cursor: string): ListPosition | undefined {
   const [time, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(time ?? '');
-  const todoId = parseTodoId(id ?? '');
+  const todoId = parseRowId(id ?? '');
   return Number.isNaN(createdAt.getTime()) || todoId === undefined ? undefined : { createdAt, id: todoId };
 }
 
@@ -104,7 +98,7 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
     '/todos/:id',
     { schema: { tags, summary: 'Read one todo', params: TodoIdParams, response: { 200: Todo, 404: ErrorResponse } } },
     async (request) => {
-      const id = parseTodoId(request.params.id);
+      const id = parseRowId(request.params.id);
       const todo = id === undefined ? undefined : await todosRepository.getForOwner(db, scopeOf(request), id);
       if (!todo) throw notFound('Todo not found');
       return toJson(todo, baseUrl(request));
@@ -115,7 +109,7 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
     '/todos/:id',
     { schema: { tags, summary: 'Change the given fields of a todo', params: TodoIdParams, body: UpdateTodo, response: { 200: Todo, ...errors } } },
     async (request) => {
-      const id = parseTodoId(request.params.id);
+      const id = parseRowId(request.params.id);
       const todo = id === undefined ? undefined : await todosRepository.updateForOwner(db, scopeOf(request), id, request.body);
       if (!todo) throw notFound('Todo not found');
       return toJson(todo, baseUrl(request));
@@ -126,7 +120,7 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
     '/todos/:id',
     { schema: { tags, summary: 'Delete a todo', params: TodoIdParams, response: { 204: Type.Null(), 404: ErrorResponse } } },
     async (request, reply) => {
-      const id = parseTodoId(request.params.id);
+      const id = parseRowId(request.params.id);
       const deleted = id === undefined ? false : await todosRepository.deleteForOwner(db, scopeOf(request), id);
       if (!deleted) throw notFound('Todo not found');
       return reply.code(204).send(null);

@@ -1,6 +1,7 @@
 // SQL for todos. Every function takes the scope whose todos it may see, so a
 // route cannot forget it: another person's todo is, to the caller, missing.
 import type { Queryable } from '../../db/database.ts';
+import { escapeLike } from '../../db/sql.ts';
 
 export interface TodoScope {
   ownerId: number;
@@ -50,10 +51,6 @@ const COLUMN_OF: Record<keyof TodoChanges, string> = {
   completed: 'completed',
   order: '"order"',
 };
-
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (character) => `\\${character}`);
-}
 
 export const todosRepository = {
   async listForOwner(db: Queryable, scope: TodoScope, options: ListOptions = {}): Promise<TodoRecord[]> {

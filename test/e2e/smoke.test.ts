@@ -1,0 +1,62 @@
+// A person in a real browser: signs up, adds a todo through the form, sees it.
+// The full web UI suite (issue 4) grows from here.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { launchChromium } from '../support/chromium.ts';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+async function axeViolations(page: Page): Promise<string[]> {
+  // Evaluated through the DevTools protocol, which the page's CSP does not govern.
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run(options: object): Promise<{ violations: { id: string; nodes: unknown[] }[] }> } }).axe;
+    const result = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return result.violations.map((violation) => `${violation.id} (${violation.nodes.length})`);
+  });
+  return violations;
+}
+
+for (const javaScriptEnabled of [true, false]) {
+  describe(`in Chromium, JavaScript ${javaScriptEnabled ? 'on' : 'off'}`, () => {
+    let t: TestApp;
+    let browser: Browser;
+    before(async () => {
+      t = await startTestApp('pglite');
+      browser = await launchChromium();
+    });
+    after(async () => {
+      await browser.close();
+      await t.close();
+    });
+
+    it('signs up, adds a todo with the form, and sees it listed', async () => {
+      const context = await browser.newContext({ javaScriptEnabled });
+      const page = await context.newPage();
+      const requestedHosts = new Set<string>();
+      page.on('request', (request) => requestedHosts.add(new URL(request.url()).host));
+
+      await page.goto(`${t.baseUrl}/`);
+      assert.match(page.url(), /\/login$/);
+      await page.getByRole('link', { name: 'Sign up' }).click();
+      await page.getByLabel('Username').fill('walter');
+      await page.getByLabel('Password').fill('a long enough passphrase');
+      await page.getByRole('button', { name: 'Create account' }).click();
+      await page.waitForURL(`${t.baseUrl}/`);
+
+      await page.getByLabel('New todo').fill('Buy <b>bread</b>');
+      await page.getByLabel('Due date').fill('2026-12-24');
+      await page.getByRole('button', { name: 'Add' }).click();
+      await page.waitForURL(`${t.baseUrl}/`);
+      assert.equal(await page.getByRole('listitem').filter({ hasText: 'Buy <b>bread</b>' }).count(), 1);
+
+      assert.deepEqual([...requestedHosts], [new URL(t.baseUrl).host], 'no request leaves for another host');
+      if (javaScriptEnabled) assert.deepEqual(await axeViolations(page), []);
+      await context.close();
+    });
+  });
+}
