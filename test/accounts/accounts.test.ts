@@ -2,7 +2,7 @@
 // sessions, password change, account deletion, and login throttling.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { usersRepository } from '../../src/features/accounts/repository.ts';
+import { LastAdminError, usersRepository } from '../../src/features/accounts/repository.ts';
 import { ENGINES, startTestApp, type TestApp } from '../support/app.ts';
 import { BrowserSession } from '../support/browser.ts';
 
@@ -167,6 +167,26 @@ for (const engine of ENGINES) {
       const login = visitor();
       await login.page('/login');
       assert.equal((await login.postForm('/login', { username: user.username, password: user.password })).status, 401);
+    });
+
+    it('never leaves the app without an enabled admin, even when two admins demote each other at once', async () => {
+      const fresh = await startTestApp(engine);
+      try {
+        const other = await fresh.createUser('second', { admin: true });
+        const results = await Promise.allSettled([
+          usersRepository.setAdmin(fresh.db, fresh.alice.id, false),
+          usersRepository.setAdmin(fresh.db, other.id, false),
+        ]);
+        assert.deepEqual(results.map((result) => result.status).sort(), ['fulfilled', 'rejected']);
+        const rejected = results.find((result) => result.status === 'rejected');
+        assert.ok(rejected?.reason instanceof LastAdminError);
+        const [remaining] = await fresh.db.query<{ admins: number }>('SELECT count(*)::int AS admins FROM users WHERE is_admin AND NOT is_disabled');
+        assert.equal(remaining?.admins, 1);
+        const lastAdmin = (await usersRepository.findByUsername(fresh.db, 'alice'))?.isAdmin ? fresh.alice.id : other.id;
+        await assert.rejects(usersRepository.setDisabled(fresh.db, lastAdmin, true), LastAdminError);
+      } finally {
+        await fresh.close();
+      }
     });
 
     it('closes sign-up with REGISTRATION=closed', async () => {

@@ -25,6 +25,28 @@ export class UsernameTakenError extends Error {
   }
 }
 
+export class LastAdminError extends Error {
+  constructor() {
+    super('At least one enabled admin must remain.');
+    this.name = 'LastAdminError';
+  }
+}
+
+/**
+ * Throws LastAdminError when taking admin powers from `userId` would leave no
+ * enabled admin. The table lock makes two admins demoting each other at the
+ * same moment take turns, so the second one sees the first one's change.
+ */
+async function ensureAnotherAdmin(tx: Queryable, userId: number): Promise<void> {
+  await tx.query('LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE');
+  const [row] = await tx.query<{ target: boolean; others: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND is_admin AND NOT is_disabled) AS target,
+            EXISTS (SELECT 1 FROM users WHERE id <> $1 AND is_admin AND NOT is_disabled) AS others`,
+    [userId],
+  );
+  if (row?.target && !row.others) throw new LastAdminError();
+}
+
 function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: string }).code === '23505';
 }
@@ -83,18 +105,23 @@ export const usersRepository = {
     });
   },
 
-  /** Disabling also ends every session of the user. */
+  /** Disabling also ends every session of the user. Refuses to disable the last enabled admin. */
   async setDisabled(db: Database, id: number, disabled: boolean): Promise<boolean> {
     return db.transaction(async (tx) => {
+      if (disabled) await ensureAnotherAdmin(tx, id);
       const rows = await tx.query('UPDATE users SET is_disabled = $2 WHERE id = $1 RETURNING id', [id, disabled]);
       if (disabled) await tx.query('DELETE FROM sessions WHERE user_id = $1', [id]);
       return rows.length > 0;
     });
   },
 
-  async setAdmin(db: Queryable, id: number, admin: boolean): Promise<boolean> {
-    const rows = await db.query('UPDATE users SET is_admin = $2 WHERE id = $1 RETURNING id', [id, admin]);
-    return rows.length > 0;
+  /** Refuses to revoke the rights of the last enabled admin. */
+  async setAdmin(db: Database, id: number, admin: boolean): Promise<boolean> {
+    return db.transaction(async (tx) => {
+      if (!admin) await ensureAnotherAdmin(tx, id);
+      const rows = await tx.query('UPDATE users SET is_admin = $2 WHERE id = $1 RETURNING id', [id, admin]);
+      return rows.length > 0;
+    });
   },
 
   /** Deletes the user; their todos, sessions and tokens go with them (ON DELETE CASCADE). */

@@ -16,7 +16,7 @@ import {
   type AdminTodoFilterValues,
 } from '../../views/admin-pages.ts';
 import type { Problem, Viewer } from '../../views/pages.ts';
-import { usersRepository, type User } from '../accounts/repository.ts';
+import { LastAdminError, usersRepository, type User } from '../accounts/repository.ts';
 import { UpdateTodo } from '../todos/schemas.ts';
 import { adminTodosRepository } from './repository.ts';
 
@@ -184,7 +184,12 @@ const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db
       if (id === self.id && action.refusedForSelf) {
         return usersPage(reply, viewer, self, 400, { problem: { error: action.refusedForSelf } });
       }
-      if (!(await action.apply(db, id))) throw notFound();
+      try {
+        if (!(await action.apply(db, id))) throw notFound();
+      } catch (error) {
+        if (error instanceof LastAdminError) return usersPage(reply, viewer, self, 400, { problem: { error: error.message } });
+        throw error;
+      }
       return reply.redirect(`/admin/users?notice=${name}`, 303);
     });
   }
