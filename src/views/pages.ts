@@ -4,14 +4,6 @@ import type { FieldError } from '../plugins/validation.ts';
 import { assetUrl } from './assets.ts';
 import { html, type SafeHtml } from './html.ts';
 
-export interface TodoView {
-  id: number;
-  title: string;
-  notes: string;
-  dueDate: string | null;
-  completed: boolean;
-}
-
 /** Who is looking at the page: drives the header and the CSRF token of every form. */
 export interface Viewer {
   username: string;
@@ -62,28 +54,6 @@ export interface Problem {
 
 export function problemBox(problem: Problem | undefined): SafeHtml {
   return problem ? html`<div class="error" role="alert"><p>${problem.error}</p>${errorList(problem.details)}</div>` : html``;
-}
-
-export function renderTodoListPage(viewer: Viewer, todos: TodoView[], problem?: Problem, values: { title?: string; dueDate?: string } = {}): string {
-  const items = todos.map(
-    (todo) => html`<li>
-  <span>${todo.completed ? '✔ ' : ''}${todo.title}</span>${todo.dueDate ? html`<span class="due">due ${todo.dueDate}</span>` : ''}
-  ${todo.notes ? html`<p class="notes">${todo.notes}</p>` : ''}
-</li>`,
-  );
-  return layout(
-    'Todos',
-    html`<h1>Todos</h1>
-${problemBox(problem)}
-<form class="add" method="post" action="/todos">
-  ${csrfField(viewer.csrfToken)}
-  <label>New todo <input name="title" required maxlength="250" autofocus value="${values.title ?? ''}"></label>
-  <label>Due date <input name="dueDate" type="date" value="${values.dueDate ?? ''}"></label>
-  <button type="submit">Add</button>
-</form>
-${todos.length === 0 ? html`<p>Nothing to do yet.</p>` : html`<ul class="todos">${items}</ul>`}`,
-    viewer,
-  );
 }
 
 export function renderErrorPage(status: number, message: string, details?: FieldError[], debugText?: string): string {

@@ -2,12 +2,14 @@
 // The full web UI suite (issue 4) grows from here.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { launchChromium } from '../support/chromium.ts';
 
+const ARTIFACTS = 'test-artifacts/e2e';
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 async function axeViolations(page: Page): Promise<string[]> {
@@ -58,5 +60,41 @@ for (const javaScriptEnabled of [true, false]) {
       if (javaScriptEnabled) assert.deepEqual(await axeViolations(page), []);
       await context.close();
     });
+
+    if (javaScriptEnabled) {
+      it('has no WCAG 2.1 A/AA violations on any page, in light and dark, and saves screenshots', async () => {
+        await mkdir(ARTIFACTS, { recursive: true });
+        for (const colorScheme of ['light', 'dark'] as const) {
+          const context = await browser.newContext({ colorScheme });
+          const page = await context.newPage();
+          for (const path of ['/login', '/signup']) {
+            await page.goto(`${t.baseUrl}${path}`);
+            assert.deepEqual(await axeViolations(page), [], `${path} (${colorScheme})`);
+          }
+          await page.goto(`${t.baseUrl}/login`);
+          await page.getByLabel('Username').fill(t.alice.username);
+          await page.getByLabel('Password').fill(t.alice.password);
+          await page.getByRole('button', { name: 'Log in' }).click();
+          await page.waitForURL(`${t.baseUrl}/`);
+          assert.deepEqual(await axeViolations(page), [], `empty list (${colorScheme})`);
+          await t.request('/api/todos', { method: 'POST', json: { title: 'Water the plants', dueDate: '2020-01-01', notes: 'the ferns too' } });
+          await t.request('/api/todos', { method: 'POST', json: { title: 'Done already', completed: true } });
+          const todos = (await (await t.request('/api/todos')).json()) as { id: number }[];
+          for (const path of ['/', '/active', '/completed', '/?sort=order', `/todos/${todos[0]?.id}/edit`, '/account', '/admin', '/admin/users', `/admin/todos/${todos[0]?.id}`]) {
+            await page.goto(`${t.baseUrl}${path}`);
+            assert.deepEqual(await axeViolations(page), [], `${path} (${colorScheme})`);
+          }
+          await page.goto(`${t.baseUrl}/`);
+          await page.screenshot({ path: `${ARTIFACTS}/list-${colorScheme}.png`, fullPage: true });
+          await t.request('/api/todos', { method: 'DELETE' });
+          await context.close();
+        }
+        const mobile = await browser.newContext({ viewport: { width: 375, height: 740 } });
+        const page = await mobile.newPage();
+        await page.goto(`${t.baseUrl}/login`);
+        await page.screenshot({ path: `${ARTIFACTS}/login-mobile.png`, fullPage: true });
+        await mobile.close();
+      });
+    }
   });
 }

@@ -109,6 +109,16 @@ for (const engine of ENGINES) {
         assert.deepEqual(((await page2.json()) as TodoJson[]).map((todo) => todo.id), [first.id]);
         assert.equal(page2.headers.get('link'), null, 'no next page after the last');
       });
+
+      it('sorts by due date (undated last) or by manual order', async () => {
+        await clear();
+        const late = await create({ title: 'late', dueDate: '2026-09-01', order: 2 });
+        const undated = await create({ title: 'undated', order: 3 });
+        const soon = await create({ title: 'soon', dueDate: '2026-01-01', order: 1 });
+        assert.deepEqual((await list('?sort=due')).map((todo) => todo.id), [soon.id, late.id, undated.id]);
+        assert.deepEqual((await list('?sort=order')).map((todo) => todo.id), [soon.id, late.id, undated.id]);
+        assert.deepEqual((await list('?sort=newest')).map((todo) => todo.id), [soon.id, undated.id, late.id]);
+      });
     });
 
     describe('bad input changes nothing', () => {
@@ -188,6 +198,7 @@ for (const engine of ENGINES) {
         await expectError(await t.request('/api/todos?limit=0'), 400, 'limit');
         await expectError(await t.request('/api/todos?cursor=nonsense'), 400, 'cursor');
         await expectError(await t.request('/api/todos?sort=sideways'), 400, 'sort');
+        await expectError(await t.request('/api/todos?sort=due&cursor=MjAyNi0wMS0wMVQwMDowMDowMC4wMDBafDE'), 400, 'cursor', /sort=newest/);
       });
       it('a non-numeric, huge or unknown id → 404', async () => {
         for (const id of ['abc', '1.5', '-1', '0', '99999999999999999999', String(existing.id + 1000)]) {

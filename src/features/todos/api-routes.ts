@@ -58,15 +58,16 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
     '/todos',
     { schema: { tags, summary: 'List todos, newest first', querystring: ListTodosQuery, response: { 200: Type.Array(Todo), 400: ErrorResponse } } },
     async (request, reply) => {
-      const { completed, q, limit, cursor } = request.query;
+      const { completed, q, limit, cursor, sort = 'newest' } = request.query;
       const after = cursor === undefined ? undefined : decodeCursor(cursor);
-      if (cursor !== undefined && after === undefined) {
-        return reply.code(400).send({ error: 'Invalid query parameter', details: [{ field: 'cursor', message: 'is not a cursor this API gave out' }] });
+      if (cursor !== undefined && (after === undefined || sort !== 'newest')) {
+        const message = after === undefined ? 'is not a cursor this API gave out' : 'works only with sort=newest';
+        return reply.code(400).send({ error: 'Invalid query parameter', details: [{ field: 'cursor', message }] });
       }
-      const todos = await todosRepository.listForOwner(db, scopeOf(request), { completed, text: q?.trim(), limit, after });
+      const todos = await todosRepository.listForOwner(db, scopeOf(request), { completed, text: q?.trim(), limit, after, sort });
       const base = baseUrl(request);
       const last = todos.at(-1);
-      if (limit !== undefined && last && todos.length === limit) {
+      if (limit !== undefined && sort === 'newest' && last && todos.length === limit) {
         const next = new URLSearchParams(request.query as Record<string, string>);
         next.set('cursor', encodeCursor(last));
         reply.header('link', `<${base}/api/todos?${next}>; rel="next"`);

@@ -1,46 +1,178 @@
-// The server-rendered list page and its form posts (POST-redirect-GET).
+// The server-rendered list pages (/, /active, /completed) and their form
+// posts. Every action is POST-redirect-GET back to the page it came from, so
+// everything works without JavaScript.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
-import { compileBodyValidator, describeValidationErrors } from '../../plugins/validation.ts';
-import { renderTodoListPage } from '../../views/pages.ts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type, type TProperties } from 'typebox';
 import type { Database } from '../../db/database.ts';
-import type { Viewer } from '../../views/pages.ts';
-import { todosRepository } from './repository.ts';
-import { CreateTodo } from './schemas.ts';
-
-const AddTodoForm = Type.Object({ title: Type.Optional(Type.String()), dueDate: Type.Optional(Type.String()), _csrf: Type.Optional(Type.String()) });
-const validateCreate = compileBodyValidator<CreateTodo>(CreateTodo);
+import { parseRowId } from '../../db/sql.ts';
+import { notFound } from '../../plugins/errors.ts';
+import { compileBodyValidator, describeValidationErrors } from '../../plugins/validation.ts';
+import type { Problem, Viewer } from '../../views/pages.ts';
+import { FILTER_PATHS, renderEditTodoPage, renderTodoListPage, type TodoFilter } from '../../views/todo-pages.ts';
+import { todosRepository, type TodoScope, type TodoSort } from './repository.ts';
+import { CreateTodo, UpdateTodo } from './schemas.ts';
 
 export interface TodoPageOptions {
   db: Database;
   viewerOf: (request: FastifyRequest, reply: FastifyReply) => Viewer | undefined;
 }
 
+const validateCreate = compileBodyValidator<CreateTodo>(CreateTodo);
+const validateUpdate = compileBodyValidator<UpdateTodo>(UpdateTodo);
+
+const Form = <T extends TProperties>(fields: T) =>
+  Type.Object({ ...fields, _csrf: Type.Optional(Type.String()), returnTo: Type.Optional(Type.String()) }, { additionalProperties: false });
+const field = () => Type.Optional(Type.String({ maxLength: 110_000 }));
+const IdParams = Type.Object({ id: Type.String() });
+const ListQuery = Type.Object({ q: Type.Optional(Type.String()), sort: Type.Optional(Type.String()) });
+
+const SORTS: TodoSort[] = ['newest', 'due', 'order'];
+
+/** Only this app's list pages, so a form cannot be turned into an open redirect. */
+function safeReturn(returnTo: string | undefined): string {
+  return returnTo && /^\/(active|completed)?(\?[^#\s]*)?$/.test(returnTo) ? returnTo : '/';
+}
+
+function sendHtml(reply: FastifyReply, status: number, page: string): FastifyReply {
+  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page);
+}
+
+/** Form fields arrive as text; an empty date means "no due date". */
+function todoInput(body: { title?: string; dueDate?: string; notes?: string }) {
+  return {
+    title: (body.title ?? '').trim(),
+    dueDate: body.dueDate?.trim() ? body.dueDate.trim() : null,
+    notes: body.notes ?? '',
+  };
+}
+
+function formProblem(error: string, errors: Parameters<typeof describeValidationErrors>[0] | null | undefined): Problem {
+  return { error, details: describeValidationErrors(errors ?? []) };
+}
+
 export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async (app, { db, viewerOf }) => {
-  app.get('/', async (request, reply) => {
+  /** The logged-in person and their scope, or undefined after sending them to log in. */
+  const personOf = (request: FastifyRequest, reply: FastifyReply): { viewer: Viewer; scope: TodoScope } | undefined => {
     const viewer = viewerOf(request, reply);
-    if (!viewer || !request.user) return reply.redirect('/login', 303);
-    const todos = await todosRepository.listForOwner(db, { ownerId: request.user.id });
-    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(renderTodoListPage(viewer, todos));
+    if (!viewer || !request.user) {
+      const comeBack = request.method === 'GET' && request.url !== '/';
+      void reply.redirect(comeBack ? `/login?next=${encodeURIComponent(request.url)}` : '/login', 303);
+      return undefined;
+    }
+    return { viewer, scope: { ownerId: request.user.id } };
+  };
+
+  const listPage = async (request: FastifyRequest, reply: FastifyReply, filter: TodoFilter, status = 200, problem?: Problem, values?: object) => {
+    const person = personOf(request, reply);
+    if (!person) return reply;
+    const query = request.query as { q?: string; sort?: string };
+    const sort = SORTS.find((candidate) => candidate === query.sort) ?? 'newest';
+    const text = (query.q ?? '').trim().slice(0, 200);
+    const [todos, counts, [today]] = await Promise.all([
+      todosRepository.listForOwner(db, person.scope, { completed: filter === 'all' ? undefined : filter === 'completed', text, sort }),
+      todosRepository.countForOwner(db, person.scope),
+      db.query<{ today: string }>('SELECT current_date::text AS today'),
+    ]);
+    const returnTo = request.method === 'GET' ? safeReturn(request.url) : FILTER_PATHS[filter];
+    const view = { filter, sort, text, returnTo, counts, today: today?.today ?? '' };
+    return sendHtml(reply, status, renderTodoListPage(person.viewer, todos, view, { problem, values }));
+  };
+
+  for (const filter of Object.keys(FILTER_PATHS) as TodoFilter[]) {
+    app.get(FILTER_PATHS[filter], { schema: { querystring: ListQuery } }, (request, reply) => listPage(request, reply, filter));
+  }
+
+  app.post('/todos', { schema: { body: Form({ title: field(), dueDate: field(), notes: field() }) } }, async (request, reply) => {
+    const person = personOf(request, reply);
+    if (!person) return reply;
+    const input = todoInput(request.body);
+    const valid: boolean = validateCreate(input); // a plain boolean: no type narrowing of `input`
+    if (!valid) {
+      const filter = (Object.keys(FILTER_PATHS) as TodoFilter[]).find((key) => FILTER_PATHS[key] === safeReturn(request.body.returnTo).split('?')[0]) ?? 'all';
+      return listPage(request, reply, filter, 400, formProblem('The todo was not added', validateCreate.errors), { ...input, dueDate: input.dueDate ?? '' });
+    }
+    await todosRepository.createForOwner(db, person.scope, input);
+    return reply.redirect(safeReturn(request.body.returnTo), 303);
   });
 
-  app.post('/todos', { schema: { body: AddTodoForm } }, async (request, reply) => {
-    const viewer = viewerOf(request, reply);
-    if (!viewer || !request.user) return reply.redirect('/login', 303);
-    const scope = { ownerId: request.user.id };
-    const title = (request.body.title ?? '').trim();
-    const dueDate = request.body.dueDate?.trim() || null;
-    const input = { title, ...(dueDate ? { dueDate } : {}) };
-    if (!validateCreate(input)) {
-      const todos = await todosRepository.listForOwner(db, scope);
-      const details = describeValidationErrors(validateCreate.errors ?? []);
-      return reply
-        .code(400)
-        .type('text/html; charset=utf-8')
-        .send(renderTodoListPage(viewer, todos, { error: 'The todo was not added', details }, { title, dueDate: dueDate ?? '' }));
+  app.post('/todos/toggle-all', { schema: { body: Form({ completed: Type.Union([Type.Literal('true'), Type.Literal('false')]) }) } }, async (request, reply) => {
+    const person = personOf(request, reply);
+    if (!person) return reply;
+    await todosRepository.setCompletedForAll(db, person.scope, request.body.completed === 'true');
+    return reply.redirect(safeReturn(request.body.returnTo), 303);
+  });
+
+  app.post('/todos/delete-selected', { schema: { body: Form({ ids: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 1000 })])) }) } }, async (request, reply) => {
+    const person = personOf(request, reply);
+    if (!person) return reply;
+    const raw = request.body.ids === undefined ? [] : ([] as string[]).concat(request.body.ids);
+    const ids = raw.map(parseRowId).filter((id): id is number => id !== undefined);
+    if (ids.length > 0) await todosRepository.deleteManyForOwner(db, person.scope, ids);
+    return reply.redirect(safeReturn(request.body.returnTo), 303);
+  });
+
+  app.post('/todos/clear-completed', { schema: { body: Form({}) } }, async (request, reply) => {
+    const person = personOf(request, reply);
+    if (!person) return reply;
+    await todosRepository.deleteCompletedForOwner(db, person.scope);
+    return reply.redirect(safeReturn(request.body.returnTo), 303);
+  });
+
+  app.post('/todos/:id/toggle', { schema: { params: IdParams, body: Form({ completed: Type.Union([Type.Literal('true'), Type.Literal('false')]) }) } }, async (request, reply) => {
+    const person = personOf(request, reply);
+    if (!person) return reply;
+    const id = parseRowId(request.params.id);
+    const updated = id === undefined ? undefined : await todosRepository.updateForOwner(db, person.scope, id, { completed: request.body.completed === 'true' });
+    if (!updated) throw notFound('Todo not found');
+    return reply.redirect(safeReturn(request.body.returnTo), 303);
+  });
+
+  app.post('/todos/:id/move', { schema: { params: IdParams, body: Form({ direction: Type.Union([Type.Literal('up'), Type.Literal('down')]) }) } }, async (request, reply) => {
+    const person = personOf(request, reply);
+    if (!person) return reply;
+    const id = parseRowId(request.params.id);
+    const moved = id === undefined ? undefined : await todosRepository.moveForOwner(db, person.scope, id, request.body.direction);
+    if (moved === undefined) throw notFound('Todo not found');
+    return reply.redirect(safeReturn(request.body.returnTo), 303);
+  });
+
+  app.post('/todos/:id/delete', { schema: { params: IdParams, body: Form({}) } }, async (request, reply) => {
+    const person = personOf(request, reply);
+    if (!person) return reply;
+    const id = parseRowId(request.params.id);
+    if (id === undefined || !(await todosRepository.deleteForOwner(db, person.scope, id))) throw notFound('Todo not found');
+    return reply.redirect(safeReturn(request.body.returnTo), 303);
+  });
+
+  app.get('/todos/:id/edit', { schema: { params: IdParams, querystring: Type.Object({ returnTo: Type.Optional(Type.String()) }) } }, async (request, reply) => {
+    const person = personOf(request, reply);
+    if (!person) return reply;
+    const id = parseRowId(request.params.id);
+    const todo = id === undefined ? undefined : await todosRepository.getForOwner(db, person.scope, id);
+    if (!todo) throw notFound('Todo not found');
+    return sendHtml(reply, 200, renderEditTodoPage(person.viewer, todo, safeReturn(request.query.returnTo)));
+  });
+
+  app.post('/todos/:id', { schema: { params: IdParams, body: Form({ title: field(), dueDate: field(), notes: field() }) } }, async (request, reply) => {
+    const person = personOf(request, reply);
+    if (!person) return reply;
+    const id = parseRowId(request.params.id);
+    const todo = id === undefined ? undefined : await todosRepository.getForOwner(db, person.scope, id);
+    if (!todo) throw notFound('Todo not found');
+    const returnTo = safeReturn(request.body.returnTo);
+    const input = todoInput(request.body);
+    // As in every good todo list: saving an empty title deletes the todo.
+    if (input.title === '') {
+      await todosRepository.deleteForOwner(db, person.scope, todo.id);
+      return reply.redirect(returnTo, 303);
     }
-    await todosRepository.createForOwner(db, scope, input);
-    return reply.redirect('/', 303);
+    const valid: boolean = validateUpdate(input);
+    if (!valid) {
+      const problem = formProblem('The todo was not saved', validateUpdate.errors);
+      return sendHtml(reply, 400, renderEditTodoPage(person.viewer, todo, returnTo, problem, { ...input, dueDate: request.body.dueDate ?? '' }));
+    }
+    await todosRepository.updateForOwner(db, person.scope, todo.id, input);
+    return reply.redirect(returnTo, 303);
   });
 };

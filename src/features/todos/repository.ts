@@ -1,6 +1,6 @@
 // SQL for todos. Every function takes the scope whose todos it may see, so a
 // route cannot forget it: another person's todo is, to the caller, missing.
-import type { Queryable } from '../../db/database.ts';
+import type { Database, Queryable } from '../../db/database.ts';
 import { escapeLike } from '../../db/sql.ts';
 
 export interface TodoScope {
@@ -34,8 +34,18 @@ export interface ListPosition {
   id: number;
 }
 
+export type TodoSort = 'newest' | 'due' | 'order';
+
+const ORDER_BY: Record<TodoSort, string> = {
+  newest: 'created_at DESC, id DESC',
+  due: 'due_date ASC NULLS LAST, created_at DESC, id DESC',
+  order: '"order" ASC, id ASC',
+};
+
 export interface ListOptions {
   completed?: boolean;
+  /** Newest first by default, as the old app listed them. Keyset pagination (`after`) needs 'newest'. */
+  sort?: TodoSort;
   text?: string;
   limit?: number;
   after?: ListPosition;
@@ -68,7 +78,7 @@ export const todosRepository = {
       params.push(options.after.createdAt, options.after.id);
       conditions.push(`(created_at, id) < ($${params.length - 1}, $${params.length})`);
     }
-    let sql = `SELECT ${COLUMNS} FROM todos WHERE ${conditions.join(' AND ')} ORDER BY created_at DESC, id DESC`;
+    let sql = `SELECT ${COLUMNS} FROM todos WHERE ${conditions.join(' AND ')} ORDER BY ${ORDER_BY[options.sort ?? 'newest']}`;
     if (options.limit !== undefined) {
       params.push(options.limit);
       sql += ` LIMIT $${params.length}`;
@@ -111,6 +121,50 @@ export const todosRepository = {
   async deleteForOwner(db: Queryable, scope: TodoScope, id: number): Promise<boolean> {
     const rows = await db.query('DELETE FROM todos WHERE id = $1 AND owner_id = $2 RETURNING id', [id, scope.ownerId]);
     return rows.length > 0;
+  },
+
+  async countForOwner(db: Queryable, scope: TodoScope): Promise<{ active: number; completed: number }> {
+    const [counts] = await db.query<{ active: number; completed: number }>(
+      `SELECT count(*) FILTER (WHERE NOT completed)::int AS active, count(*) FILTER (WHERE completed)::int AS completed
+       FROM todos WHERE owner_id = $1`,
+      [scope.ownerId],
+    );
+    return counts ?? { active: 0, completed: 0 };
+  },
+
+  async setCompletedForAll(db: Queryable, scope: TodoScope, completed: boolean): Promise<number> {
+    const rows = await db.query('UPDATE todos SET completed = $2, updated_at = now() WHERE owner_id = $1 AND completed <> $2 RETURNING id', [scope.ownerId, completed]);
+    return rows.length;
+  },
+
+  /** Deletes the given todos of the scope; ids outside it are ignored. */
+  async deleteManyForOwner(db: Queryable, scope: TodoScope, ids: number[]): Promise<number> {
+    const rows = await db.query('DELETE FROM todos WHERE owner_id = $1 AND id = ANY($2::int[]) RETURNING id', [scope.ownerId, ids]);
+    return rows.length;
+  },
+
+  async deleteCompletedForOwner(db: Queryable, scope: TodoScope): Promise<number> {
+    const rows = await db.query('DELETE FROM todos WHERE owner_id = $1 AND completed RETURNING id', [scope.ownerId]);
+    return rows.length;
+  },
+
+  /** Swaps a todo's manual position with its neighbour above or below; false when it is already at that end. */
+  async moveForOwner(db: Database, scope: TodoScope, id: number, direction: 'up' | 'down'): Promise<boolean | undefined> {
+    return db.transaction(async (tx) => {
+      const [todo] = await tx.query<{ order: number }>('SELECT "order" FROM todos WHERE id = $1 AND owner_id = $2 FOR UPDATE', [id, scope.ownerId]);
+      if (!todo) return undefined;
+      const neighbourSql =
+        direction === 'up'
+          ? 'SELECT id, "order" FROM todos WHERE owner_id = $1 AND ("order", id) < ($2, $3) ORDER BY "order" DESC, id DESC LIMIT 1 FOR UPDATE'
+          : 'SELECT id, "order" FROM todos WHERE owner_id = $1 AND ("order", id) > ($2, $3) ORDER BY "order" ASC, id ASC LIMIT 1 FOR UPDATE';
+      const [neighbour] = await tx.query<{ id: number; order: number }>(neighbourSql, [scope.ownerId, todo.order, id]);
+      if (!neighbour) return false;
+      // Equal positions cannot be swapped meaningfully: step past the neighbour instead.
+      const mine = neighbour.order === todo.order ? todo.order + (direction === 'up' ? -1 : 1) : neighbour.order;
+      await tx.query('UPDATE todos SET "order" = $3, updated_at = now() WHERE id = $1 AND owner_id = $2', [id, scope.ownerId, mine]);
+      await tx.query('UPDATE todos SET "order" = $3, updated_at = now() WHERE id = $1 AND owner_id = $2', [neighbour.id, scope.ownerId, todo.order]);
+      return true;
+    });
   },
 
   async deleteAllForOwner(db: Queryable, scope: TodoScope): Promise<number> {

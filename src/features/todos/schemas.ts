@@ -54,6 +54,11 @@ export const ListTodosQuery = Type.Object(
   {
     completed: Type.Optional(Type.Boolean({ description: 'Only completed (true) or only active (false) todos.' })),
     q: Type.Optional(Type.String({ maxLength: 200, description: 'Text searched in title and notes.' })),
+    sort: Type.Optional(
+      Type.Union([Type.Literal('newest'), Type.Literal('due'), Type.Literal('order')], {
+        description: 'newest first (default), by due date (undated last), or by manual order. Paging with cursor needs newest.',
+      }),
+    ),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: 'Page size; the next page is in the Link header.' })),
     cursor: Type.Optional(Type.String({ maxLength: 100, description: 'Opaque position from a Link header.' })),
   },

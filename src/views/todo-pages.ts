@@ -1,0 +1,118 @@
+// The todo list page and the edit page. Every action is a plain form post, so
+// the page works without JavaScript; accessible names are the contract tests
+// and assistive technology rely on ("New todo", "Due date", a checkbox named
+// by the todo's title, "Delete <title>", "Edit <title>", "Toggle all", …).
+import type { TodoRecord, TodoSort } from '../features/todos/repository.ts';
+import { html, type SafeHtml } from './html.ts';
+import { csrfField, layout, problemBox, type Problem, type Viewer } from './pages.ts';
+
+export type TodoFilter = 'all' | 'active' | 'completed';
+
+export const FILTER_PATHS: Record<TodoFilter, string> = { all: '/', active: '/active', completed: '/completed' };
+const FILTER_LABELS: Record<TodoFilter, string> = { all: 'All', active: 'Active', completed: 'Completed' };
+const SORT_LABELS: Record<TodoSort, string> = { newest: 'Newest first', due: 'Due date', order: 'Manual order' };
+
+export interface ListView {
+  filter: TodoFilter;
+  sort: TodoSort;
+  text: string;
+  /** This page's own URL, where form posts return. */
+  returnTo: string;
+  counts: { active: number; completed: number };
+  today: string;
+}
+
+const dateFormat = new Intl.DateTimeFormat('en', { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+
+export function readableDate(isoDate: string): string {
+  return dateFormat.format(new Date(`${isoDate}T00:00:00Z`));
+}
+
+function hidden(viewer: Viewer, returnTo: string): SafeHtml {
+  return html`${csrfField(viewer.csrfToken)}<input type="hidden" name="returnTo" value="${returnTo}">`;
+}
+
+function todoItem(viewer: Viewer, todo: TodoRecord, view: ListView): SafeHtml {
+  const overdue = todo.dueDate !== null && !todo.completed && todo.dueDate < view.today;
+  const back = hidden(viewer, view.returnTo);
+  return html`<li class="todo${todo.completed ? ' completed' : ''}${overdue ? ' overdue' : ''}" data-id="${todo.id}">
+  <form method="post" action="/todos/${todo.id}/toggle" class="toggle">${back}<input type="hidden" name="completed" value="${todo.completed ? 'false' : 'true'}">
+    <button type="submit" role="checkbox" aria-checked="${todo.completed ? 'true' : 'false'}" aria-label="${todo.title}" class="check"></button></form>
+  <input type="checkbox" name="ids" value="${todo.id}" form="bulk" class="select" aria-label="Select ${todo.title}">
+  <div class="body">
+    <span class="title">${todo.title}</span>
+    ${todo.dueDate ? html`<span class="due">Due <time datetime="${todo.dueDate}">${readableDate(todo.dueDate)}</time>${overdue ? html` <strong class="overdue-flag">Overdue</strong>` : ''}</span>` : ''}
+    ${todo.notes ? html`<p class="notes">${todo.notes}</p>` : ''}
+  </div>
+  <div class="actions">
+    ${view.sort === 'order'
+      ? html`<form method="post" action="/todos/${todo.id}/move" class="inline">${back}<input type="hidden" name="direction" value="up"><button type="submit" aria-label="Move ${todo.title} up">↑</button></form>
+    <form method="post" action="/todos/${todo.id}/move" class="inline">${back}<input type="hidden" name="direction" value="down"><button type="submit" aria-label="Move ${todo.title} down">↓</button></form>`
+      : ''}
+    <form method="get" action="/todos/${todo.id}/edit" class="inline"><input type="hidden" name="returnTo" value="${view.returnTo}"><button type="submit" aria-label="Edit ${todo.title}">Edit</button></form>
+    <form method="post" action="/todos/${todo.id}/delete" class="inline">${back}<button type="submit" class="danger" aria-label="Delete ${todo.title}">Delete</button></form>
+  </div>
+</li>`;
+}
+
+export function renderTodoListPage(viewer: Viewer, todos: TodoRecord[], view: ListView, options: { problem?: Problem; values?: { title?: string; dueDate?: string; notes?: string } } = {}): string {
+  const back = hidden(viewer, view.returnTo);
+  const total = view.counts.active + view.counts.completed;
+  const allDone = total > 0 && view.counts.active === 0;
+  const values = options.values ?? {};
+  const searchPath = FILTER_PATHS[view.filter];
+  return layout(
+    view.filter === 'all' ? 'Todos' : `${FILTER_LABELS[view.filter]} todos`,
+    html`<h1>Todos</h1>
+${problemBox(options.problem)}
+<form class="add" method="post" action="/todos">
+  ${back}
+  <label class="grow">New todo <input name="title" required maxlength="250" autofocus autocomplete="off" value="${values.title ?? ''}"></label>
+  <label>Due date <input name="dueDate" type="date" value="${values.dueDate ?? ''}"></label>
+  <label class="full">Notes <textarea name="notes" rows="2">${values.notes ?? ''}</textarea></label>
+  <button type="submit">Add</button>
+</form>
+<form class="view" method="get" action="${searchPath}" role="search">
+  <label>Search <input type="search" name="q" value="${view.text}"></label>
+  <label for="sort">Sort</label> <select id="sort" name="sort">${(Object.keys(SORT_LABELS) as TodoSort[]).map(
+    (sort) => html`<option value="${sort}"${view.sort === sort ? html` selected` : ''}>${SORT_LABELS[sort]}</option>`,
+  )}</select>
+  <button type="submit">Apply</button>
+</form>
+<nav aria-label="Filter todos"><ul class="filters">${(Object.keys(FILTER_PATHS) as TodoFilter[]).map(
+      (filter) => html`<li><a href="${FILTER_PATHS[filter]}"${view.filter === filter ? html` aria-current="page"` : ''}>${FILTER_LABELS[filter]}</a></li>`,
+    )}</ul></nav>
+${total > 0
+  ? html`<form method="post" action="/todos/toggle-all" class="toggle-all">${back}<input type="hidden" name="completed" value="${allDone ? 'false' : 'true'}">
+  <button type="submit" role="checkbox" aria-checked="${allDone ? 'true' : 'false'}" class="check">Toggle all</button></form>`
+  : ''}
+${todos.length === 0
+  ? html`<p class="empty">${total === 0 ? 'Nothing to do yet. Add your first todo above.' : view.text ? 'No todo matches your search.' : `No ${FILTER_LABELS[view.filter].toLowerCase()} todos.`}</p>`
+  : html`<ul class="todos">${todos.map((todo) => todoItem(viewer, todo, view))}</ul>
+<form id="bulk" method="post" action="/todos/delete-selected" class="bulk">${back}<button type="submit">Delete selected</button></form>`}
+<footer class="list-footer">
+  <span class="count" role="status">${view.counts.active} ${view.counts.active === 1 ? 'item' : 'items'} left</span>
+  ${view.counts.completed > 0 ? html`<form method="post" action="/todos/clear-completed" class="inline">${back}<button type="submit">Clear completed</button></form>` : ''}
+</footer>`,
+    viewer,
+  );
+}
+
+export function renderEditTodoPage(viewer: Viewer, todo: TodoRecord, returnTo: string, problem?: Problem, values?: { title: string; dueDate: string; notes: string }): string {
+  const shown = values ?? { title: todo.title, dueDate: todo.dueDate ?? '', notes: todo.notes };
+  return layout(
+    `Edit: ${todo.title}`,
+    html`<h1>Edit todo</h1>
+${problemBox(problem)}
+<form method="post" action="/todos/${todo.id}" class="stacked">
+  ${hidden(viewer, returnTo)}
+  <label>Title <input name="title" maxlength="250" autofocus value="${shown.title}" aria-describedby="title-help"></label>
+  <p id="title-help" class="help">Saving an empty title deletes the todo.</p>
+  <label>Due date <input name="dueDate" type="date" value="${shown.dueDate}"></label>
+  <label>Notes <textarea name="notes" rows="4">${shown.notes}</textarea></label>
+  <button type="submit">Save</button>
+</form>
+<p><a href="${returnTo}">Cancel</a></p>`,
+    viewer,
+  );
+}
