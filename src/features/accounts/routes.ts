@@ -7,6 +7,7 @@ import type { Database } from '../../db/database.ts';
 import { parseRowId } from '../../db/sql.ts';
 import { newSecret, type Auth } from '../../plugins/auth.ts';
 import { HttpError } from '../../plugins/errors.ts';
+import { sendHtml } from '../../plugins/html-reply.ts';
 import { renderAccountPage, renderLoginPage, renderSignupPage } from '../../views/account-pages.ts';
 import type { Viewer } from '../../views/pages.ts';
 import { hashPassword, passwordProblem, verifyPassword } from './passwords.ts';
@@ -28,10 +29,6 @@ const Form = <T extends TProperties>(fields: T) =>
   Type.Object({ ...fields, _csrf: Type.Optional(Type.String()) }, { additionalProperties: false });
 const text = () => Type.String({ maxLength: 1000 });
 
-function html(reply: FastifyReply, status: number, page: string): FastifyReply {
-  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page);
-}
-
 /** Only same-site paths, so the login form cannot be turned into an open redirect. */
 function safeNext(next: string | undefined): string {
   return next && /^\/(?![/\\])/.test(next) ? next : '/';
@@ -44,7 +41,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRouteOptions> = asy
   app.get('/login', async (request, reply) => {
     if (request.user) return reply.redirect('/', 303);
     const next = typeof (request.query as { next?: unknown }).next === 'string' ? (request.query as { next: string }).next : undefined;
-    return html(reply, 200, renderLoginPage(auth.csrfToken(request, reply), { registrationOpen, next }));
+    return sendHtml(reply, 200, renderLoginPage(auth.csrfToken(request, reply), { registrationOpen, next }));
   });
 
   app.post(
@@ -58,7 +55,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRouteOptions> = asy
       ];
       const wait = await loginThrottle.retryAfter(db, keys, LOGIN_WINDOW_SECONDS);
       const page = (status: number, error: string) =>
-        html(reply, status, renderLoginPage(auth.csrfToken(request, reply), { problem: { error }, username, registrationOpen, next }));
+        sendHtml(reply, status, renderLoginPage(auth.csrfToken(request, reply), { problem: { error }, username, registrationOpen, next }));
       if (wait > 0) {
         reply.header('retry-after', String(wait));
         return page(429, `Too many failed log-in attempts. Try again in ${Math.ceil(wait / 60)} minute(s).`);
@@ -81,7 +78,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRouteOptions> = asy
 
   app.get('/signup', async (request, reply) => {
     if (!registrationOpen) throw new HttpError(404, 'Registration is closed');
-    return html(reply, 200, renderSignupPage(auth.csrfToken(request, reply), {}));
+    return sendHtml(reply, 200, renderSignupPage(auth.csrfToken(request, reply), {}));
   });
 
   app.post('/signup', { config: anonymous, schema: { body: Form({ username: text(), password: text() }) } }, async (request, reply) => {
@@ -89,7 +86,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRouteOptions> = asy
     const username = request.body.username.trim();
     const { password } = request.body;
     const refuse = (field: string, message: string, status = 400) =>
-      html(reply, status, renderSignupPage(auth.csrfToken(request, reply), { username, problem: { error: 'The account was not created', details: [{ field, message }] } }));
+      sendHtml(reply, status, renderSignupPage(auth.csrfToken(request, reply), { username, problem: { error: 'The account was not created', details: [{ field, message }] } }));
     if (!USERNAME.test(username)) return refuse('username', 'must be 1–50 letters, digits, dots, dashes or underscores');
     const problem = passwordProblem(password, username);
     if (problem) return refuse('password', problem);
@@ -107,7 +104,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRouteOptions> = asy
   const accountPage = async (request: FastifyRequest, reply: FastifyReply, status: number, extra: Parameters<typeof renderAccountPage>[2] = {}) => {
     const viewer = viewerOf(request, reply);
     if (!viewer || !request.user) return reply.redirect('/login', 303);
-    return html(reply, status, renderAccountPage(viewer, await tokensRepository.listForUser(db, request.user.id), extra));
+    return sendHtml(reply, status, renderAccountPage(viewer, await tokensRepository.listForUser(db, request.user.id), extra));
   };
 
   app.get('/account', async (request, reply) => {

@@ -7,6 +7,7 @@ import { Type, type TProperties } from 'typebox';
 import type { Database } from '../../db/database.ts';
 import { parseRowId } from '../../db/sql.ts';
 import { HttpError, notFound } from '../../plugins/errors.ts';
+import { sendHtml } from '../../plugins/html-reply.ts';
 import { compileBodyValidator, describeValidationErrors } from '../../plugins/validation.ts';
 import {
   renderAdminTodoEditPage,
@@ -73,10 +74,6 @@ const USER_ACTIONS: Record<string, UserAction> = {
   'revoke-admin': { apply: (db, id) => usersRepository.setAdmin(db, id, false), refusedForSelf: 'You cannot revoke your own admin rights.' },
 };
 
-function send(reply: FastifyReply, status: number, page: string): FastifyReply {
-  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page);
-}
-
 export const adminRoutes: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, options) => {
   // A prefix of its own, so that unknown URLs under /admin also pass the gate below.
   await app.register(adminArea, { ...options, prefix: '/admin' });
@@ -133,7 +130,7 @@ const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db
       ),
       usersRepository.listWithTodoCounts(db),
     ]);
-    return send(
+    return sendHtml(
       reply,
       200,
       renderAdminTodosPage(viewer, { todos: result.todos, users, filters, page, hasMore: result.hasMore, notice: noticeFor(query.notice) }),
@@ -143,7 +140,7 @@ const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db
   app.get('/todos/:id', { schema: { params: IdParams, querystring: NoticeQuery } }, async (request, reply) => {
     const { viewer } = adminOf(request, reply);
     const todo = await todoOr404(request.params.id);
-    return send(reply, 200, renderAdminTodoEditPage(viewer, todo, { notice: noticeFor(request.query.notice) }));
+    return sendHtml(reply, 200, renderAdminTodoEditPage(viewer, todo, { notice: noticeFor(request.query.notice) }));
   });
 
   app.post('/todos/:id', { schema: { params: IdParams, body: EditTodoForm } }, async (request, reply) => {
@@ -155,7 +152,7 @@ const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db
     const values: AdminTodoEditValues = { ...changes, dueDate: changes.dueDate ?? '' };
     if (!validateUpdate(changes)) {
       const problem: Problem = { error: 'The todo was not saved', details: describeValidationErrors(validateUpdate.errors ?? []) };
-      return send(reply, 400, renderAdminTodoEditPage(viewer, todo, { values, problem }));
+      return sendHtml(reply, 400, renderAdminTodoEditPage(viewer, todo, { values, problem }));
     }
     if (!(await adminTodosRepository.updateAny(db, todo.id, changes))) throw notFound();
     return reply.redirect(`/admin/todos/${todo.id}?notice=saved`, 303);
@@ -169,7 +166,7 @@ const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db
   });
 
   const usersPage = async (reply: FastifyReply, viewer: Viewer, self: User, status: number, extra: { problem?: Problem; notice?: string } = {}) =>
-    send(reply, status, renderAdminUsersPage(viewer, await usersRepository.listWithTodoCounts(db), { selfId: self.id, ...extra }));
+    sendHtml(reply, status, renderAdminUsersPage(viewer, await usersRepository.listWithTodoCounts(db), { selfId: self.id, ...extra }));
 
   app.get('/users', { schema: { querystring: NoticeQuery } }, async (request, reply) => {
     const { viewer, self } = adminOf(request, reply);

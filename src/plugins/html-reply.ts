@@ -1,0 +1,7 @@
+// Every server-rendered page leaves the same way: HTML, never cached (it is
+// per person and changes with every action; the assets it links are cached).
+import type { FastifyReply } from 'fastify';
+
+export function sendHtml(reply: FastifyReply, status: number, page: string): FastifyReply {
+  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page);
+}
