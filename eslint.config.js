@@ -12,7 +12,7 @@ const nodeGlobals = Object.fromEntries(
 );
 
 export default defineConfig(
-  globalIgnores(['node_modules/', 'dist/', 'data/', '.tmp/', 'test-artifacts/', 'bench/results/']),
+  globalIgnores(['node_modules/', 'dist/', 'data/', '.tmp/', 'test-artifacts/', 'bench/results/', 'src/views/static/app.js']),
   js.configs.recommended,
   tseslint.configs.recommended,
   {

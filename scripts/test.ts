@@ -11,6 +11,7 @@ import { constants } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgresServer, type PostgresServer } from '../test/support/postgres.ts';
+import { buildClient } from './build-client.ts';
 import { ensureSystemPackages } from './ensure-system-packages.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -66,13 +67,20 @@ async function main(): Promise<number> {
   await ensureSystemPackages();
   console.log(`ok (${seconds(started)})`);
 
+  header('Client bundle: src/views/static/app.js');
+  started = performance.now();
+  await buildClient();
+  console.log(`ok (${seconds(started)})`);
+
   if (skipped('SKIP_TYPECHECK')) {
     header('Typecheck: skipped (SKIP_TYPECHECK)');
   } else {
-    header('Typecheck: tsc --noEmit');
+    header('Typecheck: tsc --noEmit (server, then src/client)');
     started = performance.now();
     const code = await run(bin('tsc'), ['--noEmit']);
     if (code !== 0) return code;
+    const clientCode = await run(bin('tsc'), ['--noEmit', '-p', 'src/client']);
+    if (clientCode !== 0) return clientCode;
     console.log(`ok (${seconds(started)})`);
   }
 

@@ -2,6 +2,8 @@
 // PostgreSQL server through postgres.js. Repositories only see `Queryable`,
 // so they run unchanged on both.
 import type { Config } from '../config.ts';
+import { databaseErrors } from '../plugins/metrics.ts';
+import { isDatabaseUnavailable } from './errors.ts';
 
 export interface Queryable {
   /** Runs one parameterised statement ($1, $2, …) and returns its rows. */
@@ -24,4 +26,14 @@ export async function openDatabase(config: Config): Promise<Database> {
   }
   const { openServerDatabase } = await import('./postgres.ts');
   return openServerDatabase(config.database.url, config.db);
+}
+
+/** Counts failed database work in the metrics (db_query_errors_total), by kind. */
+export async function countFailures<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    databaseErrors.inc({ kind: isDatabaseUnavailable(error) ? 'unavailable' : 'query' });
+    throw error;
+  }
 }

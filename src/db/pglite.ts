@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import lockfile from 'proper-lockfile';
-import type { Database, Queryable } from './database.ts';
+import { countFailures, type Database, type Queryable } from './database.ts';
 
 export class DataDirInUseError extends Error {
   constructor(dataDir: string) {
@@ -43,11 +43,11 @@ async function holdDataDir(dataDir: string): Promise<() => Promise<void>> {
 function wrap(target: PGlite | Transaction): Queryable {
   return {
     async query<Row>(text: string, params: readonly unknown[] = []) {
-      const result = await target.query<Row>(text, params as unknown[]);
+      const result = await countFailures(target.query<Row>(text, params as unknown[]));
       return result.rows;
     },
     async execScript(text: string) {
-      await target.exec(text);
+      await countFailures(target.exec(text));
     },
   };
 }

@@ -2,18 +2,18 @@
 // target_session_attrs=primary lets the pool find the primary after a failover.
 import postgres from 'postgres';
 import type { Config } from '../config.ts';
-import type { Database, Queryable } from './database.ts';
+import { countFailures, type Database, type Queryable } from './database.ts';
 
 type Sql = postgres.Sql | postgres.TransactionSql;
 
 function wrap(sql: Sql): Queryable {
   return {
     async query<Row>(text: string, params: readonly unknown[] = []) {
-      const rows = await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
+      const rows = await countFailures(sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true }));
       return rows as unknown as Row[];
     },
     async execScript(text: string) {
-      await sql.unsafe(text).simple();
+      await countFailures(sql.unsafe(text).simple());
     },
   };
 }

@@ -1,6 +1,7 @@
 // Every error leaves as a clear message: JSON `{ error, details }` under /api,
 // an HTML page elsewhere. Stack traces, SQL and paths only with DEBUG=true.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isDatabaseUnavailable } from '../db/errors.ts';
 import { renderErrorPage } from '../views/pages.ts';
 import { describeValidationErrors, type FieldError } from './validation.ts';
 
@@ -75,6 +76,12 @@ export function installErrorHandling(app: FastifyInstance, options: { debug: boo
     const problem = toClientError(error, options.bodyLimit);
     if (problem) {
       return send(request, reply, problem);
+    }
+    if (isDatabaseUnavailable(error)) {
+      // Temporary: the database is restarting or failing over. Say when to retry.
+      request.log.warn({ err: error }, 'database unavailable');
+      reply.header('retry-after', '5');
+      return send(request, reply, { statusCode: 503, error: 'Service temporarily unavailable; please retry shortly' });
     }
     request.log.error({ err: error }, 'request failed');
     return send(request, reply, { statusCode: 500, error: 'Internal server error' }, options.debug ? (error.stack ?? error.message) : undefined);

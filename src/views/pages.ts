@@ -1,7 +1,7 @@
 // Server-rendered pages. Until the web UI lands this is the plain list and
 // add form: real HTML, escaped, usable without JavaScript.
 import type { FieldError } from '../plugins/validation.ts';
-import { assetUrl } from './assets.ts';
+import { assetUrl, optionalAssetUrl } from './assets.ts';
 import { html, type SafeHtml } from './html.ts';
 
 /** Who is looking at the page: drives the header and the CSRF token of every form. */
@@ -23,6 +23,12 @@ function header(viewer: Viewer | undefined): SafeHtml {
 </header>`;
 }
 
+/** The progressive-enhancement bundle, when it has been built. */
+function scriptTag(): SafeHtml {
+  const url = optionalAssetUrl('app.js');
+  return url ? html`<script type="module" src="${url}"></script>` : html``;
+}
+
 export function layout(title: string, body: SafeHtml, viewer?: Viewer): string {
   return html`<!doctype html>
 <html lang="en">
@@ -31,6 +37,7 @@ export function layout(title: string, body: SafeHtml, viewer?: Viewer): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>
 <link rel="stylesheet" href="${assetUrl('app.css')}">
+${scriptTag()}
 ${viewer ? html`<meta name="csrf-token" content="${viewer.csrfToken}">` : ''}
 </head>
 <body>

@@ -54,6 +54,8 @@ for (const javaScriptEnabled of [true, false]) {
       await page.getByLabel('Due date').fill('2026-12-24');
       await page.getByRole('button', { name: 'Add' }).click();
       await page.waitForURL(`${t.baseUrl}/`);
+      // With JavaScript the todo is added in place (no navigation), so wait for it to appear.
+      await page.getByRole('listitem').filter({ hasText: 'Buy <b>bread</b>' }).waitFor();
       assert.equal(await page.getByRole('listitem').filter({ hasText: 'Buy <b>bread</b>' }).count(), 1);
 
       assert.deepEqual([...requestedHosts], [new URL(t.baseUrl).host], 'no request leaves for another host');

@@ -103,6 +103,13 @@ describe('when the database goes away', () => {
       const ready = await t.request('/readyz');
       assert.equal(ready.status, 503);
       assert.match(((await ready.json()) as { reason: string }).reason, /database/);
+      // Requests that need the database get 503 with Retry-After, never a 500.
+      const api = await t.request('/api/todos');
+      assert.equal(api.status, 503);
+      assert.ok(Number(api.headers.get('retry-after')) > 0);
+      assert.deepEqual(await api.json(), { error: 'Service temporarily unavailable; please retry shortly' });
+      const metrics = await (await t.request('/metrics')).text();
+      assert.match(metrics, /db_query_errors_total\{kind="unavailable"\} [1-9]/);
     } finally {
       await t.close().catch(() => {});
       await server.stop().catch(() => {});

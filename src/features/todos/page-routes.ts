@@ -7,6 +7,7 @@ import { Type, type TProperties } from 'typebox';
 import type { Database } from '../../db/database.ts';
 import { parseRowId } from '../../db/sql.ts';
 import { notFound } from '../../plugins/errors.ts';
+import { sendHtml } from '../../plugins/html-reply.ts';
 import { compileBodyValidator, describeValidationErrors } from '../../plugins/validation.ts';
 import type { Problem, Viewer } from '../../views/pages.ts';
 import { FILTER_PATHS, renderEditTodoPage, renderTodoListPage, type TodoFilter } from '../../views/todo-pages.ts';
@@ -32,10 +33,6 @@ const SORTS: TodoSort[] = ['newest', 'due', 'order'];
 /** Only this app's list pages, so a form cannot be turned into an open redirect. */
 function safeReturn(returnTo: string | undefined): string {
   return returnTo && /^\/(active|completed)?(\?[^#\s]*)?$/.test(returnTo) ? returnTo : '/';
-}
-
-function sendHtml(reply: FastifyReply, status: number, page: string): FastifyReply {
-  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page);
 }
 
 /** Form fields arrive as text; an empty date means "no due date". */

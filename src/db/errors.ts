@@ -1,0 +1,28 @@
+// Telling a database that is away (connection refused or broken, server
+// shutting down, a standby that cannot take writes) from a query that failed.
+// The first is temporary — the client should retry — the second is a bug.
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  // postgres.js's own
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+]);
+
+// SQLSTATEs: admin_shutdown, crash_shutdown, cannot_connect_now, read_only_sql_transaction.
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '25006']);
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  // Class 08 is "connection exception".
+  return CONNECTION_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08');
+}
