@@ -4,17 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { usersRepository } from '../../src/features/accounts/repository.ts';
-import { ENGINES, startTestApp, type TestApp, type TestUser } from '../support/app.ts';
+import { ENGINES, startTestApp, type TestApp, type TestUser, type TodoJson } from '../support/app.ts';
 import { BrowserSession } from '../support/browser.ts';
-
-interface TodoJson {
-  id: number;
-  title: string;
-  notes: string;
-  dueDate: string | null;
-  completed: boolean;
-  updatedAt: string;
-}
 
 /** The titles linked from the admin todo table, in page order (as escaped HTML). */
 function listedTitles(page: string): string[] {

@@ -43,6 +43,19 @@ export async function freshDatabase(engine: EngineName): Promise<TestDatabase> {
   };
 }
 
+/** A todo as the API returns it. */
+export interface TodoJson {
+  id: number;
+  title: string;
+  notes: string;
+  dueDate: string | null;
+  completed: boolean;
+  order: number;
+  createdAt: string;
+  updatedAt: string;
+  url: string;
+}
+
 export interface TestUser {
   id: number;
   username: string;

@@ -2,19 +2,7 @@
 // kind of bad input (status, message naming the field, nothing changed).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ENGINES, startTestApp, type TestApp } from '../support/app.ts';
-
-interface TodoJson {
-  id: number;
-  title: string;
-  notes: string;
-  dueDate: string | null;
-  completed: boolean;
-  order: number;
-  createdAt: string;
-  updatedAt: string;
-  url: string;
-}
+import { ENGINES, startTestApp, type TestApp, type TodoJson } from '../support/app.ts';
 
 for (const engine of ENGINES) {
   describe(`todo API on ${engine}`, () => {

@@ -3,17 +3,8 @@
 // filters, counter, search, sort and manual order.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { ENGINES, startTestApp, type TestApp } from '../support/app.ts';
+import { ENGINES, startTestApp, type TestApp, type TodoJson } from '../support/app.ts';
 import type { BrowserSession } from '../support/browser.ts';
-
-interface TodoJson {
-  id: number;
-  title: string;
-  completed: boolean;
-  dueDate: string | null;
-  notes: string;
-  order: number;
-}
 
 for (const engine of ENGINES) {
   describe(`list actions without JavaScript on ${engine}`, () => {
