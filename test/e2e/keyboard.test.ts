@@ -1,10 +1,9 @@
 // Everything with the keyboard alone, in Chromium with JavaScript: log in,
 // add, complete and delete a todo; focus is always visible and never lost.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { startTestApp, type TestApp } from '../support/app.ts';
-import { launchChromium } from '../support/chromium.ts';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { withAppInChromium } from '../support/chromium.ts';
 
 /** The focused element's accessible label (aria-label, else its text), and whether a focus outline shows. */
 // Runs in the page (as a string: the test code is typed without the DOM).
@@ -36,18 +35,11 @@ async function tabTo(page: Page, label: string): Promise<void> {
 }
 
 describe('keyboard only, in Chromium', () => {
-  let t: TestApp;
-  let browser: Browser;
-  before(async () => {
-    t = await startTestApp('pglite');
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser.close();
-    await t.close();
-  });
+  const env = withAppInChromium();
 
   it('logs in, adds, completes and deletes a todo without a mouse', async () => {
+
+    const { t, browser } = env;
     const page = await browser.newPage();
     await page.goto(`${t.baseUrl}/login`);
     await page.keyboard.type(t.alice.username); // the username field has focus on arrival

@@ -4,10 +4,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { startTestApp, type TestApp } from '../support/app.ts';
-import { launchChromium } from '../support/chromium.ts';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { withAppInChromium } from '../support/chromium.ts';
 
 const ARTIFACTS = 'test-artifacts/e2e';
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -25,18 +24,11 @@ async function axeViolations(page: Page): Promise<string[]> {
 
 for (const javaScriptEnabled of [true, false]) {
   describe(`in Chromium, JavaScript ${javaScriptEnabled ? 'on' : 'off'}`, () => {
-    let t: TestApp;
-    let browser: Browser;
-    before(async () => {
-      t = await startTestApp('pglite');
-      browser = await launchChromium();
-    });
-    after(async () => {
-      await browser.close();
-      await t.close();
-    });
+    const env = withAppInChromium();
 
     it('signs up, adds a todo with the form, and sees it listed', async () => {
+
+      const { t, browser } = env;
       const context = await browser.newContext({ javaScriptEnabled });
       const page = await context.newPage();
       const requestedHosts = new Set<string>();
@@ -65,6 +57,7 @@ for (const javaScriptEnabled of [true, false]) {
 
     if (javaScriptEnabled) {
       it('has no WCAG 2.1 A/AA violations on any page, in light and dark, and saves screenshots', async () => {
+        const { t, browser } = env;
         await mkdir(ARTIFACTS, { recursive: true });
         for (const colorScheme of ['light', 'dark'] as const) {
           const context = await browser.newContext({ colorScheme });
