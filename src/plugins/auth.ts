@@ -45,8 +45,6 @@ export function newSecret(): string {
 
 export interface Auth {
   hash(secret: string): string;
-  /** The session cookie's name: `__Host-` prefixed and Secure over HTTPS. */
-  cookieName(request: FastifyRequest): string;
   startSession(request: FastifyRequest, reply: FastifyReply, userId: number): Promise<void>;
   endSession(request: FastifyRequest, reply: FastifyReply): Promise<void>;
   /** The CSRF token forms and scripts must send back (sets the logged-out cookie when needed). */
@@ -70,6 +68,7 @@ function equalSecrets(a: string, b: string): boolean {
 export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
   const { db, secretKey, sessionTtlDays } = options;
   const hash = (secret: string) => keyedHash(secretKey, secret);
+  /** The session cookie's name: `__Host-` prefixed (and Secure) over HTTPS. */
   const cookieName = (request: FastifyRequest) => (isHttps(request) ? `__Host-${SESSION_COOKIE}` : SESSION_COOKIE);
   const anonymousCookieName = (request: FastifyRequest) => (isHttps(request) ? `__Host-${ANONYMOUS_CSRF_COOKIE}` : ANONYMOUS_CSRF_COOKIE);
   const csrfFor = (binding: string) => hash(`csrf:${binding}`);
@@ -112,7 +111,6 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
 
   return {
     hash,
-    cookieName,
     async startSession(request, reply, userId) {
       // A new id at every login: a session id planted before login is worthless.
       if (request.sessionId) await sessionsRepository.delete(db, hash(request.sessionId));

@@ -66,13 +66,12 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     const query = request.query as { q?: string; sort?: string };
     const sort = SORTS.find((candidate) => candidate === query.sort) ?? 'newest';
     const text = (query.q ?? '').trim().slice(0, 200);
-    const [todos, counts, [today]] = await Promise.all([
+    const [todos, { today, ...counts }] = await Promise.all([
       todosRepository.listForOwner(db, person.scope, { completed: filter === 'all' ? undefined : filter === 'completed', text, sort }),
-      todosRepository.countForOwner(db, person.scope),
-      db.query<{ today: string }>('SELECT current_date::text AS today'),
+      todosRepository.summaryForOwner(db, person.scope),
     ]);
     const returnTo = request.method === 'GET' ? safeReturn(request.url) : FILTER_PATHS[filter];
-    const view = { filter, sort, text, returnTo, counts, today: today?.today ?? '' };
+    const view = { filter, sort, text, returnTo, counts, today };
     return sendHtml(reply, status, renderTodoListPage(person.viewer, todos, view, { problem, values }));
   };
 

@@ -123,13 +123,16 @@ export const todosRepository = {
     return rows.length > 0;
   },
 
-  async countForOwner(db: Queryable, scope: TodoScope): Promise<{ active: number; completed: number }> {
-    const [counts] = await db.query<{ active: number; completed: number }>(
-      `SELECT count(*) FILTER (WHERE NOT completed)::int AS active, count(*) FILTER (WHERE completed)::int AS completed
+  /** How many todos are active and completed, and the database's today (what "overdue" is measured against). */
+  async summaryForOwner(db: Queryable, scope: TodoScope): Promise<{ active: number; completed: number; today: string }> {
+    const [summary] = await db.query<{ active: number; completed: number; today: string }>(
+      `SELECT count(*) FILTER (WHERE NOT completed)::int AS active, count(*) FILTER (WHERE completed)::int AS completed,
+              current_date::text AS today
        FROM todos WHERE owner_id = $1`,
       [scope.ownerId],
     );
-    return counts ?? { active: 0, completed: 0 };
+    if (!summary) throw new Error('an aggregate query returned no row');
+    return summary;
   },
 
   async setCompletedForAll(db: Queryable, scope: TodoScope, completed: boolean): Promise<number> {
