@@ -22,9 +22,12 @@ export const SYSTEM_PACKAGES: SystemPackage[] = [
   { name: 'patroni', check: ['/usr/bin/patroni'], debianPackages: ['patroni'] },
   { name: 'etcd', check: ['/usr/bin/etcd'], debianPackages: ['etcd-server'] },
   { name: 'haproxy', check: ['/usr/sbin/haproxy'], debianPackages: ['haproxy'] },
+  // test/deploy/compose.test.ts: `docker-compose config` validates compose.yaml offline.
+  { name: 'docker-compose', check: ['/usr/bin/docker-compose'], debianPackages: ['docker-compose'] },
 ];
 
-export const DEFAULT_NEEDS = ['postgresql', 'chromium'];
+// haproxy also checks the Compose load balancer's configuration (test/deploy/compose.test.ts).
+export const DEFAULT_NEEDS = ['postgresql', 'chromium', 'docker-compose', 'haproxy'];
 
 export class MissingSystemPackagesError extends Error {
   override name = 'MissingSystemPackagesError';

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgresServer, type PostgresServer } from '../test/support/postgres.ts';
 import { buildClient } from './build-client.ts';
-import { ensureSystemPackages } from './ensure-system-packages.ts';
+import { DEFAULT_NEEDS, ensureSystemPackages } from './ensure-system-packages.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name: string) => path.join(root, 'node_modules', '.bin', name);
@@ -64,7 +64,8 @@ function skipped(variable: string): boolean {
 async function main(): Promise<number> {
   let started = performance.now();
   header('System packages');
-  await ensureSystemPackages();
+  // The defaults, and what test/ha/ drives: Patroni, etcd and HAProxy.
+  await ensureSystemPackages([...new Set([...DEFAULT_NEEDS, 'patroni', 'etcd', 'haproxy'])]);
   console.log(`ok (${seconds(started)})`);
 
   header('Client bundle: src/views/static/app.js');

@@ -2,6 +2,7 @@
 // both call buildApp and decide what to do with it.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import compress from '@fastify/compress';
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -11,6 +12,7 @@ import cors from '@fastify/cors';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
+import { withRetries } from './db/retry.ts';
 import type { Migration } from './db/migrate.ts';
 import { opsRoutes } from './features/ops/routes.ts';
 import { todoApiRoutes } from './features/todos/api-routes.ts';
@@ -19,11 +21,11 @@ import { accountRoutes } from './features/accounts/routes.ts';
 import { adminRoutes } from './features/admin/routes.ts';
 import { installAuth } from './plugins/auth.ts';
 import { installSecurityHeaders } from './plugins/security-headers.ts';
-import { findAsset } from './views/assets.ts';
+import { staticRoutes } from './views/static-routes.ts';
 import type { Viewer } from './views/pages.ts';
-import { Type } from 'typebox';
-import { installErrorHandling, notFound } from './plugins/errors.ts';
+import { installErrorHandling } from './plugins/errors.ts';
 import { installHostAllowlist } from './plugins/host-allowlist.ts';
+import { idempotencyRepository, idempotentWrites } from './plugins/idempotency.ts';
 import { installMetrics } from './plugins/metrics.ts';
 import { installValidation } from './plugins/validation.ts';
 
@@ -43,8 +45,14 @@ function requestId(request: IncomingMessage): string {
   return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
 }
 
+const PRUNE_KEYS_EVERY_MS = 15 * 60_000;
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const { config, db } = options;
+  const { config } = options;
+  // Requests see a database that rides through a failover (db/retry.ts); the
+  // readiness probe and the idempotency records use it directly.
+  const db = withRetries(options.db, config.db.retryBudgetMs);
+  const writeOnce = idempotentWrites(options.db, config.db.retryBudgetMs);
   let shuttingDown = false;
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
@@ -63,6 +71,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     shuttingDown = true;
   });
 
+  // Registered before every route (it hooks each one as it is added): HTML and
+  // JSON over 1 KB leave compressed; request bodies are never decompressed.
+  await app.register(compress, { encodings: ['br', 'gzip'], threshold: 1024, globalDecompression: false });
   installValidation(app);
   installErrorHandling(app, { debug: config.debug, bodyLimit: config.bodyLimit });
   installMetrics(app);
@@ -86,7 +97,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
 
-  await app.register(opsRoutes, { db, migrations: options.migrations, isShuttingDown: () => shuttingDown });
+  const pruneKeys = setInterval(() => {
+    idempotencyRepository.deleteExpired(options.db).catch((error: unknown) => app.log.warn({ err: error }, 'could not delete expired idempotency keys'));
+  }, PRUNE_KEYS_EVERY_MS).unref();
+  app.addHook('onClose', async () => clearInterval(pruneKeys));
+
+  await app.register(opsRoutes, { db: options.db, migrations: options.migrations, isShuttingDown: () => shuttingDown });
   await app.register(
     async (api) => {
       if (config.corsOrigins.length > 0) {
@@ -98,22 +114,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           maxAge: 600,
         });
       }
-      await api.register(todoApiRoutes, { db });
+      await api.register(todoApiRoutes, { db, writeOnce });
       api.get('/openapi.json', { schema: { hide: true } as object }, async () => app.swagger());
     },
     { prefix: '/api' },
   );
   await app.register(async (pages) => {
     await pages.register(formbody);
-    await pages.register(todoPageRoutes, { db, viewerOf });
+    await pages.register(todoPageRoutes, { db, writeOnce, viewerOf });
     await pages.register(accountRoutes, { db, config, auth, viewerOf });
     await pages.register(adminRoutes, { db, viewerOf });
   });
-  app.get('/static/:file', { schema: { params: Type.Object({ file: Type.String() }) } }, async (request, reply) => {
-    const asset = findAsset(request.params.file);
-    if (!asset) throw notFound();
-    return reply.type(asset.contentType).header('cache-control', 'public, max-age=31536000, immutable').send(asset.body);
-  });
+  await app.register(staticRoutes);
   return app;
 }
 

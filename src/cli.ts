@@ -8,6 +8,7 @@ import { keyedHash, newSecret } from './plugins/auth.ts';
 import { resolveSecretKey } from './secret-key.ts';
 import { loadMigrations, migrate, MigrationError, migrationStatus } from './db/migrate.ts';
 import { DataDirInUseError } from './db/pglite.ts';
+import { detailsHiddenHint, formatBytes, readReplicationStatus } from './db/replication.ts';
 import { serve, StartupError } from './server.ts';
 
 const USAGE = `Usage: todoapp <command> [options]
@@ -23,6 +24,8 @@ Commands:
                      Create a personal API token and print it (only once)
   assign-legacy --username NAME
                      Give the todos taken over from the old app to NAME
+  replication-status Show the server connected to (primary or standby) and
+                     the standbys streaming from it
   help               Show this help
 
 Configuration comes from environment variables; see the README.`;
@@ -114,6 +117,47 @@ async function runAssignLegacy(config: Config, args: string[]): Promise<void> {
   console.log(`Gave ${moved} todo(s) taken over from the old app to "${username}".`);
 }
 
+/** Columns padded to their widest cell, two spaces apart. */
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_cell, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
+}
+
+async function runReplicationStatus(config: Config, args: string[]): Promise<void> {
+  parseArgs({ args, options: {}, strict: true });
+  if (config.database.kind === 'embedded') {
+    console.log(
+      'The embedded database (PGlite in DATA_DIR) has no replication: replication-status applies to a PostgreSQL server (DATABASE_URL or POSTGRES_HOST).',
+    );
+    return;
+  }
+  const { server, standbys } = await withDatabase(config, readReplicationStatus);
+  const where = server.address === null ? 'a local socket' : `${server.address}:${server.port}`;
+  console.log(`Connected to ${where}, PostgreSQL ${server.version}: ${server.isPrimary ? 'the primary' : 'a standby (in recovery), not the primary'}.`);
+  if (standbys.length === 0) {
+    console.log(`No standbys are streaming from it${server.isPrimary ? ': a failover would have nowhere to go' : ''}.`);
+    return;
+  }
+  console.log(`Standbys streaming from it (pg_stat_replication): ${standbys.length}`);
+  const unknown = (value: string | null) => value ?? 'unknown';
+  console.log(
+    table([
+      ['APPLICATION', 'CLIENT', 'STATE', 'SYNC', 'WRITE LAG', 'FLUSH LAG', 'REPLAY LAG', 'REPLAY LAG TIME'],
+      ...standbys.map((standby) => [
+        unknown(standby.applicationName),
+        unknown(standby.clientAddress),
+        unknown(standby.state),
+        unknown(standby.syncState),
+        formatBytes(standby.writeLagBytes),
+        formatBytes(standby.flushLagBytes),
+        formatBytes(standby.replayLagBytes),
+        standby.replayLag ?? (server.detailsVisible ? '-' : 'unknown'),
+      ]),
+    ]),
+  );
+  if (!server.detailsVisible) console.log(detailsHiddenHint(server.role));
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...args] = argv;
   try {
@@ -137,6 +181,9 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case 'assign-legacy':
         await runAssignLegacy(config, args);
+        return 0;
+      case 'replication-status':
+        await runReplicationStatus(config, args);
         return 0;
       default:
         throw new UsageError(`Unknown command "${command}".`);

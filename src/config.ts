@@ -35,6 +35,8 @@ export interface Config {
     poolSize: number;
     connectTimeoutSeconds: number;
     statementTimeoutMs: number;
+    /** How long a request keeps retrying, or waiting for a primary, before it gets 503. */
+    retryBudgetMs: number;
   };
 }
 
@@ -203,6 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
       poolSize: parseInteger(env, 'DB_POOL_SIZE', 10, 1, 1000),
       connectTimeoutSeconds: parseInteger(env, 'DB_CONNECT_TIMEOUT_S', 5, 1, 600),
       statementTimeoutMs: parseInteger(env, 'DB_STATEMENT_TIMEOUT_MS', 10_000, 0, 3_600_000),
+      retryBudgetMs: parseInteger(env, 'DB_RETRY_BUDGET_MS', 15_000, 0, 600_000),
     },
   };
 }

@@ -1,13 +1,19 @@
 // Progressive enhancement of the todo list page. Every control is already a
 // working HTML form; with JavaScript, their submits are intercepted (event
-// delegation on the document) and done through the JSON API, then <main> is
-// replaced by the freshly server-rendered list. On failure the previous list
-// comes back and a message appears in a role="alert" region. Focus is kept on
-// an equivalent control throughout.
-import { api, fetchMainHtml, RequestFailed } from './api.ts';
+// delegation on the document) and each is done as one JSON API request, then
+// <main> is replaced by the freshly server-rendered list. On failure the
+// previous list comes back and a message appears in a role="alert" region.
+// Focus is kept on an equivalent control throughout.
+import { apiAction, fetchMainHtml, RequestFailed, send, type ApiAction } from './api.ts';
 
 const main = document.querySelector('main');
 if (main && document.querySelector('form.add')) enhance(main);
+
+interface FocusKey {
+  /** A selector that finds "the same" control again after <main> is re-rendered. */
+  key?: string;
+  todoId?: string;
+}
 
 function enhance(main: HTMLElement): void {
   const alertBox = document.createElement('div');
@@ -32,52 +38,57 @@ function enhance(main: HTMLElement): void {
     return main.querySelector<HTMLInputElement>('form.add input[name="title"]');
   }
 
-  /** A selector that finds "the same" control again after <main> is re-rendered. */
-  function focusKeyOf(element: Element | null): { key?: string; todoId?: string } {
+  const attribute = (name: string, value: string) => `[${name}="${CSS.escape(value)}"]`;
+
+  function focusKeyOf(element: Element | null): FocusKey {
     if (!element || !main.contains(element)) return {};
     const todoId = element.closest<HTMLElement>('li.todo')?.dataset.id;
-    if (element instanceof HTMLInputElement && element.classList.contains('select')) return { key: `input.select[value="${element.value}"]`, todoId };
+    if (element instanceof HTMLInputElement && element.classList.contains('select')) return { key: `input.select${attribute('value', element.value)}`, todoId };
     const form = element.closest('form');
     const action = form?.getAttribute('action');
     if (form && action) {
       const name = element.getAttribute('name');
-      return { key: `form[action="${action}"] ${name ? `[name="${name}"]` : element.tagName.toLowerCase()}`, todoId };
+      // Two buttons of one form (move up / move down) differ by their value.
+      const value = element instanceof HTMLButtonElement && name ? element.getAttribute('value') : null;
+      const control = name ? `${attribute('name', name)}${value ? attribute('value', value) : ''}` : element.tagName.toLowerCase();
+      return { key: `form${attribute('action', action)} ${control}`, todoId };
     }
     if (element.id) return { key: `#${CSS.escape(element.id)}`, todoId };
     return { todoId };
   }
 
-  function restoreFocus(wanted: { key?: string; todoId?: string }): void {
+  function restoreFocus(wanted: FocusKey): void {
     if (document.activeElement && document.activeElement !== document.body && main.contains(document.activeElement)) return;
     const byKey = wanted.key ? main.querySelector<HTMLElement>(wanted.key) : null;
-    const todo = wanted.todoId ? main.querySelector<HTMLElement>(`li.todo[data-id="${wanted.todoId}"]`) : null;
+    const todo = wanted.todoId ? main.querySelector<HTMLElement>(`li.todo${attribute('data-id', wanted.todoId)}`) : null;
     const target = byKey ?? todo?.querySelector<HTMLElement>('form.toggle button') ?? newTodoField();
     target?.focus();
   }
 
-  function render(mainHtml: string, focus: { key?: string; todoId?: string }): void {
+  function render(mainHtml: string, focus: FocusKey): void {
     main.innerHTML = mainHtml;
     restoreFocus(focus);
   }
 
   /**
-   * Runs one user action after the previous ones: the API calls, then a fresh
-   * list. On failure: the list as it was before (or, when `refetchOnFailure`,
-   * as the server now has it, since a bulk action may have half happened).
+   * Runs one user action after the previous ones: its API request, then a
+   * fresh list. Each action is one request (bulk ones included), which the
+   * server does whole or not at all, so on failure the list as it was before
+   * is the truth again: `restore` puts it back when the page already showed
+   * the change (a toggle, an edit); otherwise the page is left as it is, with
+   * what the person typed or selected.
    */
-  function perform(work: () => Promise<void>, focus: { key?: string; todoId?: string }, before: string, refetchOnFailure = false): void {
+  function perform(action: ApiAction, focus: FocusKey, restore?: string): void {
     pending += 1;
     main.setAttribute('aria-busy', 'true');
     queue = queue.then(async () => {
       try {
-        await work();
+        await send(action);
         const fresh = await fetchMainHtml();
         alertBox.textContent = '';
         render(fresh, focus);
       } catch (error) {
-        let previous = before;
-        if (refetchOnFailure) previous = await fetchMainHtml().catch(() => before);
-        render(previous, focus);
+        if (restore !== undefined) render(restore, focus);
         showProblem(error instanceof RequestFailed ? error.message : 'Something went wrong. Please try again.');
       } finally {
         pending -= 1;
@@ -88,21 +99,20 @@ function enhance(main: HTMLElement): void {
 
   const idOf = (action: string, verb: string): string | undefined => new RegExp(`^/todos/(\\d+)/${verb}$`).exec(action)?.[1];
 
-  async function idsWhere(completed: boolean): Promise<number[]> {
-    const todos = (await api('GET', `/api/todos?completed=${completed}`)) as { id: number }[];
-    return todos.map((todo) => todo.id);
-  }
-
   document.addEventListener('submit', (event) => {
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || !main.contains(form)) return;
     const action = form.getAttribute('action') ?? '';
     const method = (form.getAttribute('method') ?? 'get').toLowerCase();
-    const before = main.innerHTML;
-    const focus = focusKeyOf(document.activeElement !== document.body ? document.activeElement : (event as SubmitEvent).submitter);
+    const submitter = (event as SubmitEvent).submitter;
+    const focus = focusKeyOf(document.activeElement !== document.body ? document.activeElement : submitter);
     const field = (name: string): string => {
       const element = form.elements.namedItem(name);
       return element instanceof HTMLInputElement || element instanceof HTMLTextAreaElement ? element.value : '';
+    };
+    const run = (request: ApiAction, options: { focus?: FocusKey; restore?: string } = {}) => {
+      event.preventDefault();
+      perform(request, options.focus ?? focus, options.restore);
     };
 
     if (method === 'get') {
@@ -115,67 +125,62 @@ function enhance(main: HTMLElement): void {
     }
 
     if (form.classList.contains('add') && action === '/todos') {
-      event.preventDefault();
       const title = field('title').trim();
       if (!title) {
+        event.preventDefault();
         newTodoField()?.focus();
         return;
       }
-      const dueDate = field('dueDate').trim() || null;
-      const notes = field('notes');
-      perform(() => api('POST', '/api/todos', { title, dueDate, notes }).then(() => undefined), { key: 'form.add [name="title"]' }, before);
+      run(apiAction('POST', '/api/todos', { title, dueDate: field('dueDate').trim() || null, notes: field('notes') }), { focus: { key: 'form.add [name="title"]' } });
       return;
     }
 
     const toggleId = idOf(action, 'toggle');
     if (toggleId) {
-      event.preventDefault();
       const completed = field('completed') === 'true';
       // Optimistic: show the new state at once; a failure puts the old one back.
+      const before = main.innerHTML;
       const button = form.querySelector('button[role="checkbox"]');
       button?.setAttribute('aria-checked', String(completed));
       form.closest('li.todo')?.classList.toggle('completed', completed);
       const hiddenField = form.elements.namedItem('completed');
       if (hiddenField instanceof HTMLInputElement) hiddenField.value = String(!completed);
-      perform(() => api('PATCH', `/api/todos/${toggleId}`, { completed }).then(() => undefined), focus, before);
+      run(apiAction('PATCH', `/api/todos/${toggleId}`, { completed }), { restore: before });
       return;
     }
 
     const deleteId = idOf(action, 'delete');
     if (deleteId) {
-      event.preventDefault();
-      perform(() => api('DELETE', `/api/todos/${deleteId}`).then(() => undefined), focus, before);
+      run(apiAction('DELETE', `/api/todos/${deleteId}`));
+      return;
+    }
+
+    const moveId = idOf(action, 'move');
+    if (moveId && submitter instanceof HTMLButtonElement && (submitter.value === 'up' || submitter.value === 'down')) {
+      // Focus stays on the button pressed, which moves with its todo.
+      run(apiAction('POST', `/api/todos/${moveId}/move`, { direction: submitter.value }), { focus: focusKeyOf(submitter) });
       return;
     }
 
     if (action === '/todos/toggle-all') {
-      event.preventDefault();
-      const completed = field('completed') === 'true';
-      perform(async () => {
-        const ids = await idsWhere(!completed);
-        await Promise.all(ids.map((id) => api('PATCH', `/api/todos/${id}`, { completed })));
-      }, focus, before, true);
+      run(apiAction('PATCH', '/api/todos', { completed: field('completed') === 'true' }));
       return;
     }
 
     if (action === '/todos/clear-completed') {
-      event.preventDefault();
-      perform(async () => {
-        const ids = await idsWhere(true);
-        await Promise.all(ids.map((id) => api('DELETE', `/api/todos/${id}`)));
-      }, focus, before, true);
+      run(apiAction('DELETE', '/api/todos?completed=true'));
       return;
     }
 
     if (action === '/todos/delete-selected') {
-      event.preventDefault();
-      const ids = Array.from(main.querySelectorAll<HTMLInputElement>('input.select:checked'), (box) => box.value);
-      if (ids.length === 0) return;
-      perform(async () => {
-        await Promise.all(ids.map((id) => api('DELETE', `/api/todos/${id}`)));
-      }, focus, before, true);
+      const ids = Array.from(main.querySelectorAll<HTMLInputElement>('input.select:checked'), (box) => Number(box.value));
+      if (ids.length === 0) {
+        event.preventDefault();
+        return;
+      }
+      run(apiAction('POST', '/api/todos/delete', { ids }));
     }
-    // Anything else (moving in manual order, search, log out) stays a plain form.
+    // Anything else (search, log out) stays a plain form.
   });
 
   main.addEventListener('dblclick', (event) => {
@@ -184,49 +189,80 @@ function enhance(main: HTMLElement): void {
     if (id) startEdit(id);
   });
 
-  /** Turns a todo's title into a text field: Enter or leaving saves, Escape cancels. */
+  /**
+   * Turns a todo into fields for its title, due date and notes. Enter (in the
+   * notes: Ctrl+Enter) or leaving the fields saves, Escape cancels; saving an
+   * empty title deletes the todo.
+   */
   function startEdit(id: string): void {
-    const item = main.querySelector<HTMLElement>(`li.todo[data-id="${id}"]`);
-    const titleSpan = item?.querySelector<HTMLElement>('.title');
-    if (!item || !titleSpan || item.querySelector('input.edit-title')) return;
+    const item = main.querySelector<HTMLElement>(`li.todo${attribute('data-id', id)}`);
+    const body = item?.querySelector<HTMLElement>('.body');
+    if (!item || !body || body.querySelector('.editor')) return;
     const before = main.innerHTML;
-    const original = titleSpan.textContent ?? '';
-    const input = document.createElement('input');
-    input.type = 'text';
-    input.className = 'edit-title';
-    input.value = original;
-    input.maxLength = 250;
-    input.setAttribute('aria-label', `Edit ${original}`);
-    titleSpan.hidden = true;
-    titleSpan.after(input);
-    input.focus();
-    input.select();
+    const original = {
+      title: item.querySelector('.title')?.textContent ?? '',
+      dueDate: item.querySelector('.due time')?.getAttribute('datetime') ?? '',
+      notes: item.querySelector('.notes')?.textContent ?? '',
+    };
+    const shown = Array.from(body.children) as HTMLElement[];
 
-    const editButtonKey = { key: `form[action="/todos/${id}/edit"] button`, todoId: id };
+    const editor = document.createElement('div');
+    editor.className = 'editor';
+    const titleField = document.createElement('input');
+    titleField.type = 'text';
+    titleField.className = 'edit-title';
+    titleField.value = original.title;
+    titleField.maxLength = 250;
+    titleField.setAttribute('aria-label', `Edit ${original.title}`);
+    const dueField = document.createElement('input');
+    dueField.type = 'date';
+    dueField.value = original.dueDate;
+    const notesField = document.createElement('textarea');
+    notesField.rows = 2;
+    notesField.value = original.notes;
+    const labelled = (text: string, control: HTMLElement) => {
+      const label = document.createElement('label');
+      label.append(`${text} `, control);
+      return label;
+    };
+    const help = document.createElement('p');
+    help.className = 'help';
+    help.id = `edit-help-${id}`;
+    help.textContent = 'Enter saves, Escape cancels; an empty title deletes the todo.';
+    titleField.setAttribute('aria-describedby', help.id);
+    editor.append(titleField, labelled('Due date', dueField), labelled('Notes', notesField), help);
+    for (const element of shown) element.hidden = true;
+    body.append(editor);
+    titleField.focus();
+    titleField.select();
+
+    const editButtonKey: FocusKey = { key: `form${attribute('action', `/todos/${id}/edit`)} button`, todoId: id };
     let finished = false;
     const cancel = () => {
       if (finished) return;
       finished = true;
-      input.remove();
-      titleSpan.hidden = false;
-      main.querySelector<HTMLElement>(editButtonKey.key)?.focus();
+      editor.remove();
+      for (const element of shown) element.hidden = false;
+      main.querySelector<HTMLElement>(editButtonKey.key ?? '')?.focus();
     };
     const save = () => {
       if (finished) return;
-      const title = input.value.trim();
-      if (title === original) {
+      const title = titleField.value.trim();
+      const changes: { title?: string; dueDate?: string | null; notes?: string } = {};
+      if (title !== original.title) changes.title = title;
+      if (dueField.value !== original.dueDate) changes.dueDate = dueField.value || null;
+      if (notesField.value !== original.notes) changes.notes = notesField.value;
+      if (Object.keys(changes).length === 0) {
         cancel();
         return;
       }
       finished = true;
-      input.readOnly = true;
-      const work = title
-        ? () => api('PATCH', `/api/todos/${id}`, { title }).then(() => undefined)
-        : () => api('DELETE', `/api/todos/${id}`).then(() => undefined);
-      perform(work, editButtonKey, before);
+      for (const control of [titleField, dueField, notesField]) control.readOnly = true;
+      perform(title ? apiAction('PATCH', `/api/todos/${id}`, changes) : apiAction('DELETE', `/api/todos/${id}`), editButtonKey, before);
     };
-    input.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter') {
+    editor.addEventListener('keydown', (event) => {
+      const inNotes = event.target === notesField;
+      if (event.key === 'Enter' && (!inNotes || event.ctrlKey || event.metaKey)) {
         event.preventDefault();
         save();
       } else if (event.key === 'Escape') {
@@ -234,6 +270,9 @@ function enhance(main: HTMLElement): void {
         cancel();
       }
     });
-    input.addEventListener('blur', () => save());
+    // Leaving the editor saves; moving between its own fields does not.
+    editor.addEventListener('focusout', (event) => {
+      if (!(event.relatedTarget instanceof Node && editor.contains(event.relatedTarget))) save();
+    });
   }
 }

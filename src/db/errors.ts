@@ -15,6 +15,8 @@ const CONNECTION_CODES = new Set([
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
   'CONNECT_TIMEOUT',
+  // ours: no server answered within the request's retry budget (db/retry.ts)
+  'DATABASE_WAIT_TIMEOUT',
 ]);
 
 // SQLSTATEs: admin_shutdown, crash_shutdown, cannot_connect_now, read_only_sql_transaction.
@@ -25,4 +27,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (typeof code !== 'string') return false;
   // Class 08 is "connection exception".
   return CONNECTION_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08');
+}
+
+/** A unique index refused a row (SQLSTATE 23505). */
+export function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '23505';
 }

@@ -1,8 +1,11 @@
 // The server engine: PostgreSQL through postgres.js. A multi-host URL with
 // target_session_attrs=primary lets the pool find the primary after a failover.
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import type { Config } from '../config.ts';
 import { countFailures, type Database, type Queryable } from './database.ts';
+import { backoffMs } from './retry.ts';
 
 type Sql = postgres.Sql | postgres.TransactionSql;
 
@@ -18,6 +21,37 @@ function wrap(sql: Sql): Queryable {
   };
 }
 
+// A connection that closes sooner than this after opening counts as a failed attempt.
+const HEALTHY_AFTER_MS = 2000;
+
+/**
+ * Opens the pool's sockets, pausing before each attempt while attempts keep
+ * failing. postgres.js itself reconnects at once, in a tight loop, when a
+ * connection is closed during start-up — as HAProxy does while no server is
+ * leader, and as postgres.js does to a standby when it wants a primary. With
+ * its own socket it no longer picks hosts, so this also goes through the
+ * URL's hosts in turn, staying with one while it works.
+ */
+function socketsWithBackoff() {
+  let failures = 0;
+  let next = 0;
+  return async (options: { host: string[]; port: number[] }): Promise<net.Socket> => {
+    if (failures > 0) await sleep(backoffMs(failures));
+    const index = next % options.host.length;
+    const socket = net.connect({ host: options.host[index], port: options.port[index] ?? 5432 });
+    const openedAt = performance.now();
+    socket.once('close', () => {
+      if (performance.now() - openedAt >= HEALTHY_AFTER_MS) {
+        failures = 0;
+      } else {
+        failures++;
+        next = index + 1;
+      }
+    });
+    return socket;
+  };
+}
+
 export function openServerDatabase(url: string, options: Config['db']): Database {
   const sql = postgres(url, {
     max: options.poolSize,
@@ -25,6 +59,11 @@ export function openServerDatabase(url: string, options: Config['db']): Database
     idle_timeout: 60,
     max_lifetime: 60 * 30,
     onnotice: () => {},
+    ...{ socket: socketsWithBackoff() }, // a documented option missing from postgres.js's types
+    // Seconds before a closed connection reconnects. postgres.js's default grows
+    // to 20 s after a few failures, which would leave requests waiting long
+    // after a new primary is up; retries are paced by db/retry.ts instead.
+    backoff: (retries: number) => backoffMs(retries) / 1000,
     connection: {
       application_name: 'todoapp',
       statement_timeout: options.statementTimeoutMs,

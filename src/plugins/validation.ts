@@ -57,6 +57,12 @@ export function describeValidationErrors(errors: ErrorObject[]): FieldError[] {
           return { field, message: `must be at least ${error.params.limit}` };
         case 'maximum':
           return { field, message: `must be at most ${error.params.limit}` };
+        case 'enum':
+          return { field, message: `must be one of: ${(error.params.allowedValues as unknown[]).join(', ')}` };
+        case 'minItems':
+          return { field, message: `must list at least ${error.params.limit} ${error.params.limit === 1 ? 'item' : 'items'}` };
+        case 'maxItems':
+          return { field, message: `must list at most ${error.params.limit} items` };
         case 'format':
           return { field, message: error.params.format === 'date' ? 'must be a real calendar date written YYYY-MM-DD' : `must be a valid ${error.params.format}` };
         default:

@@ -1,6 +1,7 @@
 // The admin area: every user's todos (search, filter, edit, delete) and the
 // users (enable/disable, admin rights). Plain forms; every value is escaped by
 // `html`, including the hrefs built from filter values.
+import { detailsHiddenHint, formatBytes, type ReplicationStatus } from '../db/replication.ts';
 import type { User } from '../features/accounts/repository.ts';
 import { ADMIN_PAGE_SIZE, type AdminTodoRecord } from '../features/admin/repository.ts';
 import { html, type SafeHtml } from './html.ts';
@@ -23,10 +24,10 @@ export interface AdminTodoEditValues {
 
 type UserRow = User & { todoCount: number };
 
-function adminNav(current: 'todos' | 'users'): SafeHtml {
+function adminNav(current: 'todos' | 'users' | 'replication'): SafeHtml {
   const link = (href: string, label: string, name: typeof current) =>
     html`<a href="${href}"${current === name ? html` aria-current="page"` : ''}>${label}</a>`;
-  return html`<nav aria-label="Admin">${link('/admin', 'All todos', 'todos')} ${link('/admin/users', 'Users', 'users')}</nav>`;
+  return html`<nav aria-label="Admin">${link('/admin', 'All todos', 'todos')} ${link('/admin/users', 'Users', 'users')} ${link('/admin/replication', 'Replication', 'replication')}</nav>`;
 }
 
 function notice(text: string | undefined): SafeHtml {
@@ -70,8 +71,8 @@ export function renderAdminTodosPage(
     (todo) => html`<tr>
   <td>${owner(todo)}</td>
   <th scope="row"><a href="/admin/todos/${todo.id}">${todo.title}</a></th>
-  <td>${date(todo.createdAt)}</td>
-  <td>${todo.dueDate ?? ''}${todo.overdue ? html` <strong>(overdue)</strong>` : ''}</td>
+  <td class="date">${date(todo.createdAt)}</td>
+  <td class="date">${todo.dueDate ?? ''}${todo.overdue ? html` <strong>(overdue)</strong>` : ''}</td>
   <td>${todo.completed ? 'yes' : 'no'}</td>
 </tr>`,
   );
@@ -99,13 +100,13 @@ ${notice(options.notice)}
 </form>
 ${todos.length === 0
   ? html`<p>No todos match.</p>`
-  : html`<table>
+  : html`<div class="table-wrap"><table>
 <caption>Todos ${(page - 1) * ADMIN_PAGE_SIZE + 1}–${(page - 1) * ADMIN_PAGE_SIZE + todos.length}, newest first</caption>
 <thead><tr><th scope="col">Owner</th><th scope="col">Title</th><th scope="col">Created</th><th scope="col">Due date</th><th scope="col">Completed</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
-</table>`}
+</table></div>`}
 ${page > 1 || hasMore ? html`<nav aria-label="Pages">${pager}</nav>` : ''}`,
     viewer,
   );
@@ -169,13 +170,55 @@ ${user.isAdmin ? action(user, 'revoke-admin', 'Revoke admin', `Revoke admin from
 ${adminNav('users')}
 ${problemBox(options.problem)}
 ${notice(options.notice)}
-<table>
+<div class="table-wrap"><table>
 <caption>Every account</caption>
 <thead><tr><th scope="col">Username</th><th scope="col">Admin</th><th scope="col">Disabled</th><th scope="col">Todos</th><th scope="col">Actions</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
-</table>`,
+</table></div>`,
+    viewer,
+  );
+}
+
+/** The database server the app is connected to and its standbys; `status` is undefined on the embedded database. */
+export function renderAdminReplicationPage(viewer: Viewer, status: ReplicationStatus | undefined): string {
+  let body: SafeHtml;
+  if (!status) {
+    body = html`<p>This app runs on the embedded database (PGlite), which has no replication. Replication applies to a PostgreSQL server (<code>DATABASE_URL</code> or <code>POSTGRES_HOST</code>).</p>`;
+  } else {
+    const { server, standbys } = status;
+    const unknown = (value: string | null) => value ?? 'unknown';
+    const rows = standbys.map(
+      (standby) => html`<tr>
+  <th scope="row">${unknown(standby.applicationName)}</th>
+  <td>${unknown(standby.clientAddress)}</td>
+  <td>${unknown(standby.state)}</td>
+  <td>${unknown(standby.syncState)}</td>
+  <td>${formatBytes(standby.writeLagBytes)}</td>
+  <td>${formatBytes(standby.flushLagBytes)}</td>
+  <td>${formatBytes(standby.replayLagBytes)}</td>
+  <td>${standby.replayLag ?? (server.detailsVisible ? '-' : 'unknown')}</td>
+</tr>`,
+    );
+    const where = server.address === null ? 'a local socket' : `${server.address}:${server.port}`;
+    body = html`<p>Connected to <strong>${where}</strong>, PostgreSQL ${server.version}: <strong>${server.isPrimary ? 'the primary' : 'a standby (in recovery), not the primary'}</strong>.</p>
+${standbys.length === 0
+  ? html`<p>No standbys are streaming from this server${server.isPrimary ? html`: a failover would have nowhere to go` : ''}.</p>`
+  : html`<div class="table-wrap"><table>
+<caption>Standbys streaming from this server (pg_stat_replication); lag in bytes of WAL behind this server</caption>
+<thead><tr><th scope="col">Standby (application name)</th><th scope="col">Client address</th><th scope="col">State</th><th scope="col">Sync state</th><th scope="col">Write lag</th><th scope="col">Flush lag</th><th scope="col">Replay lag</th><th scope="col">Replay lag (time)</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table></div>`}
+${!server.detailsVisible && standbys.length > 0 ? html`<p class="notice">${detailsHiddenHint(server.role)}</p>` : ''}`;
+  }
+  return layout(
+    'Admin: replication',
+    html`<h1>Replication</h1>
+${adminNav('replication')}
+${body}`,
     viewer,
   );
 }

@@ -2,6 +2,7 @@
 // the page works without JavaScript; accessible names are the contract tests
 // and assistive technology rely on ("New todo", "Due date", a checkbox named
 // by the todo's title, "Delete <title>", "Edit <title>", "Toggle all", …).
+import { randomUUID } from 'node:crypto';
 import type { TodoRecord, TodoSort } from '../features/todos/repository.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField, layout, problemBox, type Problem, type Viewer } from './pages.ts';
@@ -28,15 +29,20 @@ export function readableDate(isoDate: string): string {
   return dateFormat.format(new Date(`${isoDate}T00:00:00Z`));
 }
 
+/**
+ * The hidden fields of every form that changes todos. Each form gets its own
+ * idempotency key, so posting the same form twice (a double click, a resend
+ * after a failed request) changes things once; call it once per form.
+ */
 function hidden(viewer: Viewer, returnTo: string): SafeHtml {
-  return html`${csrfField(viewer.csrfToken)}<input type="hidden" name="returnTo" value="${returnTo}">`;
+  return html`${csrfField(viewer.csrfToken)}<input type="hidden" name="returnTo" value="${returnTo}"><input type="hidden" name="_idempotency" value="${randomUUID()}">`;
 }
 
 function todoItem(viewer: Viewer, todo: TodoRecord, view: ListView): SafeHtml {
   const overdue = todo.dueDate !== null && !todo.completed && todo.dueDate < view.today;
-  const back = hidden(viewer, view.returnTo);
+  const back = () => hidden(viewer, view.returnTo);
   return html`<li class="todo${todo.completed ? ' completed' : ''}${overdue ? ' overdue' : ''}" data-id="${todo.id}">
-  <form method="post" action="/todos/${todo.id}/toggle" class="toggle">${back}<input type="hidden" name="completed" value="${todo.completed ? 'false' : 'true'}">
+  <form method="post" action="/todos/${todo.id}/toggle" class="toggle">${back()}<input type="hidden" name="completed" value="${todo.completed ? 'false' : 'true'}">
     <button type="submit" role="checkbox" aria-checked="${todo.completed ? 'true' : 'false'}" aria-label="${todo.title}" class="check"></button></form>
   <input type="checkbox" name="ids" value="${todo.id}" form="bulk" class="select" aria-label="Select ${todo.title}">
   <div class="body">
@@ -46,17 +52,17 @@ function todoItem(viewer: Viewer, todo: TodoRecord, view: ListView): SafeHtml {
   </div>
   <div class="actions">
     ${view.sort === 'order'
-      ? html`<form method="post" action="/todos/${todo.id}/move" class="inline">${back}<input type="hidden" name="direction" value="up"><button type="submit" aria-label="Move ${todo.title} up">↑</button></form>
-    <form method="post" action="/todos/${todo.id}/move" class="inline">${back}<input type="hidden" name="direction" value="down"><button type="submit" aria-label="Move ${todo.title} down">↓</button></form>`
+      ? html`<form method="post" action="/todos/${todo.id}/move" class="inline move">${back()}<button type="submit" name="direction" value="up" aria-label="Move ${todo.title} up">↑</button>
+    <button type="submit" name="direction" value="down" aria-label="Move ${todo.title} down">↓</button></form>`
       : ''}
     <form method="get" action="/todos/${todo.id}/edit" class="inline"><input type="hidden" name="returnTo" value="${view.returnTo}"><button type="submit" aria-label="Edit ${todo.title}">Edit</button></form>
-    <form method="post" action="/todos/${todo.id}/delete" class="inline">${back}<button type="submit" class="danger" aria-label="Delete ${todo.title}">Delete</button></form>
+    <form method="post" action="/todos/${todo.id}/delete" class="inline">${back()}<button type="submit" class="danger" aria-label="Delete ${todo.title}">Delete</button></form>
   </div>
 </li>`;
 }
 
 export function renderTodoListPage(viewer: Viewer, todos: TodoRecord[], view: ListView, options: { problem?: Problem; values?: { title?: string; dueDate?: string; notes?: string } } = {}): string {
-  const back = hidden(viewer, view.returnTo);
+  const back = () => hidden(viewer, view.returnTo);
   const total = view.counts.active + view.counts.completed;
   const allDone = total > 0 && view.counts.active === 0;
   const values = options.values ?? {};
@@ -66,7 +72,7 @@ export function renderTodoListPage(viewer: Viewer, todos: TodoRecord[], view: Li
     html`<h1>Todos</h1>
 ${problemBox(options.problem)}
 <form class="add" method="post" action="/todos">
-  ${back}
+  ${back()}
   <label class="grow">New todo <input name="title" required maxlength="250" autofocus autocomplete="off" value="${values.title ?? ''}"></label>
   <label>Due date <input name="dueDate" type="date" value="${values.dueDate ?? ''}"></label>
   <label class="full">Notes <textarea name="notes" rows="2">${values.notes ?? ''}</textarea></label>
@@ -74,25 +80,25 @@ ${problemBox(options.problem)}
 </form>
 <form class="view" method="get" action="${searchPath}" role="search">
   <label>Search <input type="search" name="q" value="${view.text}"></label>
-  <label for="sort">Sort</label> <select id="sort" name="sort">${(Object.keys(SORT_LABELS) as TodoSort[]).map(
+  <span class="sort"><label for="sort">Sort</label> <select id="sort" name="sort">${(Object.keys(SORT_LABELS) as TodoSort[]).map(
     (sort) => html`<option value="${sort}"${view.sort === sort ? html` selected` : ''}>${SORT_LABELS[sort]}</option>`,
-  )}</select>
+  )}</select></span>
   <button type="submit">Apply</button>
 </form>
 <nav aria-label="Filter todos"><ul class="filters">${(Object.keys(FILTER_PATHS) as TodoFilter[]).map(
       (filter) => html`<li><a href="${FILTER_PATHS[filter]}"${view.filter === filter ? html` aria-current="page"` : ''}>${FILTER_LABELS[filter]}</a></li>`,
     )}</ul></nav>
 ${total > 0
-  ? html`<form method="post" action="/todos/toggle-all" class="toggle-all">${back}<input type="hidden" name="completed" value="${allDone ? 'false' : 'true'}">
+  ? html`<form method="post" action="/todos/toggle-all" class="toggle-all">${back()}<input type="hidden" name="completed" value="${allDone ? 'false' : 'true'}">
   <button type="submit" role="checkbox" aria-checked="${allDone ? 'true' : 'false'}" class="check">Toggle all</button></form>`
   : ''}
 ${todos.length === 0
   ? html`<p class="empty">${total === 0 ? 'Nothing to do yet. Add your first todo above.' : view.text ? 'No todo matches your search.' : `No ${FILTER_LABELS[view.filter].toLowerCase()} todos.`}</p>`
-  : html`<ul class="todos">${todos.map((todo) => todoItem(viewer, todo, view))}</ul>
-<form id="bulk" method="post" action="/todos/delete-selected" class="bulk">${back}<button type="submit">Delete selected</button></form>`}
+  : html`<ul class="todos" aria-label="Todos">${todos.map((todo) => todoItem(viewer, todo, view))}</ul>
+<form id="bulk" method="post" action="/todos/delete-selected" class="bulk">${back()}<button type="submit">Delete selected</button></form>`}
 <footer class="list-footer">
   <span class="count" role="status">${view.counts.active} ${view.counts.active === 1 ? 'item' : 'items'} left</span>
-  ${view.counts.completed > 0 ? html`<form method="post" action="/todos/clear-completed" class="inline">${back}<button type="submit">Clear completed</button></form>` : ''}
+  ${view.counts.completed > 0 ? html`<form method="post" action="/todos/clear-completed" class="inline">${back()}<button type="submit">Clear completed</button></form>` : ''}
 </footer>`,
     viewer,
   );

@@ -297,6 +297,7 @@ for (const engine of ENGINES) {
         '/admin?q=milk',
         '/admin?owner=abc',
         '/admin/users',
+        '/admin/replication',
         `/admin/todos/${alicesTodo.id}`,
         `/admin/todos/${seeded.trip.id}`,
         '/admin/todos/abc',
@@ -367,6 +368,7 @@ for (const engine of ENGINES) {
         const before = await snapshot();
         assert.equal((await t.request('/admin')).status, 404);
         assert.equal((await t.request('/admin/users')).status, 404);
+        assert.equal((await t.request('/admin/replication')).status, 404);
         const form = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } };
         assert.equal((await t.request(`/admin/users/${bob.id}/disable`, { ...form, body: '' })).status, 404);
         assert.equal((await t.request(`/admin/todos/${seeded.trip.id}/delete`, { ...form, body: '' })).status, 404);

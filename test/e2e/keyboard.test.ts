@@ -22,6 +22,11 @@ function focused(page: Page): Promise<{ label: string; outlined: boolean; tag: s
   return page.evaluate(DESCRIBE_FOCUS);
 }
 
+/** Autofocus is applied when the page next renders, which a busy machine can put after the load event. */
+async function waitForFocusOn(page: Page, name: string): Promise<void> {
+  await page.waitForFunction(`document.activeElement?.getAttribute('name') === ${JSON.stringify(name)}`);
+}
+
 async function tabTo(page: Page, label: string): Promise<void> {
   for (let presses = 0; presses < 60; presses++) {
     await page.keyboard.press('Tab');
@@ -42,11 +47,13 @@ describe('keyboard only, in Chromium', () => {
     const { t, browser } = env;
     const page = await browser.newPage();
     await page.goto(`${t.baseUrl}/login`);
+    await waitForFocusOn(page, 'username');
     await page.keyboard.type(t.alice.username); // the username field has focus on arrival
     await page.keyboard.press('Tab');
     await page.keyboard.type(t.alice.password);
     await page.keyboard.press('Enter');
     await page.waitForURL(`${t.baseUrl}/`);
+    await waitForFocusOn(page, 'title');
 
     await page.keyboard.type('Typed, not clicked'); // "New todo" has focus on arrival
     await page.keyboard.press('Enter');

@@ -1,5 +1,13 @@
-// Raw HTTP for what fetch will not send (a Host header of our choosing).
+// Raw HTTP for what fetch will not do: send a Host header of our choosing,
+// or hand over a compressed body without decoding it.
 import http from 'node:http';
+
+export interface RawRequestOptions {
+  path: string;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
 
 export interface RawResponse {
   status: number;
@@ -7,16 +15,20 @@ export interface RawResponse {
   body: string;
 }
 
-export function rawRequest(baseUrl: string, options: { path: string; method?: string; headers?: Record<string, string>; body?: string }): Promise<RawResponse> {
+export function rawRequest(baseUrl: string, options: RawRequestOptions): Promise<RawResponse> {
+  return rawRequestBytes(baseUrl, options).then((response) => ({ ...response, body: response.body.toString('utf8') }));
+}
+
+/** The body exactly as it came over the wire: never decompressed. */
+export function rawRequestBytes(baseUrl: string, options: RawRequestOptions): Promise<Omit<RawResponse, 'body'> & { body: Buffer }> {
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
     const request = http.request(
       { host: url.hostname, port: url.port, path: options.path, method: options.method ?? 'GET', headers: options.headers },
       (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
       },
     );
     request.on('error', reject);

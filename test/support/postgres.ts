@@ -20,6 +20,10 @@ export interface PostgresServer {
   url(database?: string): string;
   /** Fast shutdown, then the temp dirs are removed. Safe to call twice. */
   stop(): Promise<void>;
+  /** Stops the server but keeps its data: `immediate` is a crash, `fast` an operator's stop. */
+  halt(mode: 'fast' | 'immediate'): Promise<void>;
+  /** Starts a halted server again on the same port. */
+  resume(): Promise<void>;
 }
 
 export interface StartPostgresOptions {
@@ -76,7 +80,7 @@ async function postgresUserIds(): Promise<{ uid: number; gid: number }> {
 }
 
 /** postgresql.conf syntax: every value single-quoted, so units and lists need no special care. */
-function confLines(settings: Record<string, string>): string {
+export function confLines(settings: Record<string, string>): string {
   return Object.entries(settings)
     .map(([name, value]) => `${name} = '${value.replaceAll('\\', '\\\\').replaceAll("'", "''")}'\n`)
     .join('');
@@ -162,6 +166,8 @@ export async function startPostgresServer(options: StartPostgresOptions = {}): P
       port: serverPort,
       dataDir,
       url: (database = 'postgres') => `postgres://postgres@127.0.0.1:${serverPort}/${encodeURIComponent(database)}`,
+      halt: (mode) => run('pg_ctl', ['stop', '-D', dataDir, '-m', mode, '-w', '-s'], baseDir),
+      resume: () => run('pg_ctl', ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-s', '-o', `-p ${serverPort}`], baseDir),
       async stop() {
         if (stopped) return;
         stopped = true;

@@ -1,8 +1,8 @@
 // The JSON API on both engines: the Todo-Backend contract, listing, and every
 // kind of bad input (status, message naming the field, nothing changed).
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { ENGINES, startTestApp, type TestApp, type TodoJson } from '../support/app.ts';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { ENGINES, startTestApp, type TestApp, type TestUser, type TodoJson } from '../support/app.ts';
 
 for (const engine of ENGINES) {
   describe(`todo API on ${engine}`, () => {
@@ -109,6 +109,109 @@ for (const engine of ENGINES) {
       });
     });
 
+    describe('bulk actions, each in one statement', () => {
+      let bob: TestUser;
+      let bobs: TodoJson;
+      const asBob = (pathname: string, init: Parameters<TestApp['request']>[1] = {}) =>
+        t.request(pathname, { ...init, headers: { authorization: `Bearer ${bob.token}` } });
+      const bobsList = async () => (await (await asBob('/api/todos')).json()) as TodoJson[];
+      const states = async () => (await list()).map((todo) => [todo.title, todo.completed]);
+
+      before(async () => {
+        bob = await t.createUser(`bob-bulk-${engine}`);
+        bobs = (await (await asBob('/api/todos', { method: 'POST', json: { title: 'bob’s, done', completed: true } })).json()) as TodoJson;
+      });
+      beforeEach(clear);
+
+      async function assertBobUntouched() {
+        assert.deepEqual(await bobsList(), [bobs], 'another person’s todos are untouched');
+      }
+
+      it('PATCH /api/todos completes or reopens all, answering how many changed', async () => {
+        await create({ title: 'a' });
+        await create({ title: 'b', completed: true });
+        const done = await t.request('/api/todos', { method: 'PATCH', json: { completed: true } });
+        assert.equal(done.status, 200);
+        assert.deepEqual(await done.json(), { count: 1 });
+        assert.deepEqual(await states(), [['b', true], ['a', true]]);
+        const reopened = await t.request('/api/todos', { method: 'PATCH', json: { completed: false } });
+        assert.deepEqual(await reopened.json(), { count: 2 });
+        assert.deepEqual(await states(), [['b', false], ['a', false]]);
+        await assertBobUntouched();
+      });
+
+      it('DELETE /api/todos?completed=true clears the completed ones; =false the active ones', async () => {
+        await create({ title: 'open' });
+        await create({ title: 'done', completed: true });
+        assert.equal((await t.request('/api/todos?completed=true', { method: 'DELETE' })).status, 204);
+        assert.deepEqual(await states(), [['open', false]]);
+        await create({ title: 'done again', completed: true });
+        assert.equal((await t.request('/api/todos?completed=false', { method: 'DELETE' })).status, 204);
+        assert.deepEqual(await states(), [['done again', true]]);
+        await assertBobUntouched();
+      });
+
+      it('POST /api/todos/delete deletes the listed todos of the caller, ignoring others’ and unknown ids', async () => {
+        const [a, b, c] = [await create({ title: 'a' }), await create({ title: 'b' }), await create({ title: 'c' })];
+        const response = await t.request('/api/todos/delete', { method: 'POST', json: { ids: [a.id, c.id, bobs.id, 2_000_000_000] } });
+        assert.equal(response.status, 200);
+        assert.deepEqual(await response.json(), { count: 2 });
+        assert.deepEqual((await list()).map((todo) => todo.id), [b.id]);
+        await assertBobUntouched();
+      });
+
+      it('POST /api/todos/{id}/move swaps places in manual order, and stays put at either end', async () => {
+        const [a, b, c] = [await create({ title: 'a' }), await create({ title: 'b' }), await create({ title: 'c' })];
+        const byOrder = async () => (await list('?sort=order')).map((todo) => todo.title);
+        assert.deepEqual(await byOrder(), ['a', 'b', 'c']);
+        const moved = await t.request(`/api/todos/${c.id}/move`, { method: 'POST', json: { direction: 'up' } });
+        assert.equal(moved.status, 200);
+        assert.equal(((await moved.json()) as TodoJson).order, b.order);
+        assert.deepEqual(await byOrder(), ['a', 'c', 'b']);
+        assert.equal((await t.request(`/api/todos/${a.id}/move`, { method: 'POST', json: { direction: 'up' } })).status, 200);
+        assert.deepEqual(await byOrder(), ['a', 'c', 'b'], 'the first stays first');
+        await t.request(`/api/todos/${a.id}/move`, { method: 'POST', json: { direction: 'down' } });
+        assert.deepEqual(await byOrder(), ['c', 'a', 'b']);
+        const others = await t.request(`/api/todos/${bobs.id}/move`, { method: 'POST', json: { direction: 'up' } });
+        assert.equal(others.status, 404);
+        assert.deepEqual(await others.json(), { error: 'Todo not found' });
+        await assertBobUntouched();
+      });
+
+      it('bad input → 400 naming the field, and nothing changes', async () => {
+        const kept = [await create({ title: 'keep', completed: true }), await create({ title: 'these' })];
+        const before = await list();
+        const cases: [string, string, unknown, string, RegExp?][] = [
+          ['PATCH', '/api/todos', {}, 'completed', /required/],
+          ['PATCH', '/api/todos', { completed: 'yes' }, 'completed', /true or false/],
+          ['PATCH', '/api/todos', { completed: true, title: 'all the same' }, 'title', /not a known field/],
+          ['POST', '/api/todos/delete', {}, 'ids', /required/],
+          ['POST', '/api/todos/delete', { ids: [] }, 'ids', /at least 1/],
+          ['POST', '/api/todos/delete', { ids: String(kept[0]?.id) }, 'ids', /array/],
+          ['POST', '/api/todos/delete', { ids: [kept[0]?.id, 'x'] }, 'ids.1', /integer/],
+          ['POST', '/api/todos/delete', { ids: [kept[0]?.id, 1.5] }, 'ids.1', /integer/],
+          ['POST', '/api/todos/delete', { ids: [0] }, 'ids.0', /at least 1/],
+          ['POST', '/api/todos/delete', { ids: Array.from({ length: 1001 }, (_, index) => index + 1) }, 'ids', /at most 1000/],
+          ['POST', '/api/todos/delete', { ids: [kept[0]?.id], completed: true }, 'completed', /not a known field/],
+          ['POST', `/api/todos/${kept[1]?.id}/move`, { direction: 'sideways' }, 'direction', /one of: up, down/],
+          ['POST', `/api/todos/${kept[1]?.id}/move`, {}, 'direction', /required/],
+          ['DELETE', '/api/todos?completed=maybe', undefined, 'completed'],
+          ['DELETE', '/api/todos?colour=red', undefined, 'colour', /not a known field/],
+        ];
+        for (const [method, pathname, json, field, message] of cases) {
+          const response = await t.request(pathname, { method, json });
+          const label = `${method} ${pathname} ${JSON.stringify(json)?.slice(0, 60)}`;
+          assert.equal(response.status, 400, label);
+          const body = (await response.json()) as { details?: { field: string; message: string }[] };
+          const detail = body.details?.find((entry) => entry.field === field);
+          assert.ok(detail, `${label}: details name ${field}: ${JSON.stringify(body)}`);
+          if (message) assert.match(detail.message, message, label);
+        }
+        assert.deepEqual(await list(), before);
+        await assertBobUntouched();
+      });
+    });
+
     describe('bad input changes nothing', () => {
       let existing: TodoJson;
       before(async () => {
@@ -210,8 +313,10 @@ describe('the API description', () => {
       assert.equal(response.status, 200);
       const document = (await response.json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown>; additionalProperties: boolean } }> } }>> };
       assert.match(document.openapi, /^3\./);
-      assert.deepEqual(Object.keys(document.paths).sort(), ['/api/todos', '/api/todos/{id}']);
-      assert.deepEqual(Object.keys(document.paths['/api/todos'] ?? {}).sort(), ['delete', 'get', 'post']);
+      assert.deepEqual(Object.keys(document.paths).sort(), ['/api/todos', '/api/todos/delete', '/api/todos/{id}', '/api/todos/{id}/move']);
+      assert.deepEqual(Object.keys(document.paths['/api/todos'] ?? {}).sort(), ['delete', 'get', 'patch', 'post']);
+      assert.deepEqual(Object.keys(document.paths['/api/todos/delete'] ?? {}), ['post']);
+      assert.deepEqual(Object.keys(document.paths['/api/todos/{id}/move'] ?? {}), ['post']);
       assert.deepEqual(Object.keys(document.paths['/api/todos/{id}'] ?? {}).sort(), ['delete', 'get', 'patch']);
       const createSchema = document.paths['/api/todos']?.post?.requestBody?.content['application/json']?.schema;
       assert.deepEqual(Object.keys(createSchema?.properties ?? {}).sort(), ['completed', 'dueDate', 'notes', 'order', 'title']);

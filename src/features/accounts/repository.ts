@@ -1,5 +1,6 @@
 // SQL for users, sessions, API tokens and login throttling.
 import type { Database, Queryable } from '../../db/database.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
 
 export interface User {
   id: number;
@@ -47,9 +48,6 @@ async function ensureAnotherAdmin(tx: Queryable, userId: number): Promise<void> 
   if (row?.target && !row.others) throw new LastAdminError();
 }
 
-function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: string }).code === '23505';
-}
 
 export const usersRepository = {
   /**
@@ -194,7 +192,8 @@ export const tokensRepository = {
   /** The enabled user owning this token; records when it was last used (at most once a minute). */
   async findUser(db: Queryable, tokenHash: string): Promise<User | undefined> {
     const [user] = await db.query<User>(
-      `WITH used AS (
+      // Repeating it only refreshes last_used_at again, so a failover may retry it.
+      `/* repeatable */ WITH used AS (
          UPDATE api_tokens SET last_used_at = now()
          WHERE token_hash = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
        )

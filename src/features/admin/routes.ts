@@ -5,11 +5,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type TProperties } from 'typebox';
 import type { Database } from '../../db/database.ts';
+import { readReplicationStatus } from '../../db/replication.ts';
 import { parseRowId } from '../../db/sql.ts';
 import { HttpError, notFound } from '../../plugins/errors.ts';
 import { sendHtml } from '../../plugins/html-reply.ts';
 import { compileBodyValidator, describeValidationErrors } from '../../plugins/validation.ts';
 import {
+  renderAdminReplicationPage,
   renderAdminTodoEditPage,
   renderAdminTodosPage,
   renderAdminUsersPage,
@@ -171,6 +173,13 @@ const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db
   app.get('/users', { schema: { querystring: NoticeQuery } }, async (request, reply) => {
     const { viewer, self } = adminOf(request, reply);
     return usersPage(reply, viewer, self, 200, { notice: noticeFor(request.query.notice) });
+  });
+
+  // The server the app is connected to and its standbys, as `todoapp replication-status` prints them.
+  app.get('/replication', { schema: { querystring: Type.Object({}, { additionalProperties: false }) } }, async (request, reply) => {
+    const { viewer } = adminOf(request, reply);
+    const status = db.engine === 'embedded' ? undefined : await readReplicationStatus(db);
+    return sendHtml(reply, 200, renderAdminReplicationPage(viewer, status));
   });
 
   for (const [name, action] of Object.entries(USER_ACTIONS)) {

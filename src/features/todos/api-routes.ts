@@ -6,11 +6,26 @@ import type { Database } from '../../db/database.ts';
 import { parseRowId } from '../../db/sql.ts';
 import { requireApiUser } from '../../plugins/auth.ts';
 import { notFound } from '../../plugins/errors.ts';
-import { CreateTodo, ErrorResponse, ListTodosQuery, Todo, TodoIdParams, UpdateTodo } from './schemas.ts';
+import type { WriteOnce } from '../../plugins/idempotency.ts';
+import {
+  BulkResult,
+  CreateTodo,
+  DeleteSelectedTodos,
+  DeleteTodosQuery,
+  ErrorResponse,
+  ListTodosQuery,
+  MoveTodo,
+  SetCompletedForAll,
+  Todo,
+  TodoIdParams,
+  UpdateTodo,
+} from './schemas.ts';
 import { todosRepository, type ListPosition, type TodoRecord, type TodoScope } from './repository.ts';
 
 export interface TodoApiOptions {
   db: Database;
+  /** Every change goes through it: retried safely, repeatable with an Idempotency-Key. */
+  writeOnce: WriteOnce;
 }
 
 /** The caller's own todos: every API route works inside this scope. */
@@ -44,7 +59,7 @@ function decodeCursor(cursor: string): ListPosition | undefined {
 
 const errors = { 400: ErrorResponse, 404: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse };
 
-export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (app, { db }) => {
+export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (app, { db, writeOnce }) => {
   const tags = ['todos'];
 
   // Surrounding whitespace is not part of a title; trim before validation so
@@ -79,20 +94,81 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
   app.post(
     '/todos',
     { schema: { tags, summary: 'Create a todo', body: CreateTodo, response: { 201: Todo, ...errors } } },
-    async (request, reply) => {
-      const todo = await todosRepository.createForOwner(db, scopeOf(request), request.body);
-      const json = toJson(todo, baseUrl(request));
-      return reply.code(201).header('location', json.url).send(json);
-    },
+    (request, reply) =>
+      writeOnce(request, reply, async (tx) => {
+        const json = toJson(await todosRepository.createForOwner(tx, scopeOf(request), request.body), baseUrl(request));
+        return { status: 201, headers: { location: json.url }, body: json };
+      }),
   );
 
   app.delete(
     '/todos',
-    { schema: { tags, summary: 'Delete every todo of the caller', response: { 204: Type.Null() } } },
-    async (request, reply) => {
-      await todosRepository.deleteAllForOwner(db, scopeOf(request));
-      return reply.code(204).send(null);
+    {
+      schema: {
+        tags,
+        summary: 'Delete every todo of the caller, or only the completed or active ones',
+        description: 'Without `completed`, every todo of the caller goes (the Todo-Backend contract); `?completed=true` is "clear completed". One statement: all or nothing.',
+        querystring: DeleteTodosQuery,
+        response: { 204: Type.Null(), 400: ErrorResponse },
+      },
     },
+    (request, reply) =>
+      writeOnce(request, reply, async (tx) => {
+        await todosRepository.deleteAllForOwner(tx, scopeOf(request), { completed: request.query.completed });
+        return { status: 204 };
+      }),
+  );
+
+  app.patch(
+    '/todos',
+    {
+      schema: {
+        tags,
+        summary: 'Complete or reopen every todo of the caller',
+        description: 'Toggle all, in one statement. Answers how many todos changed state.',
+        body: SetCompletedForAll,
+        response: { 200: BulkResult, ...errors },
+      },
+    },
+    (request, reply) =>
+      writeOnce(request, reply, async (tx) => ({ status: 200, body: { count: await todosRepository.setCompletedForAll(tx, scopeOf(request), request.body.completed) } })),
+  );
+
+  app.post(
+    '/todos/delete',
+    {
+      schema: {
+        tags,
+        summary: 'Delete the listed todos',
+        description: "Deletes the caller's todos among `ids` in one statement; other ids (unknown, or someone else's) are ignored. Answers how many were deleted.",
+        body: DeleteSelectedTodos,
+        response: { 200: BulkResult, ...errors },
+      },
+    },
+    (request, reply) =>
+      writeOnce(request, reply, async (tx) => ({ status: 200, body: { count: await todosRepository.deleteManyForOwner(tx, scopeOf(request), request.body.ids) } })),
+  );
+
+  app.post(
+    '/todos/:id/move',
+    {
+      schema: {
+        tags,
+        summary: 'Move a todo up or down in manual order',
+        description: 'Swaps its `order` with its neighbour above or below, in one transaction. At either end it stays where it is. Answers the todo.',
+        params: TodoIdParams,
+        body: MoveTodo,
+        response: { 200: Todo, ...errors },
+      },
+    },
+    (request, reply) =>
+      writeOnce(request, reply, async (tx) => {
+        const id = parseRowId(request.params.id);
+        const moved = id === undefined ? undefined : await todosRepository.moveForOwner(tx, scopeOf(request), id, request.body.direction);
+        const todo = id === undefined || moved === undefined ? undefined : await todosRepository.getForOwner(tx, scopeOf(request), id);
+        if (!todo) throw notFound('Todo not found');
+        return { status: 200, body: toJson(todo, baseUrl(request)) };
+      }),
   );
 
   app.get(
@@ -109,22 +185,24 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
   app.patch(
     '/todos/:id',
     { schema: { tags, summary: 'Change the given fields of a todo', params: TodoIdParams, body: UpdateTodo, response: { 200: Todo, ...errors } } },
-    async (request) => {
-      const id = parseRowId(request.params.id);
-      const todo = id === undefined ? undefined : await todosRepository.updateForOwner(db, scopeOf(request), id, request.body);
-      if (!todo) throw notFound('Todo not found');
-      return toJson(todo, baseUrl(request));
-    },
+    (request, reply) =>
+      writeOnce(request, reply, async (tx) => {
+        const id = parseRowId(request.params.id);
+        const todo = id === undefined ? undefined : await todosRepository.updateForOwner(tx, scopeOf(request), id, request.body);
+        if (!todo) throw notFound('Todo not found');
+        return { status: 200, body: toJson(todo, baseUrl(request)) };
+      }),
   );
 
   app.delete(
     '/todos/:id',
     { schema: { tags, summary: 'Delete a todo', params: TodoIdParams, response: { 204: Type.Null(), 404: ErrorResponse } } },
-    async (request, reply) => {
-      const id = parseRowId(request.params.id);
-      const deleted = id === undefined ? false : await todosRepository.deleteForOwner(db, scopeOf(request), id);
-      if (!deleted) throw notFound('Todo not found');
-      return reply.code(204).send(null);
-    },
+    (request, reply) =>
+      writeOnce(request, reply, async (tx) => {
+        const id = parseRowId(request.params.id);
+        const deleted = id === undefined ? false : await todosRepository.deleteForOwner(tx, scopeOf(request), id);
+        if (!deleted) throw notFound('Todo not found');
+        return { status: 204 };
+      }),
   );
 };

@@ -4,9 +4,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type TProperties } from 'typebox';
-import type { Database } from '../../db/database.ts';
+import type { Database, Queryable } from '../../db/database.ts';
 import { parseRowId } from '../../db/sql.ts';
 import { notFound } from '../../plugins/errors.ts';
+import type { WriteOnce } from '../../plugins/idempotency.ts';
 import { sendHtml } from '../../plugins/html-reply.ts';
 import { compileBodyValidator, describeValidationErrors } from '../../plugins/validation.ts';
 import type { Problem, Viewer } from '../../views/pages.ts';
@@ -16,6 +17,7 @@ import { CreateTodo, UpdateTodo } from './schemas.ts';
 
 export interface TodoPageOptions {
   db: Database;
+  writeOnce: WriteOnce;
   viewerOf: (request: FastifyRequest, reply: FastifyReply) => Viewer | undefined;
 }
 
@@ -23,7 +25,10 @@ const validateCreate = compileBodyValidator<CreateTodo>(CreateTodo);
 const validateUpdate = compileBodyValidator<UpdateTodo>(UpdateTodo);
 
 const Form = <T extends TProperties>(fields: T) =>
-  Type.Object({ ...fields, _csrf: Type.Optional(Type.String()), returnTo: Type.Optional(Type.String()) }, { additionalProperties: false });
+  Type.Object(
+    { ...fields, _csrf: Type.Optional(Type.String()), _idempotency: Type.Optional(Type.String()), returnTo: Type.Optional(Type.String()) },
+    { additionalProperties: false },
+  );
 const field = () => Type.Optional(Type.String({ maxLength: 110_000 }));
 const IdParams = Type.Object({ id: Type.String() });
 const ListQuery = Type.Object({ q: Type.Optional(Type.String()), sort: Type.Optional(Type.String()) });
@@ -40,7 +45,8 @@ function todoInput(body: { title?: string; dueDate?: string; notes?: string }) {
   return {
     title: (body.title ?? '').trim(),
     dueDate: body.dueDate?.trim() ? body.dueDate.trim() : null,
-    notes: body.notes ?? '',
+    // Browsers send a textarea's line breaks as CRLF; the API (and the script) store LF.
+    notes: (body.notes ?? '').replace(/\r\n?/g, '\n'),
   };
 }
 
@@ -48,7 +54,14 @@ function formProblem(error: string, errors: Parameters<typeof describeValidation
   return { error, details: describeValidationErrors(errors ?? []) };
 }
 
-export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async (app, { db, viewerOf }) => {
+export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async (app, { db, writeOnce, viewerOf }) => {
+  /** Makes the change once (see plugins/idempotency.ts), then sends the browser back to its page. */
+  const changeThenReturn = (request: FastifyRequest<{ Body: { returnTo?: string } }>, reply: FastifyReply, change: (tx: Queryable) => Promise<unknown>) =>
+    writeOnce(request, reply, async (tx) => {
+      await change(tx);
+      return { status: 303, headers: { location: safeReturn(request.body.returnTo) } };
+    });
+
   /** The logged-in person and their scope, or undefined after sending them to log in. */
   const personOf = (request: FastifyRequest, reply: FastifyReply): { viewer: Viewer; scope: TodoScope } | undefined => {
     const viewer = viewerOf(request, reply);
@@ -88,15 +101,13 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
       const filter = (Object.keys(FILTER_PATHS) as TodoFilter[]).find((key) => FILTER_PATHS[key] === safeReturn(request.body.returnTo).split('?')[0]) ?? 'all';
       return listPage(request, reply, filter, 400, formProblem('The todo was not added', validateCreate.errors), { ...input, dueDate: input.dueDate ?? '' });
     }
-    await todosRepository.createForOwner(db, person.scope, input);
-    return reply.redirect(safeReturn(request.body.returnTo), 303);
+    return changeThenReturn(request, reply, (tx) => todosRepository.createForOwner(tx, person.scope, input));
   });
 
   app.post('/todos/toggle-all', { schema: { body: Form({ completed: Type.Union([Type.Literal('true'), Type.Literal('false')]) }) } }, async (request, reply) => {
     const person = personOf(request, reply);
     if (!person) return reply;
-    await todosRepository.setCompletedForAll(db, person.scope, request.body.completed === 'true');
-    return reply.redirect(safeReturn(request.body.returnTo), 303);
+    return changeThenReturn(request, reply, (tx) => todosRepository.setCompletedForAll(tx, person.scope, request.body.completed === 'true'));
   });
 
   app.post('/todos/delete-selected', { schema: { body: Form({ ids: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 1000 })])) }) } }, async (request, reply) => {
@@ -104,41 +115,42 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     if (!person) return reply;
     const raw = request.body.ids === undefined ? [] : ([] as string[]).concat(request.body.ids);
     const ids = raw.map(parseRowId).filter((id): id is number => id !== undefined);
-    if (ids.length > 0) await todosRepository.deleteManyForOwner(db, person.scope, ids);
-    return reply.redirect(safeReturn(request.body.returnTo), 303);
+    return changeThenReturn(request, reply, async (tx) => ids.length > 0 && (await todosRepository.deleteManyForOwner(tx, person.scope, ids)));
   });
 
   app.post('/todos/clear-completed', { schema: { body: Form({}) } }, async (request, reply) => {
     const person = personOf(request, reply);
     if (!person) return reply;
-    await todosRepository.deleteCompletedForOwner(db, person.scope);
-    return reply.redirect(safeReturn(request.body.returnTo), 303);
+    return changeThenReturn(request, reply, (tx) => todosRepository.deleteCompletedForOwner(tx, person.scope));
   });
 
   app.post('/todos/:id/toggle', { schema: { params: IdParams, body: Form({ completed: Type.Union([Type.Literal('true'), Type.Literal('false')]) }) } }, async (request, reply) => {
     const person = personOf(request, reply);
     if (!person) return reply;
     const id = parseRowId(request.params.id);
-    const updated = id === undefined ? undefined : await todosRepository.updateForOwner(db, person.scope, id, { completed: request.body.completed === 'true' });
-    if (!updated) throw notFound('Todo not found');
-    return reply.redirect(safeReturn(request.body.returnTo), 303);
+    return changeThenReturn(request, reply, async (tx) => {
+      const updated = id === undefined ? undefined : await todosRepository.updateForOwner(tx, person.scope, id, { completed: request.body.completed === 'true' });
+      if (!updated) throw notFound('Todo not found');
+    });
   });
 
   app.post('/todos/:id/move', { schema: { params: IdParams, body: Form({ direction: Type.Union([Type.Literal('up'), Type.Literal('down')]) }) } }, async (request, reply) => {
     const person = personOf(request, reply);
     if (!person) return reply;
     const id = parseRowId(request.params.id);
-    const moved = id === undefined ? undefined : await todosRepository.moveForOwner(db, person.scope, id, request.body.direction);
-    if (moved === undefined) throw notFound('Todo not found');
-    return reply.redirect(safeReturn(request.body.returnTo), 303);
+    return changeThenReturn(request, reply, async (tx) => {
+      const moved = id === undefined ? undefined : await todosRepository.moveForOwner(tx, person.scope, id, request.body.direction);
+      if (moved === undefined) throw notFound('Todo not found');
+    });
   });
 
   app.post('/todos/:id/delete', { schema: { params: IdParams, body: Form({}) } }, async (request, reply) => {
     const person = personOf(request, reply);
     if (!person) return reply;
     const id = parseRowId(request.params.id);
-    if (id === undefined || !(await todosRepository.deleteForOwner(db, person.scope, id))) throw notFound('Todo not found');
-    return reply.redirect(safeReturn(request.body.returnTo), 303);
+    return changeThenReturn(request, reply, async (tx) => {
+      if (id === undefined || !(await todosRepository.deleteForOwner(tx, person.scope, id))) throw notFound('Todo not found');
+    });
   });
 
   app.get('/todos/:id/edit', { schema: { params: IdParams, querystring: Type.Object({ returnTo: Type.Optional(Type.String()) }) } }, async (request, reply) => {
@@ -159,16 +171,12 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     const returnTo = safeReturn(request.body.returnTo);
     const input = todoInput(request.body);
     // As in every good todo list: saving an empty title deletes the todo.
-    if (input.title === '') {
-      await todosRepository.deleteForOwner(db, person.scope, todo.id);
-      return reply.redirect(returnTo, 303);
-    }
+    if (input.title === '') return changeThenReturn(request, reply, (tx) => todosRepository.deleteForOwner(tx, person.scope, todo.id));
     const valid: boolean = validateUpdate(input);
     if (!valid) {
       const problem = formProblem('The todo was not saved', validateUpdate.errors);
       return sendHtml(reply, 400, renderEditTodoPage(person.viewer, todo, returnTo, problem, { ...input, dueDate: request.body.dueDate ?? '' }));
     }
-    await todosRepository.updateForOwner(db, person.scope, todo.id, input);
-    return reply.redirect(returnTo, 303);
+    return changeThenReturn(request, reply, (tx) => todosRepository.updateForOwner(tx, person.scope, todo.id, input));
   });
 };

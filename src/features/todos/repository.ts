@@ -1,6 +1,6 @@
 // SQL for todos. Every function takes the scope whose todos it may see, so a
 // route cannot forget it: another person's todo is, to the caller, missing.
-import type { Database, Queryable } from '../../db/database.ts';
+import type { Queryable } from '../../db/database.ts';
 import { escapeLike } from '../../db/sql.ts';
 
 export interface TodoScope {
@@ -147,31 +147,35 @@ export const todosRepository = {
   },
 
   async deleteCompletedForOwner(db: Queryable, scope: TodoScope): Promise<number> {
-    const rows = await db.query('DELETE FROM todos WHERE owner_id = $1 AND completed RETURNING id', [scope.ownerId]);
-    return rows.length;
+    return this.deleteAllForOwner(db, scope, { completed: true });
   },
 
-  /** Swaps a todo's manual position with its neighbour above or below; false when it is already at that end. */
-  async moveForOwner(db: Database, scope: TodoScope, id: number, direction: 'up' | 'down'): Promise<boolean | undefined> {
-    return db.transaction(async (tx) => {
-      const [todo] = await tx.query<{ order: number }>('SELECT "order" FROM todos WHERE id = $1 AND owner_id = $2 FOR UPDATE', [id, scope.ownerId]);
-      if (!todo) return undefined;
-      const neighbourSql =
-        direction === 'up'
-          ? 'SELECT id, "order" FROM todos WHERE owner_id = $1 AND ("order", id) < ($2, $3) ORDER BY "order" DESC, id DESC LIMIT 1 FOR UPDATE'
-          : 'SELECT id, "order" FROM todos WHERE owner_id = $1 AND ("order", id) > ($2, $3) ORDER BY "order" ASC, id ASC LIMIT 1 FOR UPDATE';
-      const [neighbour] = await tx.query<{ id: number; order: number }>(neighbourSql, [scope.ownerId, todo.order, id]);
-      if (!neighbour) return false;
-      // Equal positions cannot be swapped meaningfully: step past the neighbour instead.
-      const mine = neighbour.order === todo.order ? todo.order + (direction === 'up' ? -1 : 1) : neighbour.order;
-      await tx.query('UPDATE todos SET "order" = $3, updated_at = now() WHERE id = $1 AND owner_id = $2', [id, scope.ownerId, mine]);
-      await tx.query('UPDATE todos SET "order" = $3, updated_at = now() WHERE id = $1 AND owner_id = $2', [neighbour.id, scope.ownerId, todo.order]);
-      return true;
-    });
+  /**
+   * Swaps a todo's manual position with its neighbour above or below; false when
+   * it is already at that end. Run it inside a transaction: it locks both rows.
+   */
+  async moveForOwner(tx: Queryable, scope: TodoScope, id: number, direction: 'up' | 'down'): Promise<boolean | undefined> {
+    const [todo] = await tx.query<{ order: number }>('SELECT "order" FROM todos WHERE id = $1 AND owner_id = $2 FOR UPDATE', [id, scope.ownerId]);
+    if (!todo) return undefined;
+    const neighbourSql =
+      direction === 'up'
+        ? 'SELECT id, "order" FROM todos WHERE owner_id = $1 AND ("order", id) < ($2, $3) ORDER BY "order" DESC, id DESC LIMIT 1 FOR UPDATE'
+        : 'SELECT id, "order" FROM todos WHERE owner_id = $1 AND ("order", id) > ($2, $3) ORDER BY "order" ASC, id ASC LIMIT 1 FOR UPDATE';
+    const [neighbour] = await tx.query<{ id: number; order: number }>(neighbourSql, [scope.ownerId, todo.order, id]);
+    if (!neighbour) return false;
+    // Equal positions cannot be swapped meaningfully: step past the neighbour instead.
+    const mine = neighbour.order === todo.order ? todo.order + (direction === 'up' ? -1 : 1) : neighbour.order;
+    await tx.query('UPDATE todos SET "order" = $3, updated_at = now() WHERE id = $1 AND owner_id = $2', [id, scope.ownerId, mine]);
+    await tx.query('UPDATE todos SET "order" = $3, updated_at = now() WHERE id = $1 AND owner_id = $2', [neighbour.id, scope.ownerId, todo.order]);
+    return true;
   },
 
-  async deleteAllForOwner(db: Queryable, scope: TodoScope): Promise<number> {
-    const rows = await db.query('DELETE FROM todos WHERE owner_id = $1 RETURNING id', [scope.ownerId]);
+  /** Deletes every todo of the scope, or only its completed (`completed: true`) or active (`false`) ones. */
+  async deleteAllForOwner(db: Queryable, scope: TodoScope, filter: { completed?: boolean } = {}): Promise<number> {
+    const rows =
+      filter.completed === undefined
+        ? await db.query('DELETE FROM todos WHERE owner_id = $1 RETURNING id', [scope.ownerId])
+        : await db.query('DELETE FROM todos WHERE owner_id = $1 AND completed = $2 RETURNING id', [scope.ownerId, filter.completed]);
     return rows.length;
   },
 };

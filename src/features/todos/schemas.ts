@@ -68,6 +68,41 @@ export type ListTodosQuery = Static<typeof ListTodosQuery>;
 
 export const TodoIdParams = Type.Object({ id: Type.String() });
 
+// Bulk actions: each is one SQL statement (or one transaction), so it happens
+// whole or not at all, whatever happens to the connection.
+
+export const SetCompletedForAll = Type.Object(
+  { completed: Type.Boolean({ description: 'The state every todo of the caller gets.' }) },
+  { additionalProperties: false },
+);
+export type SetCompletedForAll = Static<typeof SetCompletedForAll>;
+
+export const DeleteTodosQuery = Type.Object(
+  { completed: Type.Optional(Type.Boolean({ description: 'Delete only the completed (true) or only the active (false) todos.' })) },
+  { additionalProperties: false },
+);
+
+export const MAX_BULK_IDS = 1000;
+export const DeleteSelectedTodos = Type.Object(
+  {
+    ids: Type.Array(Type.Integer({ minimum: 1, maximum: INT4_MAX }), {
+      minItems: 1,
+      maxItems: MAX_BULK_IDS,
+      description: "Ids of the caller's todos to delete; ids of todos the caller does not have are ignored.",
+    }),
+  },
+  { additionalProperties: false },
+);
+export type DeleteSelectedTodos = Static<typeof DeleteSelectedTodos>;
+
+export const BulkResult = Type.Object({ count: Type.Integer({ description: 'How many todos were changed or deleted.' }) }, { additionalProperties: false });
+
+export const MoveTodo = Type.Object(
+  { direction: Type.Enum(['up', 'down'], { description: 'Swap places with the neighbour above (up) or below (down) in manual order.' }) },
+  { additionalProperties: false },
+);
+export type MoveTodo = Static<typeof MoveTodo>;
+
 export const ErrorResponse = Type.Object(
   {
     error: Type.String(),

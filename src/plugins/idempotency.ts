@@ -1,0 +1,136 @@
+// Writes that are safe to repeat. Every change a route makes goes through
+// `writeOnce`: in one transaction it claims the request's idempotency key,
+// makes the change, and stores the response. A repeat of the same key — the
+// client's retry (`Idempotency-Key` header, or the `_idempotency` field of a
+// page form), or the server's own retry after a failover broke the connection
+// before the COMMIT was acknowledged — gets the first response back and
+// changes nothing twice. A concurrent repeat waits on the key's row until the
+// first transaction ends, then replays it.
+import { createHash, randomUUID } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Database, Queryable } from '../db/database.ts';
+import { retryWhileUnavailable } from '../db/retry.ts';
+import { HttpError } from './errors.ts';
+
+/** What a write answers; stored with the change so a repeat answers the same. */
+export interface WriteOutcome {
+  status: number;
+  /** Headers a repeat must carry too (Location). */
+  headers?: Record<string, string>;
+  /** Serialised with the route's response schema; none for 204 and redirects. */
+  body?: unknown;
+}
+
+/** Makes the change and sends the response (the first one, on a repeat). */
+export type WriteOnce = (request: FastifyRequest, reply: FastifyReply, work: (tx: Queryable) => Promise<WriteOutcome>) => Promise<void>;
+
+interface StoredOutcome {
+  fingerprint: string;
+  statusCode: number;
+  headers: string;
+  body: string | null;
+}
+
+/** Keys live a day: far longer than any client retries a request. */
+const KEY_LIFETIME = '1 day';
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+/** Form fields that are not part of what the request asks for. */
+const NOT_THE_REQUEST = new Set(['_csrf', '_idempotency']);
+
+export const idempotencyRepository = {
+  /** Claims the key; false when it was claimed before (committed, or in flight until that transaction ends). */
+  async claim(tx: Queryable, ownerId: number, key: string, fingerprint: string): Promise<boolean> {
+    const rows = await tx.query(
+      'INSERT INTO idempotency_keys (owner_id, key, fingerprint) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1',
+      [ownerId, key, fingerprint],
+    );
+    return rows.length === 1;
+  },
+
+  async find(tx: Queryable, ownerId: number, key: string): Promise<StoredOutcome | undefined> {
+    const [row] = await tx.query<StoredOutcome>(
+      'SELECT fingerprint, status_code AS "statusCode", headers, body FROM idempotency_keys WHERE owner_id = $1 AND key = $2',
+      [ownerId, key],
+    );
+    return row;
+  },
+
+  async settle(tx: Queryable, ownerId: number, key: string, outcome: Omit<StoredOutcome, 'fingerprint'>): Promise<void> {
+    await tx.query('UPDATE idempotency_keys SET status_code = $3, headers = $4, body = $5 WHERE owner_id = $1 AND key = $2', [
+      ownerId,
+      key,
+      outcome.statusCode,
+      outcome.headers,
+      outcome.body,
+    ]);
+  },
+
+  async deleteExpired(db: Queryable): Promise<number> {
+    const rows = await db.query(`DELETE FROM idempotency_keys WHERE created_at < now() - interval '${KEY_LIFETIME}' RETURNING 1`);
+    return rows.length;
+  },
+};
+
+/** The client's key, if it sent one; 400 when it is malformed. */
+function clientKey(request: FastifyRequest): string | undefined {
+  const header = request.headers['idempotency-key'];
+  const field = (request.body as { _idempotency?: unknown } | null | undefined)?._idempotency;
+  const key = typeof header === 'string' ? header : typeof field === 'string' && field !== '' ? field : undefined;
+  if (key !== undefined && !KEY_PATTERN.test(key)) {
+    throw new HttpError(400, 'Invalid Idempotency-Key', [{ field: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters' }]);
+  }
+  return key;
+}
+
+/** What the request asks for: a repeat of a key must ask for the same. */
+function fingerprintOf(request: FastifyRequest): string {
+  const body = request.body && typeof request.body === 'object' ? Object.entries(request.body).filter(([name]) => !NOT_THE_REQUEST.has(name)) : request.body;
+  return createHash('sha256').update(`${request.method} ${request.url}\n${JSON.stringify(body ?? null)}`).digest('base64url');
+}
+
+function send(reply: FastifyReply, stored: StoredOutcome): void {
+  reply.code(stored.statusCode).headers(JSON.parse(stored.headers) as Record<string, string>);
+  if (stored.body === null) void reply.send();
+  else void reply.type('application/json; charset=utf-8').send(stored.body);
+}
+
+export function idempotentWrites(db: Database, retryBudgetMs: number): WriteOnce {
+  return async (request, reply, work) => {
+    if (!request.user) throw new HttpError(401, 'Authentication required');
+    const ownerId = request.user.id;
+    const given = clientKey(request);
+    // Without a client key the server still needs one for its own retries.
+    const key = given ?? `server:${randomUUID()}`;
+    const fingerprint = fingerprintOf(request);
+
+    const attempt = () =>
+      db.transaction(async (tx) => {
+        if (!(await idempotencyRepository.claim(tx, ownerId, key, fingerprint))) {
+          const stored = await idempotencyRepository.find(tx, ownerId, key);
+          if (!stored) throw new HttpError(409, 'This request is being repeated too quickly; retry it');
+          return { stored, replayed: true };
+        }
+        const outcome = await work(tx);
+        reply.code(outcome.status);
+        const stored = {
+          fingerprint,
+          statusCode: outcome.status,
+          headers: JSON.stringify(outcome.headers ?? {}),
+          body: outcome.body === undefined ? null : (reply.serialize(outcome.body) as string),
+        };
+        await idempotencyRepository.settle(tx, ownerId, key, stored);
+        return { stored, replayed: false };
+      });
+
+    const { stored, replayed } = await retryWhileUnavailable(attempt, retryBudgetMs);
+    if (replayed) {
+      if (stored.fingerprint !== fingerprint) {
+        throw new HttpError(422, 'This Idempotency-Key was already used for a different request', [
+          { field: 'Idempotency-Key', message: 'must be new for every different request' },
+        ]);
+      }
+      reply.header('idempotent-replayed', 'true');
+    }
+    send(reply, stored);
+  };
+}

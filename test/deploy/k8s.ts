@@ -1,0 +1,54 @@
+// Renders the Kubernetes manifests in deploy/k8s with `kubectl kustomize`
+// (offline: it only reads files) into plain objects for the checks.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const K8S_DIR = path.join(ROOT, 'deploy/k8s');
+
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+const run = promisify(execFile);
+
+/** `kubectl kustomize DIR`, parsed. */
+export async function render(dir: string): Promise<K8sObject[]> {
+  let stdout: string;
+  try {
+    ({ stdout } = await run('kubectl', ['kustomize', dir], { maxBuffer: 16 * 1024 * 1024 }));
+  } catch (error) {
+    const { code, stderr } = error as { code?: string; stderr?: string };
+    if (code === 'ENOENT') throw new Error('kubectl is not installed; the deploy tests render the manifests with `kubectl kustomize`.', { cause: error });
+    throw new Error(`kubectl kustomize ${path.relative(ROOT, dir)} failed:\n${stderr ?? (error as Error).message}`, { cause: error });
+  }
+  return parseAllDocuments(stdout).map((document) => {
+    if (document.errors.length > 0) throw new Error(`kubectl kustomize ${dir} printed invalid YAML: ${document.errors[0]?.message}`);
+    return document.toJS() as K8sObject;
+  });
+}
+
+/** Every kustomization a person applies: deploy/k8s/overlays/NAME, and NAME/createsuperuser where it exists. */
+export async function overlays(): Promise<{ name: string; dir: string; createSuperuserDir: string | undefined }[]> {
+  const entries = await readdir(path.join(K8S_DIR, 'overlays'), { withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => {
+      const dir = path.join(K8S_DIR, 'overlays', entry.name);
+      const createSuperuserDir = path.join(dir, 'createsuperuser');
+      return { name: entry.name, dir, createSuperuserDir: existsSync(createSuperuserDir) ? createSuperuserDir : undefined };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export function describeObject(object: K8sObject): string {
+  return `${object.kind}/${object.metadata?.name}`;
+}

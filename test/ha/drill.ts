@@ -1,0 +1,182 @@
+// The failover drill's load and its reckoning, shared by test/ha/failover.test.ts
+// and `npm run bench:failover`. Several clients create, toggle and list todos
+// through the app (each write with its own Idempotency-Key, never retried by
+// the client), every request is recorded, and afterwards the records are
+// compared with what the database holds.
+
+export type RequestKind = 'create' | 'toggle' | 'list';
+
+export interface RequestRecord {
+  client: number;
+  kind: RequestKind;
+  /** For creates: unique per client action, so duplicates show in the database. */
+  title?: string;
+  todoId?: number;
+  /** For toggles: the value sent. */
+  completed?: boolean;
+  start: number;
+  end: number;
+  /** HTTP status, or 0 when no response came (connection refused, timeout). */
+  status: number;
+}
+
+export interface StoredTodo {
+  id: number;
+  title: string;
+  completed: boolean;
+}
+
+export interface LoadOptions {
+  /** Base URLs of the app instances; requests go to them in turn. */
+  apps: string[];
+  token: string;
+  clients: number;
+  /** Gives up on a request after this long (it counts as failed). */
+  requestTimeoutMs?: number;
+}
+
+const ok = (record: RequestRecord) => record.status >= 200 && record.status < 300;
+const isWrite = (record: RequestRecord) => record.kind !== 'list';
+
+/** Mixed load until stopped; `records` grows as requests finish. */
+export class MixedLoad {
+  readonly records: RequestRecord[] = [];
+  /** Marks this run's todos, so runs against one database stay apart. */
+  readonly run = crypto.randomUUID().slice(0, 8);
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private turn = 0;
+
+  constructor(private readonly options: LoadOptions) {}
+
+  start(): void {
+    this.running = true;
+    this.loops = Array.from({ length: this.options.clients }, (_, client) => this.client(client));
+  }
+
+  async stop(): Promise<RequestRecord[]> {
+    this.running = false;
+    await Promise.all(this.loops);
+    return this.records;
+  }
+
+  private nextApp(): string {
+    const apps = this.options.apps;
+    return apps[this.turn++ % apps.length] as string;
+  }
+
+  private async send(record: Omit<RequestRecord, 'start' | 'end' | 'status'>, path: string, init: RequestInit): Promise<Response | undefined> {
+    const start = performance.now();
+    let response: Response | undefined;
+    try {
+      response = await fetch(`${this.nextApp()}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${this.options.token}`, 'content-type': 'application/json', ...init.headers },
+        signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 60_000),
+      });
+      await response.clone().arrayBuffer();
+    } catch {
+      response = undefined;
+    }
+    this.records.push({ ...record, start, end: performance.now(), status: response?.status ?? 0 });
+    return response;
+  }
+
+  private async client(client: number): Promise<void> {
+    const mine: number[] = [];
+    for (let step = 0; this.running; step++) {
+      const phase = step % 3;
+      if (phase === 0 || mine.length === 0) {
+        const title = `${this.run} client ${client} todo ${step}`;
+        const response = await this.send({ client, kind: 'create', title }, '/api/todos', {
+          method: 'POST',
+          body: JSON.stringify({ title }),
+          headers: { 'idempotency-key': crypto.randomUUID() },
+        });
+        if (response?.status === 201) mine.push(((await response.json()) as { id: number }).id);
+      } else if (phase === 1) {
+        await this.send({ client, kind: 'list' }, '/api/todos?limit=20', { method: 'GET' });
+      } else {
+        const todoId = mine[step % mine.length] as number;
+        const completed = step % 2 === 0;
+        await this.send({ client, kind: 'toggle', todoId, completed }, `/api/todos/${todoId}`, {
+          method: 'PATCH',
+          body: JSON.stringify({ completed }),
+          headers: { 'idempotency-key': crypto.randomUUID() },
+        });
+      }
+    }
+  }
+}
+
+export interface DrillReport {
+  requests: number;
+  writes: number;
+  /** Acknowledged (2xx) writes the database does not show. */
+  lost: number;
+  /** Client actions stored more than once. */
+  duplicated: number;
+  /** Requests answered with an error, or not at all. */
+  failed: number;
+  /** The failed ones by status (0: no response). */
+  failures: Record<string, number>;
+  /** The longest time after the kill with no write acknowledged (ms). */
+  windowMs: number;
+  /** Latency of requests that overlapped the window (ms). */
+  p99Ms: number;
+  maxMs: number;
+}
+
+function percentile(values: number[], fraction: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)] as number;
+}
+
+/** Compares what the clients were told with what the database holds. `killAt` is on the performance.now() clock. */
+export function reckon(records: RequestRecord[], allStored: StoredTodo[], killAt: number, run: string): DrillReport {
+  const stored = allStored.filter((todo) => todo.title.startsWith(`${run} `));
+  const byTitle = new Map<string, number>();
+  for (const todo of stored) byTitle.set(todo.title, (byTitle.get(todo.title) ?? 0) + 1);
+  const byId = new Map(stored.map((todo) => [todo.id, todo]));
+
+  let lost = 0;
+  for (const record of records.filter((r) => r.kind === 'create' && ok(r))) {
+    if (!byTitle.has(record.title as string)) lost++;
+  }
+  // A todo's completion must be what its last acknowledged toggle set, unless
+  // a later toggle of it failed (its outcome is unknown to the client).
+  const toggles = records.filter((r) => r.kind === 'toggle').sort((a, b) => a.start - b.start);
+  const lastToggle = new Map<number, RequestRecord>();
+  for (const record of toggles) lastToggle.set(record.todoId as number, record);
+  for (const record of lastToggle.values()) {
+    if (!ok(record)) continue;
+    if (byId.get(record.todoId as number)?.completed !== record.completed) lost++;
+  }
+
+  const duplicated = [...byTitle.values()].reduce((sum, count) => sum + count - 1, 0);
+  const failures: Record<string, number> = {};
+  for (const record of records.filter((r) => !ok(r))) failures[record.status] = (failures[record.status] ?? 0) + 1;
+  const writes = records.filter(isWrite);
+  // The window: the longest stretch after the kill with no write acknowledged,
+  // counted from the last acknowledgement before it.
+  const acknowledged = writes.filter(ok).map((r) => r.end).sort((a, b) => a - b);
+  let windowStart = killAt;
+  let windowEnd = killAt;
+  for (let i = 1; i < acknowledged.length; i++) {
+    const [previous, next] = [acknowledged[i - 1] as number, acknowledged[i] as number];
+    if (next > killAt && next - previous > windowEnd - windowStart) [windowStart, windowEnd] = [previous, next];
+  }
+  const during = records.filter((r) => r.end >= windowStart && r.start <= windowEnd).map((r) => r.end - r.start);
+  return {
+    requests: records.length,
+    writes: writes.length,
+    lost,
+    duplicated,
+    failed: records.length - records.filter(ok).length,
+    failures,
+    windowMs: windowEnd - windowStart,
+    p99Ms: percentile(during, 0.99),
+    maxMs: Math.max(0, ...during),
+  };
+}

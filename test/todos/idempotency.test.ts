@@ -1,0 +1,137 @@
+// Idempotent writes on both engines: a repeated Idempotency-Key (header for the
+// API, `_idempotency` field for page forms) answers the first response again
+// and changes nothing twice; misuse gets a clear 4xx and changes nothing.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { idempotencyRepository } from '../../src/plugins/idempotency.ts';
+import { ENGINES, startTestApp, type TestApp, type TodoJson } from '../support/app.ts';
+
+for (const engine of ENGINES) {
+  describe(`idempotent writes on ${engine}`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await startTestApp(engine);
+    });
+    after(() => t.close());
+    beforeEach(async () => {
+      assert.equal((await t.request('/api/todos', { method: 'DELETE' })).status, 204);
+    });
+
+    const withKey = (key: string, init: RequestInit & { json?: unknown } = {}) => ({ ...init, headers: { 'idempotency-key': key } });
+    async function titles(): Promise<string[]> {
+      const todos = (await (await t.request('/api/todos')).json()) as TodoJson[];
+      return todos.map((todo) => todo.title).sort();
+    }
+
+    it('answers a repeated POST with the first response and creates one todo', async () => {
+      const key = randomUUID();
+      const first = await t.request('/api/todos', withKey(key, { method: 'POST', json: { title: 'once' } }));
+      assert.equal(first.status, 201);
+      assert.equal(first.headers.get('idempotent-replayed'), null);
+      const again = await t.request('/api/todos', withKey(key, { method: 'POST', json: { title: 'once' } }));
+      assert.equal(again.status, 201);
+      assert.equal(again.headers.get('idempotent-replayed'), 'true');
+      assert.equal(again.headers.get('location'), first.headers.get('location'));
+      assert.match(again.headers.get('content-type') ?? '', /^application\/json/);
+      assert.deepEqual(await again.json(), await first.json());
+      assert.deepEqual(await titles(), ['once']);
+    });
+
+    it('lets concurrent repeats of one key make one change, all answering the same', async () => {
+      const key = randomUUID();
+      const responses = await Promise.all(
+        Array.from({ length: 6 }, () => t.request('/api/todos', withKey(key, { method: 'POST', json: { title: 'raced' } }))),
+      );
+      const bodies = await Promise.all(responses.map((response) => response.json() as Promise<TodoJson>));
+      assert.deepEqual(
+        responses.map((response) => response.status),
+        Array(6).fill(201),
+      );
+      assert.equal(new Set(bodies.map((body) => body.id)).size, 1);
+      assert.deepEqual(await titles(), ['raced']);
+    });
+
+    it('replays a DELETE as 204 instead of 404, and a PATCH with its first result without applying it again', async () => {
+      const todo = (await (await t.request('/api/todos', { method: 'POST', json: { title: 'patch me' } })).json()) as TodoJson;
+      const patchKey = randomUUID();
+      const patched = await t.request(`/api/todos/${todo.id}`, withKey(patchKey, { method: 'PATCH', json: { completed: true } }));
+      assert.equal(patched.status, 200);
+      await t.request(`/api/todos/${todo.id}`, { method: 'PATCH', json: { completed: false } });
+      const replay = await t.request(`/api/todos/${todo.id}`, withKey(patchKey, { method: 'PATCH', json: { completed: true } }));
+      assert.equal(replay.status, 200);
+      assert.equal(((await replay.json()) as TodoJson).completed, true, 'the first response');
+      const now = (await (await t.request(`/api/todos/${todo.id}`)).json()) as TodoJson;
+      assert.equal(now.completed, false, 'not applied a second time');
+
+      const deleteKey = randomUUID();
+      assert.equal((await t.request(`/api/todos/${todo.id}`, withKey(deleteKey, { method: 'DELETE' }))).status, 204);
+      const deletedAgain = await t.request(`/api/todos/${todo.id}`, withKey(deleteKey, { method: 'DELETE' }));
+      assert.equal(deletedAgain.status, 204);
+      assert.equal(deletedAgain.headers.get('idempotent-replayed'), 'true');
+    });
+
+    it('refuses a key reused for a different request with 422 naming the header, changing nothing', async () => {
+      const key = randomUUID();
+      await t.request('/api/todos', withKey(key, { method: 'POST', json: { title: 'first' } }));
+      const reused = await t.request('/api/todos', withKey(key, { method: 'POST', json: { title: 'second' } }));
+      assert.equal(reused.status, 422);
+      const body = (await reused.json()) as { error: string; details: { field: string }[] };
+      assert.equal(body.details[0]?.field, 'Idempotency-Key');
+      assert.deepEqual(await titles(), ['first']);
+    });
+
+    it('refuses a malformed key with 400 naming the header, changing nothing', async () => {
+      for (const key of ['x'.repeat(256), 'has space']) {
+        const response = await t.request('/api/todos', withKey(key, { method: 'POST', json: { title: 'nope' } }));
+        assert.equal(response.status, 400, key);
+        const body = (await response.json()) as { details: { field: string }[] };
+        assert.equal(body.details[0]?.field, 'Idempotency-Key');
+      }
+      assert.deepEqual(await titles(), []);
+    });
+
+    it('keeps keys per person: the same key from two people makes two todos', async () => {
+      const bob = await t.createUser(`bob-${randomUUID().slice(0, 8)}`);
+      const key = randomUUID();
+      await t.request('/api/todos', withKey(key, { method: 'POST', json: { title: 'mine' } }));
+      const bobs = await t.request('/api/todos', { method: 'POST', json: { title: 'mine' }, headers: { 'idempotency-key': key, authorization: `Bearer ${bob.token}` } });
+      assert.equal(bobs.status, 201);
+      assert.equal(bobs.headers.get('idempotent-replayed'), null);
+      assert.deepEqual(await titles(), ['mine']);
+    });
+
+    it('does not store failed requests: a 404 can be retried with the same key', async () => {
+      const key = randomUUID();
+      const missing = await t.request('/api/todos/999999', withKey(key, { method: 'PATCH', json: { completed: true } }));
+      assert.equal(missing.status, 404);
+      const created = await t.request('/api/todos', withKey(key, { method: 'POST', json: { title: 'after a 404' } }));
+      assert.equal(created.status, 201);
+    });
+
+    it('makes a page form posted twice (a double click, a resent form) add one todo', async () => {
+      const browser = await t.browserFor(t.alice);
+      await t.request('/api/todos', { method: 'POST', json: { title: 'already there' } });
+      const page = await browser.page('/');
+      const keys = [...page.matchAll(/name="_idempotency" value="([^"]+)"/g)].map((match) => match[1]);
+      assert.ok(keys.length >= 4, 'every form carries a key');
+      assert.equal(new Set(keys).size, keys.length, 'each form its own key');
+      const key = randomUUID();
+      for (let i = 0; i < 2; i++) {
+        const response = await browser.postForm('/todos', { title: 'from the form', _idempotency: key, returnTo: '/active' });
+        assert.equal(response.status, 303);
+        assert.equal(response.headers.get('location'), '/active');
+      }
+      assert.deepEqual(await titles(), ['already there', 'from the form']);
+    });
+
+    it('forgets keys after a day', async () => {
+      const key = randomUUID();
+      await t.request('/api/todos', withKey(key, { method: 'POST', json: { title: 'old' } }));
+      await t.db.query(`UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = $1`, [key]);
+      assert.ok((await idempotencyRepository.deleteExpired(t.db)) >= 1);
+      const rows = await t.db.query('SELECT 1 FROM idempotency_keys WHERE key = $1', [key]);
+      assert.equal(rows.length, 0);
+    });
+  });
+}
