@@ -24,6 +24,8 @@ export const SYSTEM_PACKAGES: SystemPackage[] = [
   { name: 'haproxy', check: ['/usr/sbin/haproxy'], debianPackages: ['haproxy'] },
   // test/deploy/compose.test.ts: `docker-compose config` validates compose.yaml offline.
   { name: 'docker-compose', check: ['/usr/bin/docker-compose'], debianPackages: ['docker-compose'] },
+  // `npm run bench` loads the app with it (a C load generator leaves the cores to the app).
+  { name: 'wrk', check: ['/usr/bin/wrk'], debianPackages: ['wrk'] },
 ];
 
 // haproxy also checks the Compose load balancer's configuration (test/deploy/compose.test.ts).

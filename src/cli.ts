@@ -39,10 +39,11 @@ async function runMigrate(config: Config, args: string[]): Promise<void> {
   const migrations = await loadMigrations();
   await withDatabase(config, async (db) => {
     if (values.status) {
-      const { applied, pending } = await migrationStatus(db, migrations);
+      const { applied, pending, newer } = await migrationStatus(db, migrations);
       for (const m of applied) console.log(`applied  ${m.version}_${m.name}  ${m.appliedAt.toISOString()}`);
       for (const m of pending) console.log(`pending  ${m.version}_${m.name}`);
-      console.log(`${applied.length} applied, ${pending.length} pending`);
+      for (const m of newer) console.log(`newer    ${m.version}_${m.name}  ${m.appliedAt.toISOString()}  (from a newer version of todoapp)`);
+      console.log(`${applied.length} applied, ${pending.length} pending${newer.length > 0 ? `, ${newer.length} from a newer version` : ''}`);
       return;
     }
     const applied = await migrate(db, migrations);

@@ -52,6 +52,32 @@ describe('todoapp migrate on PostgreSQL', () => {
   });
 });
 
+describe('a schema one release ahead (a rolling update, after the new release migrated)', () => {
+  it('the running version stays ready and keeps serving; only its migrate refuses', async () => {
+    const database = await freshDatabase('postgres');
+    const sql = postgres(database.env.DATABASE_URL ?? '', { max: 1, onnotice: () => {} });
+    try {
+      assert.equal((await runCli(['migrate'], database.env)).code, 0);
+      const server = await startCliServer(database.env);
+      await sql`INSERT INTO schema_migrations (version, name, checksum) VALUES ('9999', 'from_the_future', 'x')`;
+      const ready = await fetch(`${server.baseUrl}/readyz`);
+      assert.equal(ready.status, 200, await ready.text());
+      assert.equal(await server.stop(), 0);
+      const status = await runCli(['migrate', '--status'], database.env);
+      assert.match(status.stdout, /newer {4}9999_from_the_future .*newer version of todoapp/);
+      const restarted = await startCliServer(database.env);
+      assert.equal((await fetch(`${restarted.baseUrl}/readyz`)).status, 200, 'an old pod restarting mid-rollout starts');
+      await restarted.stop();
+      const migrate = await runCli(['migrate'], database.env);
+      assert.equal(migrate.code, 1);
+      assert.match(migrate.stderr, /9999_from_the_future, which this version of todoapp does not know/);
+    } finally {
+      await sql.end();
+      await database.cleanup();
+    }
+  });
+});
+
 describe('serve with MIGRATE_ON_START on PostgreSQL', () => {
   it('migrates and serves', async () => {
     const database = await freshDatabase('postgres');

@@ -21,6 +21,12 @@ export interface Migration {
 export interface MigrationStatus {
   applied: { version: string; name: string; appliedAt: Date }[];
   pending: Migration[];
+  /**
+   * Applied by a newer version of todoapp. Migrations only add (expand before
+   * contract), so this version still works with them: during a rolling update
+   * the old pods keep serving after the new release's migration ran.
+   */
+  newer: { version: string; name: string; appliedAt: Date }[];
 }
 
 export class MigrationError extends Error {
@@ -59,19 +65,16 @@ function compare(migrations: Migration[], applied: AppliedRow[]): MigrationStatu
   const known = new Map(migrations.map((migration) => [migration.version, migration]));
   for (const row of applied) {
     const migration = known.get(row.version);
-    if (!migration) {
-      throw new MigrationError(
-        `The database has migration ${row.version}_${row.name}, which this version of todoapp does not know. Is an older version running against a newer schema?`,
-      );
-    }
-    if (migration.checksum !== row.checksum) {
+    if (migration && migration.checksum !== row.checksum) {
       throw new MigrationError(`Migration ${row.version}_${row.name} was changed after it was applied; restore the original file.`);
     }
   }
   const done = new Set(applied.map((row) => row.version));
+  const describe = (row: AppliedRow) => ({ version: row.version, name: row.name, appliedAt: row.applied_at });
   return {
-    applied: applied.map((row) => ({ version: row.version, name: row.name, appliedAt: row.applied_at })),
+    applied: applied.filter((row) => known.has(row.version)).map(describe),
     pending: migrations.filter((migration) => !done.has(migration.version)),
+    newer: applied.filter((row) => !known.has(row.version)).map(describe),
   };
 }
 
@@ -91,7 +94,13 @@ export async function migrate(db: Database, migrations?: Migration[]): Promise<M
         checksum text NOT NULL,
         applied_at timestamptz NOT NULL DEFAULT now()
       )`);
-    const { pending } = compare(all, await readApplied(tx));
+    const { pending, newer } = compare(all, await readApplied(tx));
+    if (newer.length > 0) {
+      // Applying older migrations around newer ones would be guesswork.
+      throw new MigrationError(
+        `The database has migration ${newer.map((m) => `${m.version}_${m.name}`).join(', ')}, which this version of todoapp does not know: run "todoapp migrate" from the newest version.`,
+      );
+    }
     for (const migration of pending) {
       try {
         await tx.execScript(migration.sql);

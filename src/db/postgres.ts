@@ -60,10 +60,12 @@ export function openServerDatabase(url: string, options: Config['db']): Database
     max_lifetime: 60 * 30,
     onnotice: () => {},
     ...{ socket: socketsWithBackoff() }, // a documented option missing from postgres.js's types
-    // Seconds before a closed connection reconnects. postgres.js's default grows
-    // to 20 s after a few failures, which would leave requests waiting long
-    // after a new primary is up; retries are paced by db/retry.ts instead.
-    backoff: (retries: number) => backoffMs(retries) / 1000,
+    // Seconds before a closed connection may reconnect. postgres.js's default
+    // grows to 20 s after a few failures, which would leave requests waiting
+    // long after a new primary is up. A connection reconnects only for a query,
+    // and queries are paced by db/retry.ts (and connection attempts by
+    // socketsWithBackoff), so no second delay is needed here.
+    backoff: () => 0,
     connection: {
       application_name: 'todoapp',
       statement_timeout: options.statementTimeoutMs,

@@ -13,9 +13,10 @@ import type { Database, Queryable } from './database.ts';
 import { isDatabaseUnavailable } from './errors.ts';
 
 const FIRST_PAUSE_MS = 25;
-// Short enough that a request notices a newly promoted primary well within a
-// second of it taking writes.
-const LONGEST_PAUSE_MS = 500;
+// Short enough that a request notices a newly promoted primary a fraction of a
+// second after it takes writes; long enough that hundreds of waiting requests
+// do not flood the server (or HAProxy) with connection attempts.
+const LONGEST_PAUSE_MS = 250;
 
 /** The pause before attempt `failures + 1`: exponential, capped, with jitter so clients do not retry in step. */
 export function backoffMs(failures: number): number {

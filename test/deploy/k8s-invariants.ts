@@ -389,6 +389,14 @@ function deploymentProblems(deployment: IDeployment & K8sObject, configMaps: Map
     if (port !== appPort) problems.push(`${name} port ${String(probe.httpGet.port)} is not the app's port ${appPort}`);
   }
 
+  // A database failover within the retry budget must not take every pod out of the Service.
+  const readiness = container.readinessProbe;
+  const unreadyAfterSeconds = (readiness?.periodSeconds ?? 10) * (readiness?.failureThreshold ?? 3);
+  const retryBudgetSeconds = Number(env.DB_RETRY_BUDGET_MS ?? 15000) / 1000;
+  if (unreadyAfterSeconds <= retryBudgetSeconds) {
+    problems.push(`readinessProbe gives up after ${unreadyAfterSeconds} s, within the retry budget (${retryBudgetSeconds} s): a failover would unready every pod`);
+  }
+
   // Graceful shutdown: the grace period covers the preStop pause and the app's own shutdown timeout.
   const preStop = container.lifecycle?.preStop;
   const pause = preStop?.sleep?.seconds ?? Number(preStop?.exec?.command?.[0] === 'sleep' ? preStop.exec.command[1] : Number.NaN);

@@ -112,6 +112,7 @@ const INVARIANT_FIXTURES: Fixture[] = [
   { name: 'a liveness probe on /readyz (restarts pods during a failover)', change: (o) => void (app(o).livenessProbe!.httpGet!.path = '/readyz'), expect: /livenessProbe asks \/readyz, not \/healthz/ },
   { name: 'a probe on an unknown port', change: (o) => void (app(o).readinessProbe!.httpGet!.port = 'metrics'), expect: /readinessProbe port metrics is not the app's port 8000/ },
   { name: 'no readiness probe', change: (o) => void delete app(o).readinessProbe, expect: /readinessProbe is missing/ },
+  { name: 'readiness that gives up within a failover', change: (o) => void (app(o).readinessProbe!.failureThreshold = 2), expect: /readinessProbe gives up after 10 s, within the retry budget/ },
   { name: 'a grace period shorter than the shutdown', change: (o) => void (deployment(o).spec!.template.spec!.terminationGracePeriodSeconds = 20), expect: /terminationGracePeriodSeconds 20 does not cover/ },
   { name: 'no preStop pause', change: (o) => void delete app(o).lifecycle, expect: /no preStop pause/ },
   // Availability

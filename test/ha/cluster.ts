@@ -220,6 +220,11 @@ defaults
   timeout client 30m
   timeout server 30m
   timeout check 1s
+  # A connection to a server that refuses it (a leader that just died, not yet
+  # marked DOWN) fails at once instead of being retried: HAProxy waits a
+  # second before each retry, holding the client for seconds, while the app
+  # retries on its own, with a fresh connection that finds the new leader.
+  retries 0
 
 listen postgres_primary
   bind 127.0.0.1:${port}

@@ -3,6 +3,10 @@
 // through the app (each write with its own Idempotency-Key, never retried by
 // the client), every request is recorded, and afterwards the records are
 // compared with what the database holds.
+import { setTimeout as sleep } from 'node:timers/promises';
+import postgres from 'postgres';
+import { runCli, type CliServer } from '../support/cli.ts';
+import type { AppDatabase, HaCluster, HaNode, KillRecord } from './cluster.ts';
 
 export type RequestKind = 'create' | 'toggle' | 'list';
 
@@ -179,4 +183,123 @@ export function reckon(records: RequestRecord[], allStored: StoredTodo[], killAt
     p99Ms: percentile(during, 0.99),
     maxMs: Math.max(0, ...during),
   };
+}
+
+/** The app side of a drill: a database with its schema, an admin with a token, and the app's environment. */
+export interface DrillSetup {
+  database: AppDatabase;
+  env: Record<string, string>;
+  token: string;
+  adminPassword: string;
+}
+
+const DRILL_SECRET_KEY = 'a-drill-secret-key-that-is-long-enough-0123456789';
+
+/** Creates the app's database on the cluster and sets it up as an operator would, with the CLI. */
+export async function prepareDrill(cluster: HaCluster): Promise<DrillSetup> {
+  const database = await cluster.createDatabase('todoapp', 'todoapp');
+  const env = { DATABASE_URL: database.url, SECRET_KEY: DRILL_SECRET_KEY };
+  const adminPassword = 'a long admin passphrase for the drill';
+  for (const [args, extra] of [
+    [['migrate'], {}],
+    [['createsuperuser', '--username', 'admin'], { TODOAPP_PASSWORD: adminPassword }],
+  ] as const) {
+    const result = await runCli([...args], { ...env, ...extra });
+    if (result.code !== 0) throw new Error(`todoapp ${args.join(' ')} failed:\n${result.stderr}`);
+  }
+  const token = (await runCli(['create-token', '--username', 'admin'], env)).stdout.trim();
+  return { database, env, token, adminPassword };
+}
+
+async function storedTodos(url: string): Promise<StoredTodo[]> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    return await sql<StoredTodo[]>`SELECT id, title, completed FROM todos`;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+export interface DrillOptions {
+  cluster: HaCluster;
+  setup: DrillSetup;
+  apps: CliServer[];
+  /** Does something to the leader and says when. */
+  disrupt: (leader: HaNode) => Promise<KillRecord>;
+  clients?: number;
+  /** Prints each step as it happens. */
+  log?: (line: string) => void;
+}
+
+export interface DrillResult {
+  report: DrillReport;
+  /** From the disruption to a new leader out of recovery (ms). */
+  promotionMs: number;
+  /**
+   * From the disruption to the new leader's first durable commit (ms). With
+   * synchronous replication this can come later than the promotion: commits
+   * wait until Patroni stops requiring the lost standby.
+   */
+  writableMs: number;
+}
+
+/** Waits for `node` to commit a transaction that writes WAL, as the app's writes do; ms since `since`. */
+async function waitForDurableCommit(cluster: HaCluster, node: HaNode, since: number): Promise<number> {
+  const deadline = performance.now() + 60_000;
+  for (;;) {
+    const sql = postgres(cluster.nodeUrl(node), { max: 1, connect_timeout: 2, onnotice: () => {} });
+    try {
+      await sql`SELECT txid_current()`; // takes a transaction id, so its commit waits for a synchronous standby if one is required
+      return performance.now() - since;
+    } catch (error) {
+      if (performance.now() > deadline) throw error;
+      await sleep(50);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  }
+}
+
+/**
+ * Loads the apps, disrupts the leader, waits for the new one, loads on it a
+ * little, brings the old leader back as a standby, then compares every
+ * request with the database.
+ */
+export async function runDrill(options: DrillOptions): Promise<DrillResult> {
+  const { cluster, apps } = options;
+  const log = options.log ?? (() => {});
+  const load = new MixedLoad({ apps: apps.map((app) => app.baseUrl), token: options.setup.token, clients: options.clients ?? 6 });
+  load.start();
+  await sleep(2000);
+  const old = await cluster.leader();
+  if (!old) throw new Error('no leader before the drill');
+  const kill = await options.disrupt(old);
+  log(`disrupted ${old.name}`);
+  const promoted = await cluster.waitForLeader({ notName: old.name, since: kill.at, timeoutMs: 60_000 });
+  log(`${promoted.node.name} promoted after ${Math.round(promoted.ms)} ms`);
+  const writableMs = await waitForDurableCommit(cluster, promoted.node, kill.at);
+  log(`it committed a write after ${Math.round(writableMs)} ms`);
+  const routed = await cluster.waitForRouting(promoted.node, { since: kill.at, timeoutMs: 30_000 });
+  log(`HAProxy routes to it after ${Math.round(routed.ms)} ms`);
+  await sleep(2000);
+  const records = await load.stop();
+  log(`load stopped: ${records.length} requests`);
+  if (process.env.DRILL_DEBUG) {
+    const after = records.filter((r) => r.end > kill.at && r.status >= 200 && r.status < 300).sort((a, b) => a.end - b.end).slice(0, 12);
+    for (const r of after) log(`  ${r.kind} start ${Math.round(r.start - kill.at)} end ${Math.round(r.end - kill.at)} status ${r.status}`);
+  }
+  for (const app of apps) {
+    if (app.child.exitCode !== null) throw new Error(`an app exited during the drill:\n${app.output().slice(-3000)}`);
+  }
+  // The old primary comes back as a standby of the new one.
+  cluster.startPatroni(old);
+  await cluster.waitForReplicas(1, { sync: cluster.synchronous, timeoutMs: 90_000 });
+  log('old primary streaming again');
+  return { report: reckon(records, await storedTodos(options.setup.database.url), kill.at, load.run), promotionMs: promoted.ms, writableMs };
+}
+
+export function describeResult({ report, promotionMs, writableMs }: DrillResult): string {
+  const { failures, ...figures } = { ...report, promotionMs, writableMs };
+  const numbers = Object.entries(figures).map(([name, value]) => `${name}=${Math.round(value)}`);
+  return `${numbers.join(' ')} failures=${JSON.stringify(failures)}`;
 }

@@ -1,0 +1,75 @@
+// The app under test: the compiled build (`node dist/cli.js serve`), one
+// process, and what it costs in memory (from /proc, sampled while it runs).
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Children, Started } from './children.ts';
+
+export const CLI = new URL('../../dist/cli.js', import.meta.url);
+
+export interface AppProcess extends Started {
+  baseUrl: string;
+  pid: number;
+  /** Milliseconds from spawn until /readyz answered 200. */
+  readyAfterMs: number;
+}
+
+export async function startApp(children: Children, env: Record<string, string>, nodeArgs: string[] = []): Promise<AppProcess> {
+  const port = env.PORT;
+  if (!port) throw new Error('PORT must be set');
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const started = performance.now();
+  const app = children.start(process.execPath, [...nodeArgs, CLI.pathname, 'serve'], {
+    // Only what is named here, so the caller's settings never leak in.
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', NODE_ENV: 'production', ...env },
+  });
+  const deadline = started + 60_000;
+  while (performance.now() < deadline) {
+    if (app.child.exitCode !== null) throw new Error(`todoapp serve exited with ${app.child.exitCode}:\n${app.output()}`);
+    const status = await fetchStatus(`${baseUrl}/readyz`);
+    if (status === 200) return { ...app, baseUrl, pid: app.child.pid ?? 0, readyAfterMs: performance.now() - started };
+    await sleep(10);
+  }
+  await app.stop();
+  throw new Error(`todoapp serve was not ready within 60 s:\n${app.output()}`);
+}
+
+function fetchStatus(url: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const request = http.get(url, { agent: false }, (response) => {
+      response.resume();
+      resolve(response.statusCode);
+    });
+    request.on('error', () => resolve(undefined));
+  });
+}
+
+/** Resident memory now and at its peak (VmHWM), in bytes. */
+export async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kilobytes = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+  return { rss: kilobytes('VmRSS'), peak: kilobytes('VmHWM') };
+}
+
+/** Polls RSS every `everyMs` until stopped; answers the highest value seen. */
+export function sampleRss(pid: number, everyMs = 100): { stop(): Promise<number> } {
+  let highest = 0;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        highest = Math.max(highest, (await memoryOf(pid)).rss);
+      } catch {
+        return;
+      }
+      await sleep(everyMs);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return highest;
+    },
+  };
+}
