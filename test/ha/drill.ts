@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import { runCli, type CliServer } from '../support/cli.ts';
 import type { AppDatabase, HaCluster, HaNode, KillRecord } from './cluster.ts';
+import type { DatabaseAccess } from './processes.ts';
 
 export type RequestKind = 'create' | 'toggle' | 'list';
 
@@ -195,10 +196,14 @@ export interface DrillSetup {
 
 const DRILL_SECRET_KEY = 'a-drill-secret-key-that-is-long-enough-0123456789';
 
-/** Creates the app's database on the cluster and sets it up as an operator would, with the CLI. */
-export async function prepareDrill(cluster: HaCluster): Promise<DrillSetup> {
-  const database = await cluster.createDatabase('todoapp', 'todoapp');
-  const env = { DATABASE_URL: database.url, SECRET_KEY: DRILL_SECRET_KEY };
+/**
+ * Creates the app's database and sets it up as an operator would, with the
+ * CLI. The app connects through the single address (HAProxy), or with
+ * `direct` by the multi-host URL of both servers.
+ */
+export async function prepareDrill(servers: Pick<DatabaseAccess<never>, 'createDatabase'>, options: { direct?: boolean } = {}): Promise<DrillSetup> {
+  const database = await servers.createDatabase('todoapp', 'todoapp');
+  const env = { DATABASE_URL: options.direct ? database.directUrl : database.url, SECRET_KEY: DRILL_SECRET_KEY };
   const adminPassword = 'a long admin passphrase for the drill';
   for (const [args, extra] of [
     [['migrate'], {}],
@@ -211,7 +216,7 @@ export async function prepareDrill(cluster: HaCluster): Promise<DrillSetup> {
   return { database, env, token, adminPassword };
 }
 
-async function storedTodos(url: string): Promise<StoredTodo[]> {
+export async function storedTodos(url: string): Promise<StoredTodo[]> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
     return await sql<StoredTodo[]>`SELECT id, title, completed FROM todos`;
