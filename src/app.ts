@@ -73,7 +73,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // Registered before every route (it hooks each one as it is added): HTML and
   // JSON over 1 KB leave compressed; request bodies are never decompressed.
-  const X = JSON.parse(process.env.XCOMPRESS ?? '{}');
+  const X = JSON.parse(process.env.XCOMPRESS || '{}');
   await app.register(compress, { encodings: ['br', 'gzip'], threshold: 1024, globalDecompression: false, ...(X.q ? { brotliOptions: { params: { [1]: X.q, ...(X.w ? { [2]: X.w } : {}) } } } : {}), ...(X.level ? { zlibOptions: { level: X.level } } : {}), ...(X.sync !== undefined ? { syncThreshold: X.sync } : {}) });
   installValidation(app);
   installErrorHandling(app, { debug: config.debug, bodyLimit: config.bodyLimit });

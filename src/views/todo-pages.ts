@@ -2,9 +2,9 @@
 // the page works without JavaScript; accessible names are the contract tests
 // and assistive technology rely on ("New todo", "Due date", a checkbox named
 // by the todo's title, "Delete <title>", "Edit <title>", "Toggle all", …).
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { TodoRecord, TodoSort } from '../features/todos/repository.ts';
-import { html, type SafeHtml } from './html.ts';
+import { html, SafeHtml } from './html.ts';
 import { csrfField, layout, problemBox, type Problem, type Viewer } from './pages.ts';
 
 export type TodoFilter = 'all' | 'active' | 'completed';
@@ -24,23 +24,36 @@ export interface ListView {
 }
 
 const dateFormat = new Intl.DateTimeFormat('en', { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+// Intl formatting costs microseconds, and a list shows the same few dates over and over.
+const readableDates = new Map<string, string>();
 
 export function readableDate(isoDate: string): string {
-  return dateFormat.format(new Date(`${isoDate}T00:00:00Z`));
+  let readable = readableDates.get(isoDate);
+  if (readable === undefined) {
+    readable = dateFormat.format(new Date(`${isoDate}T00:00:00Z`));
+    if (readableDates.size >= 2000) readableDates.clear();
+    readableDates.set(isoDate, readable);
+  }
+  return readable;
 }
 
 /**
- * The hidden fields of every form that changes todos. Each form gets its own
- * idempotency key, so posting the same form twice (a double click, a resend
- * after a failed request) changes things once; call it once per form.
+ * Makes the hidden fields of the page's forms that change todos. Each form
+ * gets its own idempotency key, so posting the same form twice (a double
+ * click, a resend after a failed request) changes things once; call the
+ * result once per form. A key is one random nonce per page and the form's
+ * number: unique like a UUID per form, but a 200-form page carries one random
+ * string instead of 200, which keeps it small once compressed and cheap to render.
  */
-function hidden(viewer: Viewer, returnTo: string): SafeHtml {
-  return html`${csrfField(viewer.csrfToken)}<input type="hidden" name="returnTo" value="${returnTo}"><input type="hidden" name="_idempotency" value="${randomUUID()}">`;
+function formFields(viewer: Viewer, returnTo: string): () => SafeHtml {
+  const fixed = html`${csrfField(viewer.csrfToken)}<input type="hidden" name="returnTo" value="${returnTo}">`.value;
+  const nonce = randomBytes(12).toString('base64url');
+  let forms = 0;
+  return () => new SafeHtml(`${fixed}<input type="hidden" name="_idempotency" value="${nonce}.${++forms}">`);
 }
 
-function todoItem(viewer: Viewer, todo: TodoRecord, view: ListView): SafeHtml {
+function todoItem(todo: TodoRecord, view: ListView, back: () => SafeHtml): SafeHtml {
   const overdue = todo.dueDate !== null && !todo.completed && todo.dueDate < view.today;
-  const back = () => hidden(viewer, view.returnTo);
   return html`<li class="todo${todo.completed ? ' completed' : ''}${overdue ? ' overdue' : ''}" data-id="${todo.id}">
   <form method="post" action="/todos/${todo.id}/toggle" class="toggle">${back()}<input type="hidden" name="completed" value="${todo.completed ? 'false' : 'true'}">
     <button type="submit" role="checkbox" aria-checked="${todo.completed ? 'true' : 'false'}" aria-label="${todo.title}" class="check"></button></form>
@@ -62,7 +75,7 @@ function todoItem(viewer: Viewer, todo: TodoRecord, view: ListView): SafeHtml {
 }
 
 export function renderTodoListPage(viewer: Viewer, todos: TodoRecord[], view: ListView, options: { problem?: Problem; values?: { title?: string; dueDate?: string; notes?: string } } = {}): string {
-  const back = () => hidden(viewer, view.returnTo);
+  const back = formFields(viewer, view.returnTo);
   const total = view.counts.active + view.counts.completed;
   const allDone = total > 0 && view.counts.active === 0;
   const values = options.values ?? {};
@@ -94,7 +107,7 @@ ${total > 0
   : ''}
 ${todos.length === 0
   ? html`<p class="empty">${total === 0 ? 'Nothing to do yet. Add your first todo above.' : view.text ? 'No todo matches your search.' : `No ${FILTER_LABELS[view.filter].toLowerCase()} todos.`}</p>`
-  : html`<ul class="todos" aria-label="Todos">${todos.map((todo) => todoItem(viewer, todo, view))}</ul>
+  : html`<ul class="todos" aria-label="Todos">${todos.map((todo) => todoItem(todo, view, back))}</ul>
 <form id="bulk" method="post" action="/todos/delete-selected" class="bulk">${back()}<button type="submit">Delete selected</button></form>`}
 <footer class="list-footer">
   <span class="count" role="status">${view.counts.active} ${view.counts.active === 1 ? 'item' : 'items'} left</span>
@@ -111,7 +124,7 @@ export function renderEditTodoPage(viewer: Viewer, todo: TodoRecord, returnTo: s
     html`<h1>Edit todo</h1>
 ${problemBox(problem)}
 <form method="post" action="/todos/${todo.id}" class="stacked">
-  ${hidden(viewer, returnTo)}
+  ${formFields(viewer, returnTo)()}
   <label>Title <input name="title" maxlength="250" autofocus value="${shown.title}" aria-describedby="title-help"></label>
   <p id="title-help" class="help">Saving an empty title deletes the todo.</p>
   <label>Due date <input name="dueDate" type="date" value="${shown.dueDate}"></label>

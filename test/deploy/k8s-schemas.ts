@@ -101,7 +101,8 @@ function validateCoreObject(object: K8sObject, kind: CoreKind): string[] {
 
 type JsonSchema = Record<string, unknown>;
 
-const SCHEMA_DIR = path.join(ROOT, '../shared/k8s-schemas');
+// A copy of the workplace's shared/k8s-schemas (see its README.md), so a fresh clone validates offline.
+const SCHEMA_DIR = path.join(ROOT, 'test/deploy/k8s-schemas');
 
 /** The custom resources the manifests may use, by apiVersion/kind, and their CRD schema files. */
 const CUSTOM_KINDS: Record<string, string> = {

@@ -1,7 +1,7 @@
 // SQL for todos. Every function takes the scope whose todos it may see, so a
 // route cannot forget it: another person's todo is, to the caller, missing.
 import type { Queryable } from '../../db/database.ts';
-import { escapeLike } from '../../db/sql.ts';
+import { escapeLike, isoTimestamp } from '../../db/sql.ts';
 
 export interface TodoScope {
   ownerId: number;
@@ -14,8 +14,9 @@ export interface TodoRecord {
   dueDate: string | null;
   completed: boolean;
   order: number;
-  createdAt: Date;
-  updatedAt: Date;
+  /** ISO 8601 in UTC, as Date.prototype.toISOString() writes it. */
+  createdAt: string;
+  updatedAt: string;
 }
 
 export interface NewTodo {
@@ -30,7 +31,8 @@ export type TodoChanges = Partial<NewTodo>;
 
 /** Position in the newest-first listing, for keyset pagination. */
 export interface ListPosition {
-  createdAt: Date;
+  /** ISO 8601. */
+  createdAt: string;
   id: number;
 }
 
@@ -51,8 +53,19 @@ export interface ListOptions {
   after?: ListPosition;
 }
 
-const COLUMNS = `id, title, notes, due_date::text AS "dueDate", completed, "order",
-  created_at AS "createdAt", updated_at AS "updatedAt"`;
+// Timestamps leave as text and become ISO strings in `fromRows`: no Date
+// objects are made for the API's strings (see isoTimestamp).
+export const TODO_COLUMNS = `id, title, notes, due_date::text AS "dueDate", completed, "order", created_at::text AS "createdAt", updated_at::text AS "updatedAt"`;
+const COLUMNS = TODO_COLUMNS;
+
+/** The rows of a todo query, their timestamps rewritten in place. */
+function fromRows(rows: TodoRecord[]): TodoRecord[] {
+  for (const row of rows) {
+    row.createdAt = isoTimestamp(row.createdAt);
+    row.updatedAt = isoTimestamp(row.updatedAt);
+  }
+  return rows;
+}
 
 const COLUMN_OF: Record<keyof TodoChanges, string> = {
   title: 'title',
@@ -83,20 +96,22 @@ export const todosRepository = {
       params.push(options.limit);
       sql += ` LIMIT $${params.length}`;
     }
-    return db.query<TodoRecord>(sql, params);
+    return fromRows(await db.query<TodoRecord>(sql, params));
   },
 
   async getForOwner(db: Queryable, scope: TodoScope, id: number): Promise<TodoRecord | undefined> {
-    const [todo] = await db.query<TodoRecord>(`SELECT ${COLUMNS} FROM todos WHERE id = $1 AND owner_id = $2`, [id, scope.ownerId]);
+    const [todo] = fromRows(await db.query<TodoRecord>(`SELECT ${COLUMNS} FROM todos WHERE id = $1 AND owner_id = $2`, [id, scope.ownerId]));
     return todo;
   },
 
   async createForOwner(db: Queryable, scope: TodoScope, todo: NewTodo): Promise<TodoRecord> {
-    const [created] = await db.query<TodoRecord>(
-      `INSERT INTO todos (owner_id, title, notes, due_date, completed, "order")
-       VALUES ($1, $2, $3, $4, $5, coalesce($6, (SELECT coalesce(max("order"), 0) + 1 FROM todos WHERE owner_id = $1)))
-       RETURNING ${COLUMNS}`,
-      [scope.ownerId, todo.title, todo.notes ?? '', todo.dueDate ?? null, todo.completed ?? false, todo.order ?? null],
+    const [created] = fromRows(
+      await db.query<TodoRecord>(
+        `INSERT INTO todos (owner_id, title, notes, due_date, completed, "order")
+         VALUES ($1, $2, $3, $4, $5, coalesce($6, (SELECT coalesce(max("order"), 0) + 1 FROM todos WHERE owner_id = $1)))
+         RETURNING ${COLUMNS}`,
+        [scope.ownerId, todo.title, todo.notes ?? '', todo.dueDate ?? null, todo.completed ?? false, todo.order ?? null],
+      ),
     );
     if (!created) throw new Error('INSERT … RETURNING returned no row');
     return created;
@@ -111,9 +126,8 @@ export const todosRepository = {
       params.push(changes[field]);
       return `${COLUMN_OF[field]} = $${params.length}`;
     });
-    const [updated] = await db.query<TodoRecord>(
-      `UPDATE todos SET ${assignments.join(', ')}, updated_at = now() WHERE id = $1 AND owner_id = $2 RETURNING ${COLUMNS}`,
-      params,
+    const [updated] = fromRows(
+      await db.query<TodoRecord>(`UPDATE todos SET ${assignments.join(', ')}, updated_at = now() WHERE id = $1 AND owner_id = $2 RETURNING ${COLUMNS}`, params),
     );
     return updated;
   },
