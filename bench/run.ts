@@ -38,7 +38,7 @@
 // curl --compressed, Python requests and Go do), a token, and for writes a
 // fresh Idempotency-Key each, as the page's own script does.
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,11 +47,13 @@ import postgres from 'postgres';
 import { ensureSystemPackages } from '../scripts/ensure-system-packages.ts';
 import { pickFreePort } from '../test/support/ports.ts';
 import { startPostgresServer, type PostgresServer } from '../test/support/postgres.ts';
-import { CLI, memoryOf, sampleRss, startApp, type AppProcess } from './http/app-process.ts';
+import { CLI, cpuTimeOf, memoryOf, sampleRss, startApp, type AppProcess } from './http/app-process.ts';
 import { Children } from './http/children.ts';
 import { countsBetween, rawRequest, requestCounts } from './http/client.ts';
 import { runPgbench, type PgbenchResult } from './http/pgbench.ts';
+import { formatSummary, summariseFile } from './http/profile.ts';
 import { seed, TODO_COUNT, type Seeded } from './http/seed.ts';
+import { measureStartup, type StartupResult } from './http/startup.ts';
 import { runWrk, type LoadRequest, type LoadResult } from './http/wrk.ts';
 
 const { values: args } = parseArgs({
@@ -165,7 +167,7 @@ function scenarios(seeded: Seeded): Scenario[] {
 
 interface ScenarioResult {
   name: string;
-  app: LoadResult & { errors: number; statuses: Record<string, number>; peakRssBytes: number; responseBytes: number; contentEncoding: string | null };
+  app: LoadResult & { errors: number; statuses: Record<string, number>; peakRssBytes: number; cpuMicrosPerRequest: number; responseBytes: number; contentEncoding: string | null };
   database: PgbenchResult & { script: string };
   http: LoadResult;
   target?: number;
@@ -215,12 +217,17 @@ async function runScenario(app: AppProcess, scenario: Scenario, seeded: Seeded, 
   const before = await requestCounts(app.baseUrl);
   await load(app.baseUrl, WARMUP_S, `warm${index}-${randomBytes(4).toString('hex')}`);
   const sampler = sampleRss(app.pid);
+  const cpuBefore = await cpuTimeOf(app.pid);
   const measured = await load(app.baseUrl, MEASURE_S, `run${index}-${randomBytes(4).toString('hex')}`);
+  const cpuMicrosPerRequest = ((await cpuTimeOf(app.pid)) - cpuBefore) / measured.requests;
   const peakRssBytes = await sampler.stop();
   const statuses = countsBetween(before, await requestCounts(app.baseUrl), request.method, scenario.metricsRoute);
   const non2xx = [...statuses].filter(([status]) => status < 200 || status > 299).reduce((sum, [, count]) => sum + count, 0);
   const errors = non2xx + measured.socketErrors + measured.wrkStatusErrors;
-  log(`  app      ${measured.requestsPerSecond.toFixed(0)} req/s, p50 ${measured.p50Ms.toFixed(2)} ms, p99 ${measured.p99Ms.toFixed(2)} ms, errors ${errors}, peak RSS ${(peakRssBytes / 2 ** 20).toFixed(0)} MB`);
+  log(
+    `  app      ${measured.requestsPerSecond.toFixed(0)} req/s, p50 ${measured.p50Ms.toFixed(2)} ms, p99 ${measured.p99Ms.toFixed(2)} ms, ` +
+      `errors ${errors}, peak RSS ${(peakRssBytes / 2 ** 20).toFixed(0)} MB, ${cpuMicrosPerRequest.toFixed(0)} µs CPU per request`,
+  );
 
   const database = await runPgbench(children, scenario.limit.name, scenario.limit.sql, {
     url: server?.url('todoapp') ?? '',
@@ -249,6 +256,7 @@ async function runScenario(app: AppProcess, scenario: Scenario, seeded: Seeded, 
       errors,
       statuses: Object.fromEntries([...statuses].map(([status, count]) => [String(status), count])),
       peakRssBytes,
+      cpuMicrosPerRequest,
       responseBytes: captured.body.length,
       contentEncoding: captured.headers['content-encoding'] ?? null,
     },
@@ -259,7 +267,7 @@ async function runScenario(app: AppProcess, scenario: Scenario, seeded: Seeded, 
 }
 
 function table(results: ScenarioResult[]): string {
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB', 'pgbench tps', 'of pgbench', 'target', 'bare node req/s', 'of bare node'];
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB', 'app CPU µs/req', 'pgbench tps', 'of pgbench', 'target', 'bare node req/s', 'of bare node'];
   const percent = (ratio: number) => `${(ratio * 100).toFixed(1)}%`;
   const rows = results.map((result) => {
     const ratio = result.app.requestsPerSecond / result.database.tps;
@@ -270,6 +278,7 @@ function table(results: ScenarioResult[]): string {
       result.app.p99Ms.toFixed(2),
       String(result.app.errors),
       (result.app.peakRssBytes / 2 ** 20).toFixed(0),
+      result.app.cpuMicrosPerRequest.toFixed(0),
       `${result.database.tps.toFixed(0)} (${result.database.script.includes('INSERT') ? 'insert' : result.database.script.includes('UPDATE') ? 'update' : 'select'})`,
       percent(ratio),
       result.target === undefined ? '—' : `≥ ${percent(result.target)} ${ratio >= result.target ? 'met' : 'MISSED'}`,
@@ -278,6 +287,19 @@ function table(results: ScenarioResult[]): string {
     ];
   });
   return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}
+
+function startupTable(results: StartupResult[]): string {
+  const header = ['start-up (compiled build)', 'ready after ms', 'idle RSS MB'];
+  const rows = results.map((result) => [result.name, result.readyMs.toFixed(0), (result.idleRssBytes / 2 ** 20).toFixed(0)]);
+  return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}
+
+/** Where the app's CPU time went (node --cpu-prof writes the profile when it exits). */
+async function printProfile(folder: string, pid: number): Promise<void> {
+  const file = (await readdir(folder)).find((name) => name.includes(`.${pid}.`) && name.endsWith('.cpuprofile'));
+  if (!file) return log(`no CPU profile of process ${pid} in ${folder}`);
+  log(`\n${path.join(path.relative(process.cwd(), folder), file)}\n${formatSummary(await summariseFile(path.join(folder, file)), 30)}`);
 }
 
 async function main(): Promise<number> {
@@ -294,6 +316,9 @@ async function main(): Promise<number> {
   const env = { DATABASE_URL: databaseUrl, SECRET_KEY, DATA_DIR: path.join(workDir, 'data'), LOG_LEVEL: 'warn' };
   await children.run(process.execPath, [CLI.pathname, 'migrate'], { env: { PATH: process.env.PATH, ...env } });
   const seeded = await seed(databaseUrl, SECRET_KEY);
+  log('start-up: PGlite (new and existing data folder), PostgreSQL');
+  const startup = await measureStartup(children, env);
+  for (const result of startup) log(`  ${result.name}: ready after ${result.readyMs.toFixed(0)} ms, idle RSS ${(result.idleRssBytes / 2 ** 20).toFixed(0)} MB`);
   const profileDir = path.resolve('bench/results/profiles');
   if (args.profile) await mkdir(profileDir, { recursive: true });
   const app = await startApp(children, { ...env, PORT: String(await pickFreePort()) }, args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
@@ -310,6 +335,7 @@ async function main(): Promise<number> {
     const appLog = app.output().trim();
     if (appLog) log(`the app logged:\n${appLog.slice(-3000)}`);
     if (peak) log(`app peak RSS (VmHWM) over the whole run: ${(peak.peak / 2 ** 20).toFixed(0)} MB`);
+    if (args.profile) await printProfile(profileDir, app.pid);
     if (results.length > 0) {
       const machine = `${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}`;
       console.log(
@@ -317,11 +343,12 @@ async function main(): Promise<number> {
           `pgbench: ${PGBENCH_CLIENTS} clients, ${PGBENCH_THREADS} threads, ${MEASURE_S} s\n`,
       );
       console.log(table(results));
+      console.log(`\n${startupTable(startup)}`);
       const folder = path.resolve('bench/results');
       await mkdir(folder, { recursive: true });
       const file = path.join(folder, `http-${started.toISOString().replaceAll(':', '-')}.json`);
       const settings = { connections: CONNECTIONS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, pgbenchClients: PGBENCH_CLIENTS, pgbenchThreads: PGBENCH_THREADS, acceptEncoding: ACCEPT_ENCODING };
-      const summary = { started, machine, settings, app: { readyAfterMs: app.readyAfterMs, idleRssBytes: idle.rss, peakRssBytes: peak?.peak }, results };
+      const summary = { started, machine, settings, app: { readyAfterMs: app.readyAfterMs, idleRssBytes: idle.rss, peakRssBytes: peak?.peak }, startup, results };
       await writeFile(file, `${JSON.stringify(summary, null, 2)}\n`);
       console.log(`\nWritten to ${path.relative(process.cwd(), file)}`);
     }

@@ -7,7 +7,7 @@ import { tokensRepository, UsernameTakenError, usersRepository } from './feature
 import { keyedHash, newSecret } from './plugins/auth.ts';
 import { resolveSecretKey } from './secret-key.ts';
 import { loadMigrations, migrate, MigrationError, migrationStatus } from './db/migrate.ts';
-import { DataDirInUseError } from './db/pglite.ts';
+import { DataDirInUseError } from './db/errors.ts';
 import { detailsHiddenHint, formatBytes, readReplicationStatus } from './db/replication.ts';
 import { serve, StartupError } from './server.ts';
 
@@ -87,7 +87,7 @@ async function runCreateSuperuser(config: Config, args: string[]): Promise<void>
   const { username } = requiredUsername(args);
   if (!/^[A-Za-z0-9_.-]{1,50}$/.test(username)) throw new CommandError('The username must be 1–50 letters, digits, dots, dashes or underscores.');
   const password = process.env.TODOAPP_PASSWORD ?? (await readStdin());
-  const problem = passwordProblem(password, username);
+  const problem = await passwordProblem(password, username);
   if (problem) throw new CommandError(`The password ${problem}.`);
   await withDatabase(config, async (db) => {
     try {

@@ -14,7 +14,12 @@ export interface Queryable {
 
 export interface Database extends Queryable {
   readonly engine: 'embedded' | 'server';
-  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+  /**
+   * Runs `work` in one transaction: committed when it resolves, rolled back
+   * when it throws. A statement `work` sends without waiting for its result
+   * still belongs to the transaction, which commits only if it succeeds too;
+   * on a server it goes out together with the COMMIT (one round trip less).
+   */
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

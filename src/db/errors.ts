@@ -33,3 +33,17 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 export function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === '23505';
 }
+
+/**
+ * The embedded database's folder is held by another process. It lives here,
+ * not beside PGlite, so the command can recognise it without loading PGlite.
+ */
+export class DataDirInUseError extends Error {
+  constructor(dataDir: string) {
+    super(
+      `The embedded database in ${dataDir} is in use by another todoapp process (a running server or CLI command). ` +
+        'Stop that process first, or point DATA_DIR elsewhere. A lock left by a crashed process expires after 10 seconds.',
+    );
+    this.name = 'DataDirInUseError';
+  }
+}

@@ -7,16 +7,7 @@ import path from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import lockfile from 'proper-lockfile';
 import { countFailures, type Database, type Queryable } from './database.ts';
-
-export class DataDirInUseError extends Error {
-  constructor(dataDir: string) {
-    super(
-      `The embedded database in ${dataDir} is in use by another todoapp process (a running server or CLI command). ` +
-        'Stop that process first, or point DATA_DIR elsewhere. A lock left by a crashed process expires after 10 seconds.',
-    );
-    this.name = 'DataDirInUseError';
-  }
-}
+import { DataDirInUseError } from './errors.ts';
 
 const LOCK_STALE_MS = 10_000;
 
@@ -40,11 +31,16 @@ async function holdDataDir(dataDir: string): Promise<() => Promise<void>> {
   }
 }
 
-function wrap(target: PGlite | Transaction): Queryable {
+/** `sent`: in a transaction, every statement's outcome, so that the transaction can wait for all of them. */
+function wrap(target: PGlite | Transaction, sent?: Promise<unknown>[]): Queryable {
   return {
-    async query<Row>(text: string, params: readonly unknown[] = []) {
-      const result = await countFailures(target.query<Row>(text, params as unknown[]));
-      return result.rows;
+    query<Row>(text: string, params: readonly unknown[] = []) {
+      const result = countFailures(target.query<Row>(text, params as unknown[])).then((done) => done.rows);
+      if (sent) {
+        sent.push(result);
+        result.catch(() => {}); // the transaction reports it
+      }
+      return result;
     },
     async execScript(text: string) {
       await countFailures(target.exec(text));
@@ -76,7 +72,13 @@ export async function openEmbeddedDatabase(dataDir: string): Promise<Database> {
   return {
     engine: 'embedded',
     ...wrap(pg),
-    transaction: (work) => pg.transaction((tx) => work(wrap(tx))),
+    transaction: (work) =>
+      pg.transaction(async (tx) => {
+        const sent: Promise<unknown>[] = [];
+        const result = await work(wrap(tx, sent));
+        await Promise.all(sent); // before the COMMIT: one statement at a time here
+        return result;
+      }),
     close() {
       closing ??= pg.close().finally(release);
       return closing;

@@ -9,11 +9,16 @@ import { backoffMs } from './retry.ts';
 
 type Sql = postgres.Sql | postgres.TransactionSql;
 
-function wrap(sql: Sql): Queryable {
+/** `sent`: in a transaction, every statement's outcome, so that the transaction can wait for all of them. */
+function wrap(sql: Sql, sent?: Promise<unknown>[]): Queryable {
   return {
-    async query<Row>(text: string, params: readonly unknown[] = []) {
-      const rows = await countFailures(sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true }));
-      return rows as unknown as Row[];
+    query<Row>(text: string, params: readonly unknown[] = []) {
+      const result = countFailures(sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as Promise<unknown> as Promise<Row[]>;
+      if (sent) {
+        sent.push(result);
+        result.catch(() => {}); // the transaction reports it
+      }
+      return result;
     },
     async execScript(text: string) {
       await countFailures(sql.unsafe(text).simple());
@@ -74,7 +79,14 @@ export function openServerDatabase(url: string, options: Config['db']): Database
   return {
     engine: 'server',
     ...wrap(sql),
-    transaction: (work) => sql.begin((tx) => work(wrap(tx))) as Promise<never>,
+    async transaction(work) {
+      const sent: Promise<unknown>[] = [];
+      const result = await sql.begin((tx) => work(wrap(tx, sent)));
+      // A statement the work did not wait for went out right before the COMMIT,
+      // in the same write: if it failed, the server rolled back instead.
+      await Promise.all(sent);
+      return result as never;
+    },
     close: () => sql.end({ timeout: 5 }), // postgres.js makes repeated calls wait for the first
   };
 }

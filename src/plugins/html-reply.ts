@@ -2,6 +2,6 @@
 // per person and changes with every action; the assets it links are cached).
 import type { FastifyReply } from 'fastify';
 
-export function sendHtml(reply: FastifyReply, status: number, page: string): FastifyReply {
+export function sendHtml(reply: FastifyReply, status: number, page: string | Buffer): FastifyReply {
   return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page);
 }

@@ -2,7 +2,9 @@
 // both engines.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tokensRepository } from '../../src/features/accounts/repository.ts';
+import { AUTH_CACHE_MS } from '../../src/plugins/auth.ts';
 import { ENGINES, startTestApp, type TestApp, type TestUser } from '../support/app.ts';
 import { BrowserSession } from '../support/browser.ts';
 
@@ -63,6 +65,20 @@ for (const engine of ENGINES) {
         assert.equal(await (await t.request('/api/todos')).text(), before);
       });
 
+      it('masks the token afresh on every page (no fixed secret in compressed HTML), each one valid', async () => {
+        const browser = await t.browserFor(t.alice);
+        await browser.page('/');
+        const first = browser.csrfToken;
+        await browser.page('/');
+        const second = browser.csrfToken;
+        assert.ok(first && second);
+        assert.notEqual(first, second);
+        for (const token of [first, second]) {
+          const response = await browser.postForm('/todos', { _csrf: token, title: `posted with ${token.slice(0, 6)}` });
+          assert.equal(response.status, 303);
+        }
+      });
+
       it('refuses a token from another session', async () => {
         const alices = await t.browserFor(t.alice);
         const bobs = await t.browserFor(bob);
@@ -99,6 +115,9 @@ for (const engine of ENGINES) {
         const [token] = await tokensRepository.listForUser(t.db, user.id);
         assert.ok(token);
         await tokensRepository.revokeForUser(t.db, user.id, token.id);
+        // Revoked behind this process's back, as through another replica: refused
+        // once what this process remembers of the token has expired.
+        await sleep(AUTH_CACHE_MS);
         for (const headers of [auth(user.token), auth('unknown-token-0123456789abcdef'), { authorization: 'Basic abc' }, auth('x')]) {
           const response = await t.request('/api/todos', { headers });
           assert.equal(response.status, 401);

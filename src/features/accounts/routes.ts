@@ -88,7 +88,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRouteOptions> = asy
     const refuse = (field: string, message: string, status = 400) =>
       sendHtml(reply, status, renderSignupPage(auth.csrfToken(request, reply), { username, problem: { error: 'The account was not created', details: [{ field, message }] } }));
     if (!USERNAME.test(username)) return refuse('username', 'must be 1–50 letters, digits, dots, dashes or underscores');
-    const problem = passwordProblem(password, username);
+    const problem = await passwordProblem(password, username);
     if (problem) return refuse('password', problem);
     try {
       const user = await usersRepository.create(db, { username, passwordHash: await hashPassword(password) });
@@ -117,7 +117,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRouteOptions> = asy
     if (!user) return reply.redirect('/login', 303);
     const fail = (field: string, message: string) => accountPage(request, reply, 400, { problem: { error: 'The password was not changed', details: [{ field, message }] } });
     if (!(await verifyPassword(user.passwordHash, request.body.currentPassword))) return fail('currentPassword', 'is not your current password');
-    const problem = passwordProblem(request.body.newPassword, user.username);
+    const problem = await passwordProblem(request.body.newPassword, user.username);
     if (problem) return fail('newPassword', problem);
     await usersRepository.setPassword(db, user.id, await hashPassword(request.body.newPassword));
     await auth.startSession(request, reply, user.id); // every old session ended; this browser stays in

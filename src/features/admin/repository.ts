@@ -5,7 +5,7 @@ import type { Queryable } from '../../db/database.ts';
 import { escapeLike } from '../../db/sql.ts';
 import type { TodoRecord } from '../todos/repository.ts';
 
-export interface AdminTodoRecord extends Omit<TodoRecord, 'createdAt' | 'updatedAt'> {
+export interface AdminTodoRecord extends Omit<TodoRecord, 'createdAt' | 'updatedAt' | 'version'> {
   createdAt: Date;
   updatedAt: Date;
   /** Null only for todos taken over from the old app before any admin existed. */

@@ -1,6 +1,6 @@
 // The JSON API under /api/todos (compatible with the Todo-Backend contract).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Database } from '../../db/database.ts';
 import { parseRowId } from '../../db/sql.ts';
@@ -63,6 +63,16 @@ function decodeCursor(cursor: string): ListPosition | undefined {
   return Number.isNaN(createdAt.getTime()) || todoId === undefined ? undefined : { createdAt: createdAt.toISOString(), id: todoId };
 }
 
+/**
+ * Sends what toJson built. Its objects have exactly the Todo schema's fields,
+ * so JSON.stringify writes what the schema's serializer would: for a list of
+ * 100 it is several times faster (V8's own string escaping instead of one
+ * written in JavaScript). A string body with a JSON type skips the serializer.
+ */
+function sendJson(reply: FastifyReply, body: ReturnType<typeof toJson> | ReturnType<typeof toJson>[]): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(JSON.stringify(body));
+}
+
 const errors = { 400: ErrorResponse, 404: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse };
 
 export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (app, { db, writeOnce }) => {
@@ -93,7 +103,7 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
         next.set('cursor', encodeCursor(last));
         reply.header('link', `<${base}/api/todos?${next}>; rel="next"`);
       }
-      return todos.map((todo) => toJson(todo, base));
+      return sendJson(reply, todos.map((todo) => toJson(todo, base)));
     },
   );
 
@@ -180,11 +190,11 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
   app.get(
     '/todos/:id',
     { schema: { tags, summary: 'Read one todo', params: TodoIdParams, response: { 200: Todo, 404: ErrorResponse } } },
-    async (request) => {
+    async (request, reply) => {
       const id = parseRowId(request.params.id);
       const todo = id === undefined ? undefined : await todosRepository.getForOwner(db, scopeOf(request), id);
       if (!todo) throw notFound('Todo not found');
-      return toJson(todo, baseUrl(request));
+      return sendJson(reply, toJson(todo, baseUrl(request)));
     },
   );
 

@@ -62,6 +62,20 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
       return { status: 303, headers: { location: safeReturn(request.body.returnTo) } };
     });
 
+  // The database's today, which "overdue" is measured against, changes once a
+  // day: asked at most once a second instead of with every page.
+  let askedToday: { at: number; today: Promise<string> } | undefined;
+  const databaseToday = (): Promise<string> => {
+    if (!askedToday || performance.now() - askedToday.at >= 1000) {
+      const today = todosRepository.today(db);
+      askedToday = { at: performance.now(), today };
+      today.catch(() => {
+        if (askedToday?.today === today) askedToday = undefined;
+      });
+    }
+    return askedToday.today;
+  };
+
   /** The logged-in person and their scope, or undefined after sending them to log in. */
   const personOf = (request: FastifyRequest, reply: FastifyReply): { viewer: Viewer; scope: TodoScope } | undefined => {
     const viewer = viewerOf(request, reply);
@@ -79,10 +93,15 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     const query = request.query as { q?: string; sort?: string };
     const sort = SORTS.find((candidate) => candidate === query.sort) ?? 'newest';
     const text = (query.q ?? '').trim().slice(0, 200);
-    const [todos, { today, ...counts }] = await Promise.all([
+    // The whole list holds its counts already: then only today is asked for.
+    const whole = filter === 'all' && text === '';
+    const [todos, summary] = await Promise.all([
       todosRepository.listForOwner(db, person.scope, { completed: filter === 'all' ? undefined : filter === 'completed', text, sort }),
-      todosRepository.summaryForOwner(db, person.scope),
+      whole ? undefined : todosRepository.summaryForOwner(db, person.scope),
     ]);
+    const completed = summary?.completed ?? todos.reduce((sum, todo) => sum + (todo.completed ? 1 : 0), 0);
+    const counts = { completed, active: summary?.active ?? todos.length - completed };
+    const today = summary?.today ?? (await databaseToday());
     const returnTo = request.method === 'GET' ? safeReturn(request.url) : FILTER_PATHS[filter];
     const view = { filter, sort, text, returnTo, counts, today };
     return sendHtml(reply, status, renderTodoListPage(person.viewer, todos, view, { problem, values }));

@@ -17,6 +17,8 @@ export interface TodoRecord {
   /** ISO 8601 in UTC, as Date.prototype.toISOString() writes it. */
   createdAt: string;
   updatedAt: string;
+  /** The row's version (its xmin): different after every change, so rendered markup can be reused until then. */
+  version: string;
 }
 
 export interface NewTodo {
@@ -55,7 +57,7 @@ export interface ListOptions {
 
 // Timestamps leave as text and become ISO strings in `fromRows`: no Date
 // objects are made for the API's strings (see isoTimestamp).
-export const TODO_COLUMNS = `id, title, notes, due_date::text AS "dueDate", completed, "order", created_at::text AS "createdAt", updated_at::text AS "updatedAt"`;
+export const TODO_COLUMNS = `id, title, notes, due_date::text AS "dueDate", completed, "order", created_at::text AS "createdAt", updated_at::text AS "updatedAt", xmin::text AS version`;
 const COLUMNS = TODO_COLUMNS;
 
 /** The rows of a todo query, their timestamps rewritten in place. */
@@ -147,6 +149,13 @@ export const todosRepository = {
     );
     if (!summary) throw new Error('an aggregate query returned no row');
     return summary;
+  },
+
+  /** The database's today, YYYY-MM-DD (what "overdue" is measured against). */
+  async today(db: Queryable): Promise<string> {
+    const [row] = await db.query<{ today: string }>('SELECT current_date::text AS today');
+    if (!row) throw new Error('SELECT returned no row');
+    return row.today;
   },
 
   async setCompletedForAll(db: Queryable, scope: TodoScope, completed: boolean): Promise<number> {
