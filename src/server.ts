@@ -72,7 +72,6 @@ export async function startServer(config: Config): Promise<RunningServer> {
   return { app, address, shutdown };
 }
 
-/** Starts the server and ties its shutdown to SIGTERM and SIGINT. */
 /**
  * V8 lets the old generation grow to some four times what survived the last
  * full collection when the host has gigabytes free, which for this server (30
@@ -82,6 +81,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
  */
 const HEAP_GROWING_PERCENT = 50;
 
+/** Starts the server and ties its shutdown to SIGTERM and SIGINT. */
 export async function serve(config: Config): Promise<void> {
   v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   const server = await startServer(config);

@@ -42,3 +42,16 @@ export async function countFailures<T>(work: Promise<T>): Promise<T> {
     throw error;
   }
 }
+
+/**
+ * In a transaction (`sent` given), remembers a statement's outcome so the
+ * transaction can wait for it and fail with it, even when the work did not
+ * await it. Its rejection is then reported by the transaction, not here.
+ */
+export function trackStatement<T>(result: Promise<T>, sent: Promise<unknown>[] | undefined): Promise<T> {
+  if (sent) {
+    sent.push(result);
+    result.catch(() => {});
+  }
+  return result;
+}

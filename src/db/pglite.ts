@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import lockfile from 'proper-lockfile';
-import { countFailures, type Database, type Queryable } from './database.ts';
+import { countFailures, trackStatement, type Database, type Queryable } from './database.ts';
 import { DataDirInUseError } from './errors.ts';
 
 const LOCK_STALE_MS = 10_000;
@@ -35,12 +35,7 @@ async function holdDataDir(dataDir: string): Promise<() => Promise<void>> {
 function wrap(target: PGlite | Transaction, sent?: Promise<unknown>[]): Queryable {
   return {
     query<Row>(text: string, params: readonly unknown[] = []) {
-      const result = countFailures(target.query<Row>(text, params as unknown[])).then((done) => done.rows);
-      if (sent) {
-        sent.push(result);
-        result.catch(() => {}); // the transaction reports it
-      }
-      return result;
+      return trackStatement(countFailures(target.query<Row>(text, params as unknown[])).then((done) => done.rows), sent);
     },
     async execScript(text: string) {
       await countFailures(target.exec(text));

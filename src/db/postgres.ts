@@ -4,7 +4,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import type { Config } from '../config.ts';
-import { countFailures, type Database, type Queryable } from './database.ts';
+import { countFailures, trackStatement, type Database, type Queryable } from './database.ts';
 import { backoffMs } from './retry.ts';
 
 type Sql = postgres.Sql | postgres.TransactionSql;
@@ -13,12 +13,7 @@ type Sql = postgres.Sql | postgres.TransactionSql;
 function wrap(sql: Sql, sent?: Promise<unknown>[]): Queryable {
   return {
     query<Row>(text: string, params: readonly unknown[] = []) {
-      const result = countFailures(sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as Promise<unknown> as Promise<Row[]>;
-      if (sent) {
-        sent.push(result);
-        result.catch(() => {}); // the transaction reports it
-      }
-      return result;
+      return trackStatement(countFailures(sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as Promise<unknown> as Promise<Row[]>, sent);
     },
     async execScript(text: string) {
       await countFailures(sql.unsafe(text).simple());

@@ -22,7 +22,8 @@ export interface AuthOptions {
  * third of the work. The price: a change made through another replica (log
  * out, a password change ending the other sessions, disabling a user, revoking
  * a token or admin rights) takes effect here up to this long later. A change
- * made through this process takes effect at once (see `forgetRecent`).
+ * made through this process takes effect at once (the onSend hook below
+ * forgets every lookup after any change outside the todos).
  */
 export const AUTH_CACHE_MS = 1000;
 /** A bound on memory; reaching it starts the cache afresh. */
