@@ -39,6 +39,7 @@ export class DatabaseWaitTimeout extends Error {
  * pool slot jams), so waiting is bounded here instead.
  */
 function beforeDeadline<T>(work: Promise<T>, deadline: number, budgetMs: number): Promise<T> {
+  if (budgetMs === 0) return work; // DB_RETRY_BUDGET_MS=0: no retries, and no bound beyond the connect and statement timeouts
   const remaining = deadline - performance.now();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
