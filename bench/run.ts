@@ -5,6 +5,7 @@
 //   npm run bench -- --seconds 5        shorter measurements (default 10 s each)
 //   npm run bench -- --profile          also writes a CPU profile of the app (node --cpu-prof)
 //   npm run bench -- --no-build         use dist/ as it is
+//   npm run bench -- --only POST        only the scenarios whose name contains it (and no start-up figures)
 //
 // What it does, in order:
 //  1. starts a real, durable PostgreSQL 15 (fsync, synchronous_commit and
@@ -63,6 +64,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '32' },
     profile: { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
   strict: true,
 });
@@ -316,8 +318,8 @@ async function main(): Promise<number> {
   const env = { DATABASE_URL: databaseUrl, SECRET_KEY, DATA_DIR: path.join(workDir, 'data'), LOG_LEVEL: 'warn' };
   await children.run(process.execPath, [CLI.pathname, 'migrate'], { env: { PATH: process.env.PATH, ...env } });
   const seeded = await seed(databaseUrl, SECRET_KEY);
-  log('start-up: PGlite (new and existing data folder), PostgreSQL');
-  const startup = await measureStartup(children, env);
+  if (args.only === undefined) log('start-up: PGlite (new and existing data folder), PostgreSQL');
+  const startup = args.only === undefined ? await measureStartup(children, env) : [];
   for (const result of startup) log(`  ${result.name}: ready after ${result.readyMs.toFixed(0)} ms, idle RSS ${(result.idleRssBytes / 2 ** 20).toFixed(0)} MB`);
   const profileDir = path.resolve('bench/results/profiles');
   if (args.profile) await mkdir(profileDir, { recursive: true });
@@ -327,7 +329,9 @@ async function main(): Promise<number> {
 
   const results: ScenarioResult[] = [];
   try {
-    for (const [index, scenario] of scenarios(seeded).entries()) results.push(await runScenario(app, scenario, seeded, index));
+    for (const [index, scenario] of scenarios(seeded).entries()) {
+      if (args.only === undefined || scenario.name.includes(args.only)) results.push(await runScenario(app, scenario, seeded, index));
+    }
   } finally {
     const peak = await memoryOf(app.pid).catch(() => undefined);
     await app.stop(30_000);
@@ -343,7 +347,7 @@ async function main(): Promise<number> {
           `pgbench: ${PGBENCH_CLIENTS} clients, ${PGBENCH_THREADS} threads, ${MEASURE_S} s\n`,
       );
       console.log(table(results));
-      console.log(`\n${startupTable(startup)}`);
+      if (startup.length > 0) console.log(`\n${startupTable(startup)}`);
       const folder = path.resolve('bench/results');
       await mkdir(folder, { recursive: true });
       const file = path.join(folder, `http-${started.toISOString().replaceAll(':', '-')}.json`);

@@ -1,7 +1,6 @@
 // Builds the Fastify application. It never listens: the server and the tests
 // both call buildApp and decide what to do with it.
 import { randomUUID } from 'node:crypto';
-import { constants as zlib } from 'node:zlib';
 import type { IncomingMessage } from 'node:http';
 import compress from '@fastify/compress';
 import formbody from '@fastify/formbody';
@@ -21,6 +20,7 @@ import { todoPageRoutes } from './features/todos/page-routes.ts';
 import { accountRoutes } from './features/accounts/routes.ts';
 import { adminRoutes } from './features/admin/routes.ts';
 import { installAuth } from './plugins/auth.ts';
+import { compression } from './plugins/compression.ts';
 import { installSecurityHeaders } from './plugins/security-headers.ts';
 import { staticRoutes } from './views/static-routes.ts';
 import type { Viewer } from './views/pages.ts';
@@ -75,15 +75,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Registered before every route (it hooks each one as it is added): HTML and
   // JSON over 1 KB leave compressed; request bodies are never decompressed.
   await app.register(compress, {
-    encodings: ['br', 'gzip'],
-    threshold: 1024,
+    ...compression,
     globalDecompression: false,
-    // Every page and list is compressed anew (each page has its own form
-    // keys), so the fast end of each codec: brotli quality 1 with a 256 KB
-    // window (the plugin's default, quality 4 with 4 MB, took three times the
-    // CPU and memory per response for 15% fewer bytes), gzip level 1.
-    brotliOptions: { params: { [zlib.BROTLI_PARAM_QUALITY]: 1, [zlib.BROTLI_PARAM_LGWIN]: 18 } },
-    zlibOptions: { level: 1 },
     // Up to 256 KB (a page of some 150 todos) in one synchronous call on the
     // event loop: cheaper than the stream through the thread pool, whose
     // set-up cost more than the compression itself at these sizes.

@@ -1,6 +1,8 @@
 // Progressive enhancement of the todo list page. Every control is already a
-// working HTML form; with JavaScript, their submits are intercepted (event
-// delegation on the document) and each is done as one JSON API request, then
+// working HTML form (a todo's buttons submit the page's shared forms
+// #todo-actions and #todo-edit, each with its own formaction, name and value);
+// with JavaScript, their submits are intercepted (event delegation on the
+// document) and each is done as one JSON API request, then
 // <main> is replaced by the freshly server-rendered list. On failure the
 // previous list comes back and a message appears in a role="alert" region.
 // Focus is kept on an equivalent control throughout.
@@ -44,6 +46,13 @@ function enhance(main: HTMLElement): void {
     if (!element || !main.contains(element)) return {};
     const todoId = element.closest<HTMLElement>('li.todo')?.dataset.id;
     if (element instanceof HTMLInputElement && element.classList.contains('select')) return { key: `input.select${attribute('value', element.value)}`, todoId };
+    const formAction = element.getAttribute('formaction');
+    if (formAction) {
+      // Move up and move down share their formaction and differ by value; a
+      // checkbox's value is the state it sets next, which changes.
+      const value = element.getAttribute('role') === 'checkbox' ? null : element.getAttribute('value');
+      return { key: `${element.tagName.toLowerCase()}${attribute('formaction', formAction)}${value ? attribute('value', value) : ''}`, todoId };
+    }
     const form = element.closest('form');
     const action = form?.getAttribute('action');
     if (form && action) {
@@ -61,7 +70,7 @@ function enhance(main: HTMLElement): void {
     if (document.activeElement && document.activeElement !== document.body && main.contains(document.activeElement)) return;
     const byKey = wanted.key ? main.querySelector<HTMLElement>(wanted.key) : null;
     const todo = wanted.todoId ? main.querySelector<HTMLElement>(`li.todo${attribute('data-id', wanted.todoId)}`) : null;
-    const target = byKey ?? todo?.querySelector<HTMLElement>('form.toggle button') ?? newTodoField();
+    const target = byKey ?? todo?.querySelector<HTMLElement>('button.check') ?? newTodoField();
     target?.focus();
   }
 
@@ -102,9 +111,10 @@ function enhance(main: HTMLElement): void {
   document.addEventListener('submit', (event) => {
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || !main.contains(form)) return;
-    const action = form.getAttribute('action') ?? '';
-    const method = (form.getAttribute('method') ?? 'get').toLowerCase();
     const submitter = (event as SubmitEvent).submitter;
+    // A todo's button submits a shared form to its own formaction.
+    const action = submitter?.getAttribute('formaction') ?? form.getAttribute('action') ?? '';
+    const method = (form.getAttribute('method') ?? 'get').toLowerCase();
     const focus = focusKeyOf(document.activeElement !== document.body ? document.activeElement : submitter);
     const field = (name: string): string => {
       const element = form.elements.namedItem(name);
@@ -136,15 +146,13 @@ function enhance(main: HTMLElement): void {
     }
 
     const toggleId = idOf(action, 'toggle');
-    if (toggleId) {
-      const completed = field('completed') === 'true';
+    if (toggleId && submitter instanceof HTMLButtonElement) {
+      const completed = submitter.value === 'true';
       // Optimistic: show the new state at once; a failure puts the old one back.
       const before = main.innerHTML;
-      const button = form.querySelector('button[role="checkbox"]');
-      button?.setAttribute('aria-checked', String(completed));
-      form.closest('li.todo')?.classList.toggle('completed', completed);
-      const hiddenField = form.elements.namedItem('completed');
-      if (hiddenField instanceof HTMLInputElement) hiddenField.value = String(!completed);
+      submitter.setAttribute('aria-checked', String(completed));
+      submitter.value = String(!completed);
+      submitter.closest('li.todo')?.classList.toggle('completed', completed);
       run(apiAction('PATCH', `/api/todos/${toggleId}`, { completed }), { restore: before });
       return;
     }
@@ -236,7 +244,7 @@ function enhance(main: HTMLElement): void {
     titleField.focus();
     titleField.select();
 
-    const editButtonKey: FocusKey = { key: `form${attribute('action', `/todos/${id}/edit`)} button`, todoId: id };
+    const editButtonKey: FocusKey = { key: `button${attribute('formaction', `/todos/${id}/edit`)}`, todoId: id };
     let finished = false;
     const cancel = () => {
       if (finished) return;

@@ -29,9 +29,12 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return CONNECTION_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08');
 }
 
-/** A unique index refused a row (SQLSTATE 23505). */
-export function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === '23505';
+/** A unique index refused a row (SQLSTATE 23505); given a constraint, only that one. */
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  const failure = error as { code?: unknown; constraint_name?: unknown; constraint?: unknown } | null;
+  if (failure?.code !== '23505') return false;
+  // postgres.js names it constraint_name, PGlite constraint.
+  return constraint === undefined || (failure.constraint_name ?? failure.constraint) === constraint;
 }
 
 /**

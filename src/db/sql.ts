@@ -29,3 +29,9 @@ export function isoTimestamp(text: string): string {
   }
   return new Date(text).toISOString();
 }
+
+/** One parameterised statement, made by a repository and run by someone else (e.g. inside a larger statement). */
+export interface Statement {
+  text: string;
+  params: unknown[];
+}

@@ -9,7 +9,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Database, Queryable } from '../db/database.ts';
+import { isUniqueViolation } from '../db/errors.ts';
 import { retryWhileUnavailable } from '../db/retry.ts';
+import type { Statement } from '../db/sql.ts';
 import { HttpError } from './errors.ts';
 
 /** What a write answers; stored with the change so a repeat answers the same. */
@@ -21,14 +23,48 @@ export interface WriteOutcome {
   body?: unknown;
 }
 
-/** Makes the change and sends the response (the first one, on a repeat). */
-export type WriteOnce = (request: FastifyRequest, reply: FastifyReply, work: (tx: Queryable) => Promise<WriteOutcome>) => Promise<void>;
+export interface WriteOnce {
+  /** Makes the change and sends the response (the first one, on a repeat). */
+  (request: FastifyRequest, reply: FastifyReply, work: (tx: Queryable) => Promise<WriteOutcome>): Promise<void>;
+  /**
+   * The same for a change that is one statement on at most one row: an
+   * INSERT, UPDATE, DELETE (or SELECT) … RETURNING two text columns, `body`
+   * (the response, JSON, or NULL) and `location` (its Location header, or
+   * NULL). The change and its idempotency record then go to the database as
+   * one statement — one round trip, no BEGIN or COMMIT — and stand or fall
+   * together. Answers `status`; false, with nothing sent, when the change
+   * touched no row (and the key was not used before): the caller's 404.
+   */
+  statement(request: FastifyRequest, reply: FastifyReply, change: Statement, status: number): Promise<boolean>;
+}
 
 interface StoredOutcome {
   fingerprint: string;
   statusCode: number;
   headers: string;
   body: string | null;
+}
+
+/** The primary key of idempotency_keys: the only unique index a recorded statement can run into. */
+const KEY_CONSTRAINT = 'idempotency_keys_pkey';
+
+/**
+ * The change, and its idempotency record made from what it returned, as one
+ * statement. A key used before makes the record's INSERT fail, and with it the
+ * whole statement (the change too); a concurrent repeat waits on the key's
+ * index entry until the first statement has committed or failed.
+ */
+function recorded(change: Statement, ownerId: number, key: string, fingerprint: string, status: number): Statement {
+  const n = change.params.length;
+  return {
+    text: `WITH changed AS (${change.text}),
+recorded AS (
+  INSERT INTO idempotency_keys (owner_id, key, fingerprint, status_code, headers, body)
+  SELECT $${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, CASE WHEN location IS NULL THEN '{}' ELSE json_build_object('location', location)::text END, body FROM changed
+  RETURNING headers, body)
+SELECT headers, body FROM recorded`,
+    params: [...change.params, ownerId, key, fingerprint, status],
+  };
 }
 
 /** Keys live a day: far longer than any client retries a request. */
@@ -71,15 +107,21 @@ export const idempotencyRepository = {
   },
 };
 
-/** The client's key, if it sent one; 400 when it is malformed. */
-function clientKey(request: FastifyRequest): string | undefined {
+/**
+ * The client's key, if it sent one; 400 when it is malformed. A page form's
+ * key is one nonce per rendered page, shared by all its forms: what makes it a
+ * form's own is what the form asks for (`fingerprint`). So the same form of
+ * the same page posted twice (a double click, a resend) is one change, and
+ * two different forms of one page are two.
+ */
+function clientKey(request: FastifyRequest, fingerprint: string): string | undefined {
   const header = request.headers['idempotency-key'];
   const field = (request.body as { _idempotency?: unknown } | null | undefined)?._idempotency;
   const key = typeof header === 'string' ? header : typeof field === 'string' && field !== '' ? field : undefined;
   if (key !== undefined && !KEY_PATTERN.test(key)) {
     throw new HttpError(400, 'Invalid Idempotency-Key', [{ field: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters' }]);
   }
-  return key;
+  return key === undefined || typeof header === 'string' ? key : `form:${key}:${fingerprint}`;
 }
 
 /** What the request asks for: a repeat of a key must ask for the same. */
@@ -98,16 +140,24 @@ function send(reply: FastifyReply, stored: StoredOutcome): void {
 }
 
 export function idempotentWrites(db: Database, retryBudgetMs: number): WriteOnce {
-  return async (request, reply, work) => {
+  /** The request's key (the client's, or one of the server's own for its retries) and what the request asks for. */
+  const keyOf = (request: FastifyRequest) => {
     if (!request.user) throw new HttpError(401, 'Authentication required');
-    const ownerId = request.user.id;
-    const given = clientKey(request);
-    // Without a client key the server still needs one for its own retries.
-    const key = given ?? `server:${randomUUID()}`;
     const fingerprint = fingerprintOf(request);
+    // Without a client key the server still needs one for its own retries.
+    return { ownerId: request.user.id, key: clientKey(request, fingerprint) ?? `server:${randomUUID()}`, fingerprint };
+  };
 
+  const replay = async (ownerId: number, key: string): Promise<Written> => {
+    const stored = await idempotencyRepository.find(db, ownerId, key);
+    if (!stored) throw new HttpError(409, 'This request is being repeated too quickly; retry it');
+    return { stored, replayed: true };
+  };
+
+  const writeOnce = async (request: FastifyRequest, reply: FastifyReply, work: (tx: Queryable) => Promise<WriteOutcome>) => {
+    const { ownerId, key, fingerprint } = keyOf(request);
     const attempt = () =>
-      db.transaction(async (tx) => {
+      db.transaction(async (tx): Promise<Written> => {
         // The change is sent right behind the claim, without waiting for the
         // claim's answer (one round trip instead of two; the statements still
         // run one after the other). A repeat's claim finds the key taken, after
@@ -133,21 +183,51 @@ export function idempotentWrites(db: Database, retryBudgetMs: number): WriteOnce
         idempotencyRepository.settle(tx, ownerId, key, stored).catch(() => {});
         return { stored, replayed: false };
       });
-
-    const replay = async () => {
-      const stored = await idempotencyRepository.find(db, ownerId, key);
-      if (!stored) throw new HttpError(409, 'This request is being repeated too quickly; retry it');
-      return { stored, replayed: true };
-    };
-    const { stored, replayed } = await retryWhileUnavailable(() => attempt().catch((error: unknown) => (error instanceof Repeated ? replay() : Promise.reject(error))), retryBudgetMs);
-    if (replayed) {
-      if (stored.fingerprint !== fingerprint) {
-        throw new HttpError(422, 'This Idempotency-Key was already used for a different request', [
-          { field: 'Idempotency-Key', message: 'must be new for every different request' },
-        ]);
-      }
-      reply.header('idempotent-replayed', 'true');
-    }
-    send(reply, stored);
+    const written = await retryWhileUnavailable(() => attempt().catch((error: unknown) => (error instanceof Repeated ? replay(ownerId, key) : Promise.reject(error))), retryBudgetMs);
+    answer(reply, written, fingerprint);
   };
+
+  const statement = async (request: FastifyRequest, reply: FastifyReply, change: Statement, status: number): Promise<boolean> => {
+    const { ownerId, key, fingerprint } = keyOf(request);
+    const { text, params } = recorded(change, ownerId, key, fingerprint, status);
+    const attempt = async (): Promise<Written | undefined> => {
+      let rows: { headers: string; body: string | null }[];
+      try {
+        rows = await db.query(text, params);
+      } catch (error) {
+        if (isUniqueViolation(error, KEY_CONSTRAINT)) return replay(ownerId, key);
+        throw error;
+      }
+      const [row] = rows;
+      if (row) return { stored: { fingerprint, statusCode: status, ...row }, replayed: false };
+      // No row changed: nothing to do, or a repeat whose first attempt removed
+      // the row (a DELETE). Only the key can tell.
+      const stored = await idempotencyRepository.find(db, ownerId, key);
+      return stored && { stored, replayed: true };
+    };
+    const written = await retryWhileUnavailable(attempt, retryBudgetMs);
+    if (!written) return false;
+    answer(reply, written, fingerprint);
+    return true;
+  };
+
+  return Object.assign(writeOnce, { statement });
+}
+
+interface Written {
+  stored: StoredOutcome;
+  replayed: boolean;
+}
+
+/** Sends a write's response: the stored one, for a repeat of the same request. */
+function answer(reply: FastifyReply, { stored, replayed }: Written, fingerprint: string): void {
+  if (replayed) {
+    if (stored.fingerprint !== fingerprint) {
+      throw new HttpError(422, 'This Idempotency-Key was already used for a different request', [
+        { field: 'Idempotency-Key', message: 'must be new for every different request' },
+      ]);
+    }
+    reply.header('idempotent-replayed', 'true');
+  }
+  send(reply, stored);
 }

@@ -28,6 +28,13 @@ export const databaseErrors = new Counter({
   registers: [registry],
 });
 
+export const todoListCacheLookups = new Counter({
+  name: 'todo_list_cache_lookups_total',
+  help: 'GET /api/todos lookups of an already built body for the same todos and versions, by result (hit or miss).',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
 export function installMetrics(app: FastifyInstance): void {
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern, not the raw URL, so ids do not explode the label set.

@@ -38,75 +38,95 @@ export function readableDate(isoDate: string): string {
 }
 
 /**
- * The hidden fields of the page's forms that change todos. Each form
- * gets its own idempotency key, so posting the same form twice (a double
- * click, a resend after a failed request) changes things once; call `next` once
- * per form. A key is one random nonce per page and the form's
- * number: unique like a UUID per form, but a 200-form page carries one random
- * string instead of 200, which keeps it small once compressed and cheap to render.
+ * The hidden fields of a page's forms that change todos: the CSRF token,
+ * where to return, and an idempotency key. The key is one random nonce per
+ * rendered page, the same in every form: the server tells the forms apart by
+ * what each asks for (method, URL, body; see plugins/idempotency.ts), so the
+ * same form posted twice (a double click, a resend) changes things once, and
+ * two different forms of the page are two changes.
  */
 class FormFields {
-  /** What every form of the page carries alike: the CSRF token and where to return. */
-  readonly fixed: string;
-  // randomUUID draws from a pool of random bytes; randomBytes asks the system each time.
-  readonly #nonce = randomUUID();
-  #forms = 0;
+  readonly value: SafeHtml;
 
   constructor(viewer: Viewer, returnTo: string) {
-    this.fixed = html`${csrfField(viewer.csrfToken)}<input type="hidden" name="returnTo" value="${returnTo}">`.value;
-  }
-
-  /** The next form's own idempotency key field. */
-  key(): string {
-    return `<input type="hidden" name="_idempotency" value="${this.#nonce}.${++this.#forms}">`;
-  }
-
-  /** All of the next form's hidden fields. */
-  next(): SafeHtml {
-    return new SafeHtml(this.fixed + this.key());
+    // randomUUID draws from a pool of random bytes; randomBytes asks the system each time.
+    this.value = html`${csrfField(viewer.csrfToken)}<input type="hidden" name="returnTo" value="${returnTo}"><input type="hidden" name="_idempotency" value="${randomUUID()}">`;
   }
 }
 
 /**
- * Stands for the per-form hidden fields while a todo's markup is rendered
- * for the cache. Escaped values never hold a "<", so nothing a person typed
- * can look like it.
+ * The shared forms every todo's buttons submit (with their `form` and
+ * `formaction` attributes): one carrying the hidden fields of a post, one
+ * the returnTo of the edit page. So a todo's markup holds nothing of the
+ * render, the person or the page's URL, only of the todo.
  */
-const FORM_FIELDS = '<!--form-fields-->';
+const TODO_ACTIONS_FORM = 'todo-actions';
+const TODO_EDIT_FORM = 'todo-edit';
+
 /**
  * Each todo's markup, by the todo's row version and what of the view it
- * shows, split where the page puts its per-form hidden fields. Rendering
- * a todo took a thousand small strings that had to be joined again for every
- * page; a todo changes far less often than its list is shown. Bounded: at
- * the limit it starts afresh.
+ * shows. Rendering a todo took some hundred small strings; a todo changes far
+ * less often than its list is shown. Bounded: at the limit it starts afresh.
  */
-const itemMarkup = new Map<string, string[]>();
+const itemMarkup = new Map<string, string>();
 const ITEM_MARKUP_ENTRIES = 5000;
 
-/** Writes a todo's markup, rendered once per version of the todo and view, with this page's form fields. */
-function writeTodoItem(page: PageWriter, todo: TodoRecord, view: ListView, fields: FormFields): void {
-  const overdue = todo.dueDate !== null && !todo.completed && todo.dueDate < view.today;
-  const key = `${todo.id}:${todo.version}:${overdue ? 1 : 0}${view.sort === 'order' ? 1 : 0}:${view.returnTo}`;
-  let parts = itemMarkup.get(key);
-  if (parts === undefined) {
-    parts = renderTodoItem(todo, view, overdue).value.split(FORM_FIELDS);
+/**
+ * A todo's markup: a pure function of the todo (its id, row version and
+ * fields), whether it is overdue and whether the view is in manual order.
+ */
+function todoItemMarkup(todo: TodoRecord, view: ListView): string {
+  const overdue = isOverdue(todo, view.today);
+  const manualOrder = view.sort === 'order';
+  const key = itemKey(todo.id, todo.version, overdue, manualOrder);
+  let markup = itemMarkup.get(key);
+  if (markup === undefined) {
+    markup = renderTodoItem(todo, overdue, manualOrder).value;
     if (itemMarkup.size >= ITEM_MARKUP_ENTRIES) itemMarkup.clear();
-    itemMarkup.set(key, parts);
+    itemMarkup.set(key, markup);
   }
-  // Piece by piece: the pieces are flat strings already, joining them would copy them once more.
-  page.write(parts[0] ?? '');
-  for (let index = 1; index < parts.length; index++) {
-    page.write(fields.fixed);
-    page.write(fields.key());
-    page.write(parts[index] ?? '');
-  }
+  return markup;
+}
+
+/** Due before today (the database's, YYYY-MM-DD) and not done. */
+export function isOverdue(todo: Pick<TodoRecord, 'dueDate' | 'completed'>, today: string): boolean {
+  return todo.dueDate !== null && !todo.completed && todo.dueDate < today;
+}
+
+function itemKey(id: number, version: string, overdue: boolean, manualOrder: boolean): string {
+  return `${id}:${version}:${overdue ? 1 : 0}${manualOrder ? 1 : 0}`;
+}
+
+/** A todo as far as its markup is concerned: which one, which version of it, and whether it shows as overdue. */
+export interface ListedTodo {
+  id: number;
+  version: string;
+  overdue: boolean;
+}
+
+/** The key of a list's items (renderTodoItems): the same key, the same markup. */
+export function todoItemsKey(todos: readonly ListedTodo[], sort: TodoSort): string {
+  let key = sort;
+  for (const todo of todos) key += ` ${itemKey(todo.id, todo.version, todo.overdue, sort === 'order')}`;
+  return key;
+}
+
+/**
+ * The `<li>`s of the list, the part of the page that goes inside
+ * `<ul class="todos">`: the same bytes for the same todos (ids, row versions),
+ * overdue days and sort, whoever looks and however often.
+ */
+export function renderTodoItems(todos: TodoRecord[], view: ListView): string {
+  let items = '';
+  for (const todo of todos) items += todoItemMarkup(todo, view);
+  return items;
 }
 
 /**
  * Writes a page's pieces straight into bytes. Joined into one string first, a
- * page of 100 todos (145 KB) is too big for V8's young generation: it lands
- * in large-object space, fresh memory for every page, and making it and then
- * its bytes cost more than rendering it.
+ * big page is too big for V8's young generation: it lands in large-object
+ * space, fresh memory for every page, and making it and then its bytes cost
+ * more than rendering it.
  */
 /** Buffer's own UTF-8 writer, there since Node 0.x though left out of its types. */
 type Utf8Writable = Buffer & { utf8Write(text: string, offset: number): number };
@@ -124,7 +144,7 @@ class PageWriter {
       PageWriter.#scratch = larger;
     }
     // utf8Write is what write() calls after checking its arguments, which cost
-    // more than the copy for pieces this small (a page writes some 700).
+    // more than the copy for pieces this small.
     this.#length += (PageWriter.#scratch as Utf8Writable).utf8Write(text, this.#length);
   }
 
@@ -136,45 +156,48 @@ class PageWriter {
   }
 }
 
-function renderTodoItem(todo: TodoRecord, view: ListView, overdue: boolean): SafeHtml {
-  const back = new SafeHtml(FORM_FIELDS);
-  return html`<li class="todo${todo.completed ? ' completed' : ''}${overdue ? ' overdue' : ''}" data-id="${todo.id}">
-  <form method="post" action="/todos/${todo.id}/toggle" class="toggle">${back}<input type="hidden" name="completed" value="${todo.completed ? 'false' : 'true'}">
-    <button type="submit" role="checkbox" aria-checked="${todo.completed ? 'true' : 'false'}" aria-label="${todo.title}" class="check"></button></form>
-  <input type="checkbox" name="ids" value="${todo.id}" form="bulk" class="select" aria-label="Select ${todo.title}">
-  <div class="body">
-    <span class="title">${todo.title}</span>
-    ${todo.dueDate ? html`<span class="due">Due <time datetime="${todo.dueDate}">${readableDate(todo.dueDate)}</time>${overdue ? html` <strong class="overdue-flag">Overdue</strong>` : ''}</span>` : ''}
-    ${todo.notes ? html`<p class="notes">${todo.notes}</p>` : ''}
-  </div>
-  <div class="actions">
-    ${view.sort === 'order'
-      ? html`<form method="post" action="/todos/${todo.id}/move" class="inline move">${back}<button type="submit" name="direction" value="up" aria-label="Move ${todo.title} up">↑</button>
-    <button type="submit" name="direction" value="down" aria-label="Move ${todo.title} down">↓</button></form>`
-      : ''}
-    <form method="get" action="/todos/${todo.id}/edit" class="inline"><input type="hidden" name="returnTo" value="${view.returnTo}"><button type="submit" aria-label="Edit ${todo.title}">Edit</button></form>
-    <form method="post" action="/todos/${todo.id}/delete" class="inline">${back}<button type="submit" class="danger" aria-label="Delete ${todo.title}">Delete</button></form>
-  </div>
-</li>`;
+// No whitespace between tags but the one space after the title, which shows;
+// buttons are type="submit" by default.
+function renderTodoItem(todo: TodoRecord, overdue: boolean, manualOrder: boolean): SafeHtml {
+  const post = (verb: string) => html`form="${TODO_ACTIONS_FORM}" formaction="/todos/${todo.id}/${verb}"`;
+  return html`<li class="todo${todo.completed ? ' completed' : ''}${overdue ? ' overdue' : ''}" data-id="${todo.id}"><button ${post('toggle')} name="completed" value="${todo.completed ? 'false' : 'true'}" role="checkbox" aria-checked="${todo.completed ? 'true' : 'false'}" aria-label="${todo.title}" class="check"></button><input type="checkbox" name="ids" value="${todo.id}" form="bulk" class="select" aria-label="Select ${todo.title}"><div class="body"><span class="title">${todo.title}</span>${
+    todo.dueDate ? html` <span class="due">Due <time datetime="${todo.dueDate}">${readableDate(todo.dueDate)}</time>${overdue ? html` <strong class="overdue-flag">Overdue</strong>` : ''}</span>` : ''
+  }${todo.notes ? html`<p class="notes">${todo.notes}</p>` : ''}</div><div class="actions">${
+    manualOrder
+      ? html`<button ${post('move')} name="direction" value="up" aria-label="Move ${todo.title} up">↑</button><button ${post('move')} name="direction" value="down" aria-label="Move ${todo.title} down">↓</button>`
+      : ''
+  }<button form="${TODO_EDIT_FORM}" formaction="/todos/${todo.id}/edit" aria-label="Edit ${todo.title}">Edit</button><button ${post('delete')} class="danger" aria-label="Delete ${todo.title}">Delete</button></div></li>`;
 }
 
-/** Where the todos go in the page around them, while that is rendered (see FORM_FIELDS). */
+/** Where the todos go in the page around them, while that is rendered. Escaped values never hold a "<", so nothing a person typed can look like it. */
 const TODO_ITEMS = '<!--todo-items-->';
 
-/** The list page, as UTF-8 bytes. */
-export function renderTodoListPage(viewer: Viewer, todos: TodoRecord[], view: ListView, options: { problem?: Problem; values?: { title?: string; dueDate?: string; notes?: string } } = {}): Buffer {
-  const fields = new FormFields(viewer, view.returnTo);
-  const [before = '', after = '', ...rest] = renderListPageAround(viewer, todos, view, options, fields).split(TODO_ITEMS);
+type ListPageOptions = { problem?: Problem; values?: { title?: string; dueDate?: string; notes?: string } };
+
+/**
+ * The list page without its items, as the markup before and after where
+ * `renderTodoItems` goes, for a list of `itemCount` todos. It holds all of
+ * the render's own data (CSRF token, idempotency nonce).
+ */
+export function renderTodoListPageAround(viewer: Viewer, itemCount: number, view: ListView, options: ListPageOptions = {}): { before: string; after: string } {
+  const [before = '', after = '', ...rest] = renderListPageAround(viewer, itemCount, view, options).split(TODO_ITEMS);
   if (rest.length > 0) throw new Error('the list page has its items placeholder twice');
+  return { before, after };
+}
+
+/** The list page, as UTF-8 bytes. */
+export function renderTodoListPage(viewer: Viewer, todos: TodoRecord[], view: ListView, options: ListPageOptions = {}): Buffer {
+  const { before, after } = renderTodoListPageAround(viewer, todos.length, view, options);
   const page = new PageWriter();
   page.write(before);
-  for (const todo of todos) writeTodoItem(page, todo, view, fields);
+  // Item by item: the cached strings are flat already, joining them would copy them once more.
+  for (const todo of todos) page.write(todoItemMarkup(todo, view));
   page.write(after);
   return page.bytes();
 }
 
-function renderListPageAround(viewer: Viewer, todos: TodoRecord[], view: ListView, options: { problem?: Problem; values?: { title?: string; dueDate?: string; notes?: string } }, fields: FormFields): string {
-  const back = () => fields.next();
+function renderListPageAround(viewer: Viewer, itemCount: number, view: ListView, options: ListPageOptions): string {
+  const back = new FormFields(viewer, view.returnTo).value;
   const total = view.counts.active + view.counts.completed;
   const allDone = total > 0 && view.counts.active === 0;
   const values = options.values ?? {};
@@ -184,7 +207,7 @@ function renderListPageAround(viewer: Viewer, todos: TodoRecord[], view: ListVie
     html`<h1>Todos</h1>
 ${problemBox(options.problem)}
 <form class="add" method="post" action="/todos">
-  ${back()}
+  ${back}
   <label class="grow">New todo <input name="title" required maxlength="250" autofocus autocomplete="off" value="${values.title ?? ''}"></label>
   <label>Due date <input name="dueDate" type="date" value="${values.dueDate ?? ''}"></label>
   <label class="full">Notes <textarea name="notes" rows="2">${values.notes ?? ''}</textarea></label>
@@ -201,16 +224,18 @@ ${problemBox(options.problem)}
       (filter) => html`<li><a href="${FILTER_PATHS[filter]}"${view.filter === filter ? html` aria-current="page"` : ''}>${FILTER_LABELS[filter]}</a></li>`,
     )}</ul></nav>
 ${total > 0
-  ? html`<form method="post" action="/todos/toggle-all" class="toggle-all">${back()}<input type="hidden" name="completed" value="${allDone ? 'false' : 'true'}">
+  ? html`<form method="post" action="/todos/toggle-all" class="toggle-all">${back}<input type="hidden" name="completed" value="${allDone ? 'false' : 'true'}">
   <button type="submit" role="checkbox" aria-checked="${allDone ? 'true' : 'false'}" class="check">Toggle all</button></form>`
   : ''}
-${todos.length === 0
+${itemCount === 0
   ? html`<p class="empty">${total === 0 ? 'Nothing to do yet. Add your first todo above.' : view.text ? 'No todo matches your search.' : `No ${FILTER_LABELS[view.filter].toLowerCase()} todos.`}</p>`
   : html`<ul class="todos" aria-label="Todos">${new SafeHtml(TODO_ITEMS)}</ul>
-<form id="bulk" method="post" action="/todos/delete-selected" class="bulk">${back()}<button type="submit">Delete selected</button></form>`}
+<form id="${TODO_ACTIONS_FORM}" method="post" hidden>${back}</form>
+<form id="${TODO_EDIT_FORM}" method="get" hidden><input type="hidden" name="returnTo" value="${view.returnTo}"></form>
+<form id="bulk" method="post" action="/todos/delete-selected" class="bulk">${back}<button type="submit">Delete selected</button></form>`}
 <footer class="list-footer">
   <span class="count" role="status">${view.counts.active} ${view.counts.active === 1 ? 'item' : 'items'} left</span>
-  ${view.counts.completed > 0 ? html`<form method="post" action="/todos/clear-completed" class="inline">${back()}<button type="submit">Clear completed</button></form>` : ''}
+  ${view.counts.completed > 0 ? html`<form method="post" action="/todos/clear-completed" class="inline">${back}<button type="submit">Clear completed</button></form>` : ''}
 </footer>`,
     viewer,
   );
@@ -223,7 +248,7 @@ export function renderEditTodoPage(viewer: Viewer, todo: TodoRecord, returnTo: s
     html`<h1>Edit todo</h1>
 ${problemBox(problem)}
 <form method="post" action="/todos/${todo.id}" class="stacked">
-  ${new FormFields(viewer, returnTo).next()}
+  ${new FormFields(viewer, returnTo).value}
   <label>Title <input name="title" maxlength="250" autofocus value="${shown.title}" aria-describedby="title-help"></label>
   <p id="title-help" class="help">Saving an empty title deletes the todo.</p>
   <label>Due date <input name="dueDate" type="date" value="${shown.dueDate}"></label>

@@ -46,6 +46,21 @@ for (const engine of ENGINES) {
         assert.deepEqual(await fetched.json(), todo);
       });
 
+      it('answers a write with exactly the bytes a read of the same todo answers (the database writes one, JavaScript the other)', async () => {
+        const awkward = 'Quote " backslash \\ slash / tab \t bell \u0007 line\nbreak é 😀 <b>&amp;</b>';
+        const response = await t.request('/api/todos', { method: 'POST', json: { title: awkward.replace(/\s+$/, ''), notes: awkward, dueDate: '2031-12-31', completed: true, order: -5 } });
+        assert.equal(response.status, 201);
+        const created = await response.text();
+        const url = (JSON.parse(created) as TodoJson).url;
+        assert.equal(await (await t.request(url)).text(), created);
+        const patched = await t.request(url, { method: 'PATCH', json: { title: 'plain' } });
+        assert.equal(patched.status, 200);
+        assert.equal(await (await t.request(url)).text(), await patched.text());
+        const unchanged = await t.request(url, { method: 'PATCH', json: {} });
+        assert.equal(unchanged.status, 200);
+        assert.equal(await unchanged.text(), await (await t.request(url)).text());
+      });
+
       it('patches only the given fields', async () => {
         const todo = await create({ title: 'read', notes: 'a book', dueDate: '2026-03-01', order: 7 });
         const response = await t.request(`/api/todos/${todo.id}`, { method: 'PATCH', json: { completed: true } });

@@ -109,20 +109,46 @@ for (const engine of ENGINES) {
       assert.equal(created.status, 201);
     });
 
-    it('makes a page form posted twice (a double click, a resent form) add one todo', async () => {
+    it('gives all forms of a page one nonce: the same form posted twice changes once, two different forms both take effect', async () => {
       const browser = await t.browserFor(t.alice);
-      await t.request('/api/todos', { method: 'POST', json: { title: 'already there' } });
+      const create = async (title: string) => (await (await t.request('/api/todos', { method: 'POST', json: { title } })).json()) as TodoJson;
+      const [kept, removed] = [await create('already there'), await create('to delete')];
       const page = await browser.page('/');
-      const keys = [...page.matchAll(/name="_idempotency" value="([^"]+)"/g)].map((match) => match[1]);
-      assert.ok(keys.length >= 4, 'every form carries a key');
-      assert.equal(new Set(keys).size, keys.length, 'each form its own key');
-      const key = randomUUID();
+      const keys = [...page.matchAll(/name="_idempotency" value="([^"]+)"/g)].map((match) => match[1] ?? '');
+      assert.ok(keys.length >= 4, 'every form that changes todos carries the key');
+      assert.equal(new Set(keys).size, 1, 'one nonce per page');
+      const [nonce = ''] = keys;
+      const items = /<ul class="todos"[^>]*>([\s\S]*?)<\/ul>/.exec(page)?.[1] ?? '';
+      assert.match(items, /data-id=/);
+      assert.doesNotMatch(items, /_idempotency|_csrf|returnTo/, 'the todos carry nothing of the render');
+      const nextPage = await browser.page('/');
+      assert.notEqual(/name="_idempotency" value="([^"]+)"/.exec(nextPage)?.[1], nonce, 'a fresh nonce for every render');
+
+      // The same form twice (a double click, a resent form): one todo.
       for (let i = 0; i < 2; i++) {
-        const response = await browser.postForm('/todos', { title: 'from the form', _idempotency: key, returnTo: '/active' });
+        const response = await browser.postForm('/todos', { title: 'from the form', _idempotency: nonce, returnTo: '/active' });
         assert.equal(response.status, 303);
         assert.equal(response.headers.get('location'), '/active');
       }
-      assert.deepEqual(await titles(), ['already there', 'from the form']);
+      assert.deepEqual(await titles(), ['already there', 'from the form', 'to delete']);
+
+      // Other forms of the same page, with the same nonce: each takes effect, once.
+      for (let i = 0; i < 2; i++) {
+        assert.equal((await browser.postForm(`/todos/${kept.id}/toggle`, { completed: 'true', _idempotency: nonce, returnTo: '/' })).status, 303);
+        assert.equal((await browser.postForm(`/todos/${removed.id}/delete`, { _idempotency: nonce, returnTo: '/' })).status, 303, 'replayed, not 404');
+      }
+      const todos = (await (await t.request('/api/todos')).json()) as TodoJson[];
+      assert.deepEqual(
+        todos.map((todo) => [todo.title, todo.completed]).sort(),
+        [
+          ['already there', true],
+          ['from the form', false],
+        ],
+      );
+      // Toggled back through the API, the same toggle form posted again stays a repeat: it changes nothing.
+      await t.request(`/api/todos/${kept.id}`, { method: 'PATCH', json: { completed: false } });
+      assert.equal((await browser.postForm(`/todos/${kept.id}/toggle`, { completed: 'true', _idempotency: nonce, returnTo: '/' })).status, 303);
+      assert.equal(((await (await t.request(`/api/todos/${kept.id}`)).json()) as TodoJson).completed, false);
     });
 
     it('forgets keys after a day', async () => {

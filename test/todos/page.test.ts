@@ -49,6 +49,22 @@ for (const engine of ENGINES) {
       assert.ok(page.includes('&quot;&gt;&lt;img src=x onerror=alert(1)&gt;'));
     });
 
+    it('renders the todos the same on every page: the per-render fields are in shared forms outside the list', async () => {
+      await postForm({ title: 'Same every time', dueDate: '2000-01-01', notes: 'notes & more' });
+      const itemsOf = (page: string) => /<ul class="todos" aria-label="Todos">([\s\S]*?)<\/ul>/.exec(page)?.[1] ?? '';
+      const first = await browser.page('/');
+      const items = itemsOf(first);
+      assert.match(items, /Same every time/);
+      assert.doesNotMatch(items, /_csrf|_idempotency|returnTo|<form/, 'no token, nonce, returnTo or form in the list');
+      assert.equal(itemsOf(await browser.page('/')), items, 'byte-identical on the next render');
+      assert.equal(itemsOf(await browser.page('/?sort=newest')), items, 'and from another URL of the same view');
+      assert.match(first, /<form id="todo-actions" method="post" hidden><input type="hidden" name="_csrf" value="[^"]+"><input type="hidden" name="returnTo" value="\/"><input type="hidden" name="_idempotency" value="[^"]+"><\/form>/);
+      assert.match(first, /<form id="todo-edit" method="get" hidden><input type="hidden" name="returnTo" value="\/"><\/form>/);
+      assert.match(items, /<button form="todo-actions" formaction="\/todos\/\d+\/toggle" name="completed" value="true" role="checkbox" aria-checked="false" aria-label="Same every time" class="check"><\/button>/);
+      assert.match(items, /<button form="todo-edit" formaction="\/todos\/\d+\/edit" aria-label="Edit Same every time">Edit<\/button>/);
+      assert.match(items, /<button form="todo-actions" formaction="\/todos\/\d+\/delete" class="danger" aria-label="Delete Same every time">Delete<\/button>/);
+    });
+
     it('rejects an empty title or an impossible date with a message, adding nothing', async () => {
       const before = await titles();
       for (const [fields, pattern] of [

@@ -21,6 +21,7 @@ import {
   UpdateTodo,
 } from './schemas.ts';
 import { todosRepository, type ListPosition, type TodoRecord, type TodoScope } from './repository.ts';
+import { ListBodyCache, listKey } from './list-cache.ts';
 
 export interface TodoApiOptions {
   db: Database;
@@ -85,9 +86,16 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
     if (body && typeof body === 'object' && typeof body.title === 'string') body.title = body.title.trim();
   });
 
+  // Bodies of lists already built, reused until a row of the list changes (list-cache.ts).
+  const lists = new ListBodyCache();
+
   app.get(
     '/todos',
-    { schema: { tags, summary: 'List todos, newest first', querystring: ListTodosQuery, response: { 200: Type.Array(Todo), 400: ErrorResponse } } },
+    {
+      schema: { tags, summary: 'List todos, newest first', querystring: ListTodosQuery, response: { 200: Type.Array(Todo), 400: ErrorResponse } },
+      // The list compresses its cached bodies itself (lists.send), once per version of the list.
+      compress: false,
+    },
     async (request, reply) => {
       const { completed, q, limit, cursor, sort = 'newest' } = request.query;
       const after = cursor === undefined ? undefined : decodeCursor(cursor);
@@ -95,26 +103,33 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
         const message = after === undefined ? 'is not a cursor this API gave out' : 'works only with sort=newest';
         return reply.code(400).send({ error: 'Invalid query parameter', details: [{ field: 'cursor', message }] });
       }
-      const todos = await todosRepository.listForOwner(db, scopeOf(request), { completed, text: q?.trim(), limit, after, sort });
+      const scope = scopeOf(request);
+      const options = { completed, text: q?.trim(), limit, after, sort };
       const base = baseUrl(request);
-      const last = todos.at(-1);
-      if (limit !== undefined && sort === 'newest' && last && todos.length === limit) {
+      // Only the caller's rows and versions: the key is made of ids that the owner's query alone returns.
+      let list = lists.get(listKey(base, await todosRepository.listVersionsForOwner(db, scope, options)));
+      if (!list) {
+        // Kept under the rows this query returned, which may already differ from the versions above.
+        const todos = await todosRepository.listForOwner(db, scope, options);
+        const last = todos.at(-1);
+        list = lists.set(listKey(base, todos), JSON.stringify(todos.map((todo) => toJson(todo, base))), todos.length, last && encodeCursor(last));
+      }
+      if (limit !== undefined && sort === 'newest' && list.cursor !== undefined && list.count === limit) {
         const next = new URLSearchParams(request.query as Record<string, string>);
-        next.set('cursor', encodeCursor(last));
+        next.set('cursor', list.cursor);
         reply.header('link', `<${base}/api/todos?${next}>; rel="next"`);
       }
-      return sendJson(reply, todos.map((todo) => toJson(todo, base)));
+      return lists.send(request, reply, list);
     },
   );
 
   app.post(
     '/todos',
     { schema: { tags, summary: 'Create a todo', body: CreateTodo, response: { 201: Todo, ...errors } } },
-    (request, reply) =>
-      writeOnce(request, reply, async (tx) => {
-        const json = toJson(await todosRepository.createForOwner(tx, scopeOf(request), request.body), baseUrl(request));
-        return { status: 201, headers: { location: json.url }, body: json };
-      }),
+    async (request, reply) => {
+      await writeOnce.statement(request, reply, todosRepository.createStatement(scopeOf(request), request.body, baseUrl(request)), 201);
+      return reply;
+    },
   );
 
   app.delete(
@@ -201,24 +216,20 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
   app.patch(
     '/todos/:id',
     { schema: { tags, summary: 'Change the given fields of a todo', params: TodoIdParams, body: UpdateTodo, response: { 200: Todo, ...errors } } },
-    (request, reply) =>
-      writeOnce(request, reply, async (tx) => {
-        const id = parseRowId(request.params.id);
-        const todo = id === undefined ? undefined : await todosRepository.updateForOwner(tx, scopeOf(request), id, request.body);
-        if (!todo) throw notFound('Todo not found');
-        return { status: 200, body: toJson(todo, baseUrl(request)) };
-      }),
+    async (request, reply) => {
+      const id = parseRowId(request.params.id);
+      if (id === undefined || !(await writeOnce.statement(request, reply, todosRepository.updateStatement(scopeOf(request), id, request.body, baseUrl(request)), 200))) throw notFound('Todo not found');
+      return reply;
+    },
   );
 
   app.delete(
     '/todos/:id',
     { schema: { tags, summary: 'Delete a todo', params: TodoIdParams, response: { 204: Type.Null(), 404: ErrorResponse } } },
-    (request, reply) =>
-      writeOnce(request, reply, async (tx) => {
-        const id = parseRowId(request.params.id);
-        const deleted = id === undefined ? false : await todosRepository.deleteForOwner(tx, scopeOf(request), id);
-        if (!deleted) throw notFound('Todo not found');
-        return { status: 204 };
-      }),
+    async (request, reply) => {
+      const id = parseRowId(request.params.id);
+      if (id === undefined || !(await writeOnce.statement(request, reply, todosRepository.deleteStatement(scopeOf(request), id), 204))) throw notFound('Todo not found');
+      return reply;
+    },
   );
 };

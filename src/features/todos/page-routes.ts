@@ -11,7 +11,18 @@ import type { WriteOnce } from '../../plugins/idempotency.ts';
 import { sendHtml } from '../../plugins/html-reply.ts';
 import { compileBodyValidator, describeValidationErrors } from '../../plugins/validation.ts';
 import type { Problem, Viewer } from '../../views/pages.ts';
-import { FILTER_PATHS, renderEditTodoPage, renderTodoListPage, type TodoFilter } from '../../views/todo-pages.ts';
+import { acceptsGzip, deflatePart, gzipParts, type DeflatedPart } from '../../views/gzip-parts.ts';
+import {
+  FILTER_PATHS,
+  isOverdue,
+  renderEditTodoPage,
+  renderTodoItems,
+  renderTodoListPage,
+  renderTodoListPageAround,
+  todoItemsKey,
+  type ListView,
+  type TodoFilter,
+} from '../../views/todo-pages.ts';
 import { todosRepository, type TodoScope, type TodoSort } from './repository.ts';
 import { CreateTodo, UpdateTodo } from './schemas.ts';
 
@@ -34,6 +45,9 @@ const IdParams = Type.Object({ id: Type.String() });
 const ListQuery = Type.Object({ q: Type.Optional(Type.String()), sort: Type.Optional(Type.String()) });
 
 const SORTS: TodoSort[] = ['newest', 'due', 'order'];
+
+/** Lists whose items are kept compressed (some 6 KB each for 100 todos). */
+const LIST_ITEMS_ENTRIES = 500;
 
 /** Only this app's list pages, so a form cannot be turned into an open redirect. */
 function safeReturn(returnTo: string | undefined): string {
@@ -87,24 +101,65 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     return { viewer, scope: { ownerId: request.user.id } };
   };
 
+  /**
+   * A list's items (most of its page), compressed once per version of the
+   * list: keyed by the rows' ids and versions (new with every committed
+   * change, whoever makes it), so a kept one is never stale, and no person's
+   * key can be another's. Oldest dropped first.
+   */
+  const listItems = new Map<string, DeflatedPart>();
+  const keepItems = (key: string, items: DeflatedPart) => {
+    if (listItems.size >= LIST_ITEMS_ENTRIES) listItems.delete(listItems.keys().next().value ?? '');
+    listItems.set(key, items);
+  };
+
   const listPage = async (request: FastifyRequest, reply: FastifyReply, filter: TodoFilter, status = 200, problem?: Problem, values?: object) => {
     const person = personOf(request, reply);
     if (!person) return reply;
     const query = request.query as { q?: string; sort?: string };
     const sort = SORTS.find((candidate) => candidate === query.sort) ?? 'newest';
     const text = (query.q ?? '').trim().slice(0, 200);
+    const listed = { completed: filter === 'all' ? undefined : filter === 'completed', text, sort };
+    const returnTo = request.method === 'GET' ? safeReturn(request.url) : FILTER_PATHS[filter];
     // The whole list holds its counts already: then only today is asked for.
     const whole = filter === 'all' && text === '';
-    const [todos, summary] = await Promise.all([
-      todosRepository.listForOwner(db, person.scope, { completed: filter === 'all' ? undefined : filter === 'completed', text, sort }),
+    const countsOf = (rows: { completed: boolean }[], summary: { active: number; completed: number } | undefined) => {
+      const completed = summary?.completed ?? rows.reduce((sum, todo) => sum + (todo.completed ? 1 : 0), 0);
+      return { completed, active: summary?.active ?? rows.length - completed };
+    };
+
+    if (!acceptsGzip(request.headers['accept-encoding'])) {
+      const [todos, summary] = await Promise.all([
+        todosRepository.listForOwner(db, person.scope, listed),
+        whole ? undefined : todosRepository.summaryForOwner(db, person.scope),
+      ]);
+      const view = { filter, sort, text, returnTo, counts: countsOf(todos, summary), today: summary?.today ?? (await databaseToday()) };
+      return sendHtml(reply, status, renderTodoListPage(person.viewer, todos, view, { problem, values }));
+    }
+
+    // Compressed, the page is made of three parts (views/gzip-parts.ts): the
+    // items, kept compressed while the list is the same, between the markup
+    // before and after them, which hold this render's own tokens.
+    const [rows, summary] = await Promise.all([
+      todosRepository.listVersionsForOwner(db, person.scope, listed),
       whole ? undefined : todosRepository.summaryForOwner(db, person.scope),
     ]);
-    const completed = summary?.completed ?? todos.reduce((sum, todo) => sum + (todo.completed ? 1 : 0), 0);
-    const counts = { completed, active: summary?.active ?? todos.length - completed };
-    const today = summary?.today ?? (await databaseToday());
-    const returnTo = request.method === 'GET' ? safeReturn(request.url) : FILTER_PATHS[filter];
-    const view = { filter, sort, text, returnTo, counts, today };
-    return sendHtml(reply, status, renderTodoListPage(person.viewer, todos, view, { problem, values }));
+    // Today matters to the items only (what is overdue), and the query gave it for the key.
+    const view: ListView = { filter, sort, text, returnTo, counts: countsOf(rows, summary), today: summary?.today ?? '' };
+    let itemCount = rows.length;
+    let items = listItems.get(todoItemsKey(rows, sort));
+    if (!items) {
+      // The two queries are not one snapshot: the page shows, and keeps under their own key, the todos of the second.
+      const todos = await todosRepository.listForOwner(db, person.scope, listed);
+      view.today = summary?.today ?? (await databaseToday());
+      view.counts = countsOf(todos, summary);
+      itemCount = todos.length;
+      items = deflatePart(Buffer.from(renderTodoItems(todos, view)));
+      keepItems(todoItemsKey(todos.map((todo) => ({ id: todo.id, version: todo.version, overdue: isOverdue(todo, view.today) })), sort), items);
+    }
+    const { before, after } = renderTodoListPageAround(person.viewer, itemCount, view, { problem, values });
+    reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding');
+    return sendHtml(reply, status, gzipParts([deflatePart(Buffer.from(before)), items], Buffer.from(after)));
   };
 
   for (const filter of Object.keys(FILTER_PATHS) as TodoFilter[]) {

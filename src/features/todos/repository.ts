@@ -1,7 +1,7 @@
 // SQL for todos. Every function takes the scope whose todos it may see, so a
 // route cannot forget it: another person's todo is, to the caller, missing.
 import type { Queryable } from '../../db/database.ts';
-import { escapeLike, isoTimestamp } from '../../db/sql.ts';
+import { escapeLike, isoTimestamp, type Statement } from '../../db/sql.ts';
 
 export interface TodoScope {
   ownerId: number;
@@ -69,6 +69,53 @@ function fromRows(rows: TodoRecord[]): TodoRecord[] {
   return rows;
 }
 
+/** A timestamptz as toISOString() writes it (as isoTimestamp does). */
+const isoText = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/**
+ * The returned row as the API shows a todo — the fields of api-routes.ts's
+ * toJson, in its order, as compact JSON — and its URL, for the statements a
+ * write stores with its response (WriteOnce.statement): the database writes
+ * the response in the same statement as the change. `$base` is the
+ * parameter holding the API's base URL.
+ */
+const apiJsonReturning = (base: string) =>
+  `RETURNING (SELECT row_to_json(j)::text FROM (SELECT todos.id, todos.title, todos.notes, todos.due_date AS "dueDate", todos.completed, todos."order", ${isoText('todos.created_at')} AS "createdAt", ${isoText('todos.updated_at')} AS "updatedAt", ${base} || '/api/todos/' || todos.id AS url) j) AS body, ${base} || '/api/todos/' || todos.id AS location`;
+
+/** A listed todo's identity and version, without its content. */
+export interface TodoVersion {
+  id: number;
+  version: string;
+  completed: boolean;
+  overdue: boolean;
+}
+
+const VERSION_COLUMNS = 'id, xmin::text AS version, completed, coalesce(due_date < current_date, false) AND NOT completed AS overdue';
+
+/** The one listing query (filters, order, page) behind both listForOwner and listVersionsForOwner, so the two cannot disagree on which rows a list has. */
+function listQuery(columns: string, scope: TodoScope, options: ListOptions): { sql: string; params: unknown[] } {
+  const conditions: string[] = ['owner_id = $1'];
+  const params: unknown[] = [scope.ownerId];
+  if (options.completed !== undefined) {
+    params.push(options.completed);
+    conditions.push(`completed = $${params.length}`);
+  }
+  if (options.text) {
+    params.push(`%${escapeLike(options.text)}%`);
+    conditions.push(`(title ILIKE $${params.length} OR notes ILIKE $${params.length})`);
+  }
+  if (options.after) {
+    params.push(options.after.createdAt, options.after.id);
+    conditions.push(`(created_at, id) < ($${params.length - 1}, $${params.length})`);
+  }
+  let sql = `SELECT ${columns} FROM todos WHERE ${conditions.join(' AND ')} ORDER BY ${ORDER_BY[options.sort ?? 'newest']}`;
+  if (options.limit !== undefined) {
+    params.push(options.limit);
+    sql += ` LIMIT $${params.length}`;
+  }
+  return { sql, params };
+}
+
 const COLUMN_OF: Record<keyof TodoChanges, string> = {
   title: 'title',
   notes: 'notes',
@@ -79,26 +126,19 @@ const COLUMN_OF: Record<keyof TodoChanges, string> = {
 
 export const todosRepository = {
   async listForOwner(db: Queryable, scope: TodoScope, options: ListOptions = {}): Promise<TodoRecord[]> {
-    const conditions: string[] = ['owner_id = $1'];
-    const params: unknown[] = [scope.ownerId];
-    if (options.completed !== undefined) {
-      params.push(options.completed);
-      conditions.push(`completed = $${params.length}`);
-    }
-    if (options.text) {
-      params.push(`%${escapeLike(options.text)}%`);
-      conditions.push(`(title ILIKE $${params.length} OR notes ILIKE $${params.length})`);
-    }
-    if (options.after) {
-      params.push(options.after.createdAt, options.after.id);
-      conditions.push(`(created_at, id) < ($${params.length - 1}, $${params.length})`);
-    }
-    let sql = `SELECT ${COLUMNS} FROM todos WHERE ${conditions.join(' AND ')} ORDER BY ${ORDER_BY[options.sort ?? 'newest']}`;
-    if (options.limit !== undefined) {
-      params.push(options.limit);
-      sql += ` LIMIT $${params.length}`;
-    }
+    const { sql, params } = listQuery(COLUMNS, scope, options);
     return fromRows(await db.query<TodoRecord>(sql, params));
+  },
+
+  /**
+   * Which rows listForOwner would return, in its order, with their versions
+   * only: far less to send and decode than the rows, so a body already built
+   * for exactly this list can be reused (see list-cache.ts). `overdue` is
+   * measured against the database's today.
+   */
+  async listVersionsForOwner(db: Queryable, scope: TodoScope, options: ListOptions = {}): Promise<TodoVersion[]> {
+    const { sql, params } = listQuery(VERSION_COLUMNS, scope, options);
+    return db.query<TodoVersion>(sql, params);
   },
 
   async getForOwner(db: Queryable, scope: TodoScope, id: number): Promise<TodoRecord | undefined> {
@@ -117,6 +157,37 @@ export const todosRepository = {
     );
     if (!created) throw new Error('INSERT … RETURNING returned no row');
     return created;
+  },
+
+  /** createForOwner as a statement returning the new todo as the API's JSON (`body`) and its URL (`location`), under `base`. */
+  createStatement(scope: TodoScope, todo: NewTodo, base: string): Statement {
+    return {
+      text: `INSERT INTO todos (owner_id, title, notes, due_date, completed, "order")
+       VALUES ($1, $2, $3, $4, $5, coalesce($6, (SELECT coalesce(max("order"), 0) + 1 FROM todos WHERE owner_id = $1)))
+       ${apiJsonReturning('$7::text')}`,
+      params: [scope.ownerId, todo.title, todo.notes ?? '', todo.dueDate ?? null, todo.completed ?? false, todo.order ?? null, base],
+    };
+  },
+
+  /** updateForOwner as a statement returning the todo as the API's JSON (`body`); no row when the todo is not in scope. */
+  updateStatement(scope: TodoScope, id: number, changes: TodoChanges, base: string): Statement {
+    const fields = (Object.keys(COLUMN_OF) as (keyof TodoChanges)[]).filter((field) => changes[field] !== undefined);
+    const params: unknown[] = [id, scope.ownerId, base];
+    const assignments = fields.map((field) => {
+      params.push(changes[field]);
+      return `${COLUMN_OF[field]} = $${params.length}`;
+    });
+    // Nothing to change: the todo as it is (a SELECT can stand where the change goes).
+    const text =
+      fields.length === 0
+        ? `SELECT ${apiJsonReturning('$3::text').replace('RETURNING ', '')} FROM todos WHERE id = $1 AND owner_id = $2`
+        : `UPDATE todos SET ${assignments.join(', ')}, updated_at = now() WHERE id = $1 AND owner_id = $2 ${apiJsonReturning('$3::text')}`;
+    return { text, params };
+  },
+
+  /** deleteForOwner as a statement returning a row (with no `body` or `location`) when the todo was deleted. */
+  deleteStatement(scope: TodoScope, id: number): Statement {
+    return { text: 'DELETE FROM todos WHERE id = $1 AND owner_id = $2 RETURNING NULL::text AS body, NULL::text AS location', params: [id, scope.ownerId] };
   },
 
   /** Changes only the given fields; undefined when the todo is not in scope. */
