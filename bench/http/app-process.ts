@@ -1,4 +1,4 @@
-// The app under test: the compiled build (`node dist/cli.js serve`), one
+// The app under test: the compiled build (`node dist/cli.js serve`, started as the image starts it), one
 // process, and what it costs in memory (from /proc, sampled while it runs).
 import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -7,6 +7,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Children, Started } from './children.ts';
 
 export const CLI = new URL('../../dist/cli.js', import.meta.url);
+
+/**
+ * The V8 settings the image's ENTRYPOINT starts node with
+ * (deploy/docker/Dockerfile; test/deploy/dockerfile.ts checks they agree).
+ * A young generation of 4 MB semi-spaces instead of 16: the app's per-request
+ * garbage is small and short-lived, and the larger nursery only held 30 MB
+ * more resident under load, for no throughput (docs/decisions/009-performance.md).
+ */
+export const NODE_FLAGS = ['--max-semi-space-size=4'];
 
 export interface AppProcess extends Started {
   baseUrl: string;
@@ -20,7 +29,7 @@ export async function startApp(children: Children, env: Record<string, string>, 
   if (!port) throw new Error('PORT must be set');
   const baseUrl = `http://127.0.0.1:${port}`;
   const started = performance.now();
-  const app = children.start(process.execPath, [...nodeArgs, CLI.pathname, 'serve'], {
+  const app = children.start(process.execPath, [...NODE_FLAGS, ...nodeArgs, CLI.pathname, 'serve'], {
     // Only what is named here, so the caller's settings never leak in.
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', NODE_ENV: 'production', ...env },
   });

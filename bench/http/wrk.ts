@@ -38,7 +38,7 @@ export function luaString(text: string): string {
   return `"${text.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\n/g, '\\n')}"`;
 }
 
-function luaTable(record: Record<string, string>): string {
+export function luaTable(record: Record<string, string>): string {
   return `{ ${Object.entries(record)
     .map(([name, value]) => `[${luaString(name)}] = ${luaString(value)}`)
     .join(', ')} }`;

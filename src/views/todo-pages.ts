@@ -122,40 +122,6 @@ export function renderTodoItems(todos: TodoRecord[], view: ListView): string {
   return items;
 }
 
-/**
- * Writes a page's pieces straight into bytes. Joined into one string first, a
- * big page is too big for V8's young generation: it lands in large-object
- * space, fresh memory for every page, and making it and then its bytes cost
- * more than rendering it.
- */
-/** Buffer's own UTF-8 writer, there since Node 0.x though left out of its types. */
-type Utf8Writable = Buffer & { utf8Write(text: string, offset: number): number };
-
-class PageWriter {
-  /** Reused by every page: rendering is synchronous, so one page at a time writes here. */
-  static #scratch = Buffer.allocUnsafeSlow(256 * 1024);
-  #length = 0;
-
-  write(text: string): void {
-    // UTF-8 takes at most three bytes for each UTF-16 unit.
-    if (this.#length + text.length * 3 > PageWriter.#scratch.length) {
-      const larger = Buffer.allocUnsafeSlow(Math.max(PageWriter.#scratch.length * 2, this.#length + text.length * 3));
-      PageWriter.#scratch.copy(larger, 0, 0, this.#length);
-      PageWriter.#scratch = larger;
-    }
-    // utf8Write is what write() calls after checking its arguments, which cost
-    // more than the copy for pieces this small.
-    this.#length += (PageWriter.#scratch as Utf8Writable).utf8Write(text, this.#length);
-  }
-
-  /** The page's bytes, copied out of the scratch buffer (into memory that is not zeroed first: every byte is written). */
-  bytes(): Buffer {
-    const bytes = Buffer.allocUnsafe(this.#length);
-    PageWriter.#scratch.copy(bytes, 0, 0, this.#length);
-    return bytes;
-  }
-}
-
 // No whitespace between tags but the one space after the title, which shows;
 // buttons are type="submit" by default.
 function renderTodoItem(todo: TodoRecord, overdue: boolean, manualOrder: boolean): SafeHtml {
@@ -185,15 +151,13 @@ export function renderTodoListPageAround(viewer: Viewer, itemCount: number, view
   return { before, after };
 }
 
-/** The list page, as UTF-8 bytes. */
+/**
+ * The list page, as UTF-8 bytes, whole: for clients that take no gzip. The
+ * others get it in compressed parts (features/todos/page-routes.ts).
+ */
 export function renderTodoListPage(viewer: Viewer, todos: TodoRecord[], view: ListView, options: ListPageOptions = {}): Buffer {
   const { before, after } = renderTodoListPageAround(viewer, todos.length, view, options);
-  const page = new PageWriter();
-  page.write(before);
-  // Item by item: the cached strings are flat already, joining them would copy them once more.
-  for (const todo of todos) page.write(todoItemMarkup(todo, view));
-  page.write(after);
-  return page.bytes();
+  return Buffer.from(before + renderTodoItems(todos, view) + after);
 }
 
 function renderListPageAround(viewer: Viewer, itemCount: number, view: ListView, options: ListPageOptions): string {

@@ -59,6 +59,7 @@ describe('dockerfileProblems', () => {
     ['listening on loopback', /HOST=0\.0\.0\.0/, 'HOST=127.0.0.1', /ENV HOST is not 0.0.0.0/],
     ['another port', /^EXPOSE 8000$/m, 'EXPOSE 3000', /EXPOSE is not 8000/],
     ['no tini', /^ENTRYPOINT .*$/m, 'ENTRYPOINT ["node", "bin/todoapp.js"]', /ENTRYPOINT must be tini -- node/],
+    ['node without the measured V8 flags', /^ENTRYPOINT .*$/m, 'ENTRYPOINT ["/usr/bin/tini", "--", "node", "bin/todoapp.js"]', /ENTRYPOINT must start node with the flags the benchmark measured/],
     ['a shell-form entry point (SIGTERM goes to the shell)', /^ENTRYPOINT .*$/m, 'ENTRYPOINT /usr/bin/tini -- node bin/todoapp.js', /not in exec \(JSON array\) form/],
     ['tini not installed', /install -y --no-install-recommends tini/, 'install -y --no-install-recommends curl', /tini is not installed/],
     ['building in the final stage', /^CMD .*$/m, 'RUN npm install\nCMD ["serve"]', /RUN npm install: the final stage must not build/],

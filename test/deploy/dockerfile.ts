@@ -2,6 +2,7 @@
 // replay the image's steps without a Docker engine. Only what that Dockerfile
 // uses is understood; anything else is an error, not a silent skip.
 import path from 'node:path';
+import { NODE_FLAGS } from '../../bench/http/app-process.ts';
 
 export interface Instruction {
   keyword: string;
@@ -155,6 +156,9 @@ export function dockerfileProblems(stages: Stage[]): string[] {
   try {
     const entrypoint = parseExecForm('ENTRYPOINT', argsOf(last, 'ENTRYPOINT').at(-1) ?? '');
     if (entrypoint[0] !== '/usr/bin/tini' || entrypoint[1] !== '--' || entrypoint[2] !== 'node') problems.push('ENTRYPOINT must be tini -- node … (tini passes SIGTERM on)');
+    if (entrypoint.slice(3, -1).join(' ') !== NODE_FLAGS.join(' ') || entrypoint.at(-1) !== 'bin/todoapp.js') {
+      problems.push(`ENTRYPOINT must start node with the flags the benchmark measured (${NODE_FLAGS.join(' ')}), then bin/todoapp.js`);
+    }
     if (parseExecForm('CMD', argsOf(last, 'CMD').at(-1) ?? '').join(' ') !== 'serve') problems.push('CMD is not ["serve"]');
   } catch (error) {
     problems.push((error as Error).message);
