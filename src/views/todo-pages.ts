@@ -97,18 +97,20 @@ function itemKey(id: number, version: string, overdue: boolean, manualOrder: boo
   return `${id}:${version}:${overdue ? 1 : 0}${manualOrder ? 1 : 0}`;
 }
 
-/** A todo as far as its markup is concerned: which one, which version of it, and whether it shows as overdue. */
-export interface ListedTodo {
-  id: number;
-  version: string;
-  overdue: boolean;
+/** The ids of the overdue todos, space-separated, in order (as ListVersions.overdue has them). */
+export function overdueIds(todos: readonly TodoRecord[], today: string): string {
+  return todos
+    .filter((todo) => isOverdue(todo, today))
+    .map((todo) => todo.id)
+    .join(' ');
 }
 
-/** The key of a list's items (renderTodoItems): the same key, the same markup. */
-export function todoItemsKey(todos: readonly ListedTodo[], sort: TodoSort): string {
-  let key = sort;
-  for (const todo of todos) key += ` ${itemKey(todo.id, todo.version, todo.overdue, sort === 'order')}`;
-  return key;
+/**
+ * The key of a list's items (renderTodoItems): what they are made of, so the
+ * same key, the same markup. `versions` and `overdue` as ListVersions has them.
+ */
+export function todoItemsKey(sort: TodoSort, versions: string, overdue: string): string {
+  return `${sort}|${versions}|${overdue}`;
 }
 
 /**

@@ -10,7 +10,8 @@ import Fastify from 'fastify';
 import { compression } from '../../src/plugins/compression.ts';
 import { toJson } from '../../src/features/todos/api-routes.ts';
 import { ListBodyCache, chooseEncoding, listKey, matchesIfNoneMatch } from '../../src/features/todos/list-cache.ts';
-import { todosRepository } from '../../src/features/todos/repository.ts';
+import { todosRepository, versionsOf, type ListOptions } from '../../src/features/todos/repository.ts';
+import { overdueIds } from '../../src/views/todo-pages.ts';
 import { todoListCacheLookups } from '../../src/plugins/metrics.ts';
 import { ENGINES, startTestApp, type TestApp, type TestUser, type TodoJson } from '../support/app.ts';
 import { rawRequestBytes } from '../support/http.ts';
@@ -50,6 +51,22 @@ for (const engine of ENGINES) {
       await t.db.query('DELETE FROM todos');
       for (let index = 0; index < 12; index++) await create(t.alice, `alice's todo ${index}`);
       for (let index = 0; index < 3; index++) await create(bob, `bob's todo ${index}`);
+    });
+
+    it('describes a list in the database exactly as versionsOf and overdueIds describe its rows (else nothing kept would ever be found)', async () => {
+      await create(t.alice, 'late', { dueDate: '2001-01-01' });
+      await create(t.alice, 'late but done', { dueDate: '2001-01-02', completed: true });
+      await create(t.alice, 'not yet', { dueDate: '2999-01-01', completed: true });
+      const scope = { ownerId: t.alice.id };
+      const today = await todosRepository.today(t.db);
+      const cases: ListOptions[] = [{}, { sort: 'due' }, { sort: 'order' }, { completed: true }, { completed: false, text: 'late' }, { limit: 5 }, { text: 'nothing like it' }];
+      for (const options of cases) {
+        const list = await todosRepository.listVersionsForOwner(t.db, scope, options);
+        const todos = await todosRepository.listForOwner(t.db, scope, options);
+        const expected = { versions: versionsOf(todos), overdue: overdueIds(todos, today), count: todos.length, completed: todos.filter((todo) => todo.completed).length };
+        assert.deepEqual({ ...list }, expected, JSON.stringify(options));
+      }
+      assert.notEqual((await todosRepository.listVersionsForOwner(t.db, scope)).overdue, '', 'an overdue todo is there to be found');
     });
 
     it('answers the same bytes from the cache as a fresh build, counting a miss then a hit', async () => {
@@ -222,15 +239,15 @@ for (const engine of ENGINES) {
 }
 
 describe('ListBodyCache', () => {
-  const rows = (count: number, version = '1') => Array.from({ length: count }, (_, index) => ({ id: index + 1, version }));
+  const rows = (count: number, version = '1') => versionsOf(Array.from({ length: count }, (_, index) => ({ id: index + 1, version })));
 
   it('keys a list by its base URL and every id and version, in order', () => {
     const key = listKey('http://a', rows(3));
     assert.notEqual(listKey('http://b', rows(3)), key);
     assert.notEqual(listKey('http://a', rows(3, '2')), key);
-    assert.notEqual(listKey('http://a', rows(3).reverse()), key);
+    assert.notEqual(listKey('http://a', versionsOf([3, 2, 1].map((id) => ({ id, version: '1' })))), key);
     assert.notEqual(listKey('http://a', rows(2)), key);
-    assert.notEqual(listKey('http://a', [{ id: 1, version: '12' }]), listKey('http://a', [{ id: 11, version: '2' }]));
+    assert.notEqual(listKey('http://a', versionsOf([{ id: 1, version: '12' }])), listKey('http://a', versionsOf([{ id: 11, version: '2' }])));
   });
 
   it('drops the oldest lists past its entry and byte limits', () => {

@@ -20,7 +20,7 @@ import {
   TodoIdParams,
   UpdateTodo,
 } from './schemas.ts';
-import { todosRepository, type ListPosition, type TodoRecord, type TodoScope } from './repository.ts';
+import { todosRepository, versionsOf, type ListPosition, type TodoRecord, type TodoScope } from './repository.ts';
 import { ListBodyCache, listKey } from './list-cache.ts';
 
 export interface TodoApiOptions {
@@ -107,12 +107,12 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
       const options = { completed, text: q?.trim(), limit, after, sort };
       const base = baseUrl(request);
       // Only the caller's rows and versions: the key is made of ids that the owner's query alone returns.
-      let list = lists.get(listKey(base, await todosRepository.listVersionsForOwner(db, scope, options)));
+      let list = lists.get(listKey(base, (await todosRepository.listVersionsForOwner(db, scope, options)).versions));
       if (!list) {
         // Kept under the rows this query returned, which may already differ from the versions above.
         const todos = await todosRepository.listForOwner(db, scope, options);
         const last = todos.at(-1);
-        list = lists.set(listKey(base, todos), JSON.stringify(todos.map((todo) => toJson(todo, base))), todos.length, last && encodeCursor(last));
+        list = lists.set(listKey(base, versionsOf(todos)), JSON.stringify(todos.map((todo) => toJson(todo, base))), todos.length, last && encodeCursor(last));
       }
       if (limit !== undefined && sort === 'newest' && list.cursor !== undefined && list.count === limit) {
         const next = new URLSearchParams(request.query as Record<string, string>);

@@ -23,12 +23,6 @@ import { todoListCacheLookups } from '../../plugins/metrics.ts';
 
 export type ListEncoding = 'br' | 'gzip';
 
-/** A row of a list as far as its body is concerned: which todo, which version of it. */
-export interface ListedRow {
-  id: number;
-  version: string;
-}
-
 export interface CachedList {
   readonly key: string;
   /** Weak: the same for every content-encoding of the body. */
@@ -64,11 +58,9 @@ const ENTRY_OVERHEAD_BYTES = 256;
 const hits = todoListCacheLookups.labels({ result: 'hit' });
 const misses = todoListCacheLookups.labels({ result: 'miss' });
 
-/** The key of a list's body: the base URL, then each row's id and version, in order. */
-export function listKey(base: string, rows: readonly ListedRow[]): string {
-  let key = base;
-  for (const row of rows) key += ` ${row.id}:${row.version}`;
-  return key;
+/** The key of a list's body: the base URL, then each row's id and version, in order (ListVersions.versions). */
+export function listKey(base: string, versions: string): string {
+  return `${base} ${versions}`;
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Problem, Viewer } from '../../views/pages.ts';
 import { acceptsGzip, deflatePart, gzipParts, type DeflatedPart } from '../../views/gzip-parts.ts';
 import {
   FILTER_PATHS,
-  isOverdue,
+  overdueIds,
   renderEditTodoPage,
   renderTodoItems,
   renderTodoListPage,
@@ -23,7 +23,7 @@ import {
   type ListView,
   type TodoFilter,
 } from '../../views/todo-pages.ts';
-import { todosRepository, type TodoScope, type TodoSort } from './repository.ts';
+import { todosRepository, versionsOf, type TodoRecord, type TodoScope, type TodoSort } from './repository.ts';
 import { CreateTodo, UpdateTodo } from './schemas.ts';
 
 export interface TodoPageOptions {
@@ -123,39 +123,38 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     const returnTo = request.method === 'GET' ? safeReturn(request.url) : FILTER_PATHS[filter];
     // The whole list holds its counts already: then only today is asked for.
     const whole = filter === 'all' && text === '';
-    const countsOf = (rows: { completed: boolean }[], summary: { active: number; completed: number } | undefined) => {
-      const completed = summary?.completed ?? rows.reduce((sum, todo) => sum + (todo.completed ? 1 : 0), 0);
-      return { completed, active: summary?.active ?? rows.length - completed };
-    };
+    const countsOf = (total: number, completed: number, summary: { active: number; completed: number } | undefined) =>
+      summary ? { active: summary.active, completed: summary.completed } : { active: total - completed, completed };
+    const completedIn = (todos: TodoRecord[]) => todos.reduce((sum, todo) => sum + (todo.completed ? 1 : 0), 0);
 
     if (!acceptsGzip(request.headers['accept-encoding'])) {
       const [todos, summary] = await Promise.all([
         todosRepository.listForOwner(db, person.scope, listed),
         whole ? undefined : todosRepository.summaryForOwner(db, person.scope),
       ]);
-      const view = { filter, sort, text, returnTo, counts: countsOf(todos, summary), today: summary?.today ?? (await databaseToday()) };
+      const view = { filter, sort, text, returnTo, counts: countsOf(todos.length, completedIn(todos), summary), today: summary?.today ?? (await databaseToday()) };
       return sendHtml(reply, status, renderTodoListPage(person.viewer, todos, view, { problem, values }));
     }
 
     // Compressed, the page is made of three parts (views/gzip-parts.ts): the
     // items, kept compressed while the list is the same, between the markup
     // before and after them, which hold this render's own tokens.
-    const [rows, summary] = await Promise.all([
+    const [list, summary] = await Promise.all([
       todosRepository.listVersionsForOwner(db, person.scope, listed),
       whole ? undefined : todosRepository.summaryForOwner(db, person.scope),
     ]);
     // Today matters to the items only (what is overdue), and the query gave it for the key.
-    const view: ListView = { filter, sort, text, returnTo, counts: countsOf(rows, summary), today: summary?.today ?? '' };
-    let itemCount = rows.length;
-    let items = listItems.get(todoItemsKey(rows, sort));
+    const view: ListView = { filter, sort, text, returnTo, counts: countsOf(list.count, list.completed, summary), today: summary?.today ?? '' };
+    let itemCount = list.count;
+    let items = listItems.get(todoItemsKey(sort, list.versions, list.overdue));
     if (!items) {
       // The two queries are not one snapshot: the page shows, and keeps under their own key, the todos of the second.
       const todos = await todosRepository.listForOwner(db, person.scope, listed);
       view.today = summary?.today ?? (await databaseToday());
-      view.counts = countsOf(todos, summary);
+      view.counts = countsOf(todos.length, completedIn(todos), summary);
       itemCount = todos.length;
       items = deflatePart(Buffer.from(renderTodoItems(todos, view)));
-      keepItems(todoItemsKey(todos.map((todo) => ({ id: todo.id, version: todo.version, overdue: isOverdue(todo, view.today) })), sort), items);
+      keepItems(todoItemsKey(sort, versionsOf(todos), overdueIds(todos, view.today)), items);
     }
     const { before, after } = renderTodoListPageAround(person.viewer, itemCount, view, { problem, values });
     reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding');

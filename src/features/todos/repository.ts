@@ -82,15 +82,25 @@ const isoText = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY
 const apiJsonReturning = (base: string) =>
   `RETURNING (SELECT row_to_json(j)::text FROM (SELECT todos.id, todos.title, todos.notes, todos.due_date AS "dueDate", todos.completed, todos."order", ${isoText('todos.created_at')} AS "createdAt", ${isoText('todos.updated_at')} AS "updatedAt", ${base} || '/api/todos/' || todos.id AS url) j) AS body, ${base} || '/api/todos/' || todos.id AS location`;
 
-/** A listed todo's identity and version, without its content. */
-export interface TodoVersion {
-  id: number;
-  version: string;
-  completed: boolean;
-  overdue: boolean;
+/**
+ * A list as far as anything made of it is concerned (list-cache.ts, the list
+ * page's kept items): which todos, which versions of them, in the list's order.
+ */
+export interface ListVersions {
+  /** Each todo's `id:version`, space-separated, in order: what versionsOf makes of the todos themselves. */
+  versions: string;
+  /** The ids of the overdue ones (due before the database's today, not done), space-separated, in order. */
+  overdue: string;
+  count: number;
+  completed: number;
 }
 
-const VERSION_COLUMNS = 'id, xmin::text AS version, completed, coalesce(due_date < current_date, false) AND NOT completed AS overdue';
+/** The `versions` of ListVersions, from todos read in full. */
+export function versionsOf(todos: readonly Pick<TodoRecord, 'id' | 'version'>[]): string {
+  return todos.map((todo) => `${todo.id}:${todo.version}`).join(' ');
+}
+
+const VERSION_COLUMNS = 'id, xmin::text AS version, completed, coalesce(due_date < current_date, false) AND NOT completed AS overdue, created_at, due_date, "order"';
 
 /** The one listing query (filters, order, page) behind both listForOwner and listVersionsForOwner, so the two cannot disagree on which rows a list has. */
 function listQuery(columns: string, scope: TodoScope, options: ListOptions): { sql: string; params: unknown[] } {
@@ -132,13 +142,21 @@ export const todosRepository = {
 
   /**
    * Which rows listForOwner would return, in its order, with their versions
-   * only: far less to send and decode than the rows, so a body already built
-   * for exactly this list can be reused (see list-cache.ts). `overdue` is
-   * measured against the database's today.
+   * only, as one row of text: far less to send and decode than the rows, so
+   * what was already made of exactly this list can be reused.
    */
-  async listVersionsForOwner(db: Queryable, scope: TodoScope, options: ListOptions = {}): Promise<TodoVersion[]> {
+  async listVersionsForOwner(db: Queryable, scope: TodoScope, options: ListOptions = {}): Promise<ListVersions> {
     const { sql, params } = listQuery(VERSION_COLUMNS, scope, options);
-    return db.query<TodoVersion>(sql, params);
+    const order = ORDER_BY[options.sort ?? 'newest'];
+    const [list] = await db.query<ListVersions>(
+      `SELECT coalesce(string_agg(id || ':' || version, ' ' ORDER BY ${order}), '') AS versions,
+              coalesce(string_agg(id::text, ' ' ORDER BY ${order}) FILTER (WHERE overdue), '') AS overdue,
+              count(*)::int AS count, count(*) FILTER (WHERE completed)::int AS completed
+       FROM (${sql}) listed`,
+      params,
+    );
+    if (!list) throw new Error('an aggregate query returned no row');
+    return list;
   },
 
   async getForOwner(db: Queryable, scope: TodoScope, id: number): Promise<TodoRecord | undefined> {
