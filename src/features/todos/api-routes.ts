@@ -92,7 +92,13 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
   app.get(
     '/todos',
     {
-      schema: { tags, summary: 'List todos, newest first', querystring: ListTodosQuery, response: { 200: Type.Array(Todo), 400: ErrorResponse } },
+      schema: {
+        tags,
+        summary: 'List todos, newest first',
+        description: 'Answers an `ETag`; with `If-None-Match` naming it, an unchanged list answers 304 without a body.',
+        querystring: ListTodosQuery,
+        response: { 200: Type.Array(Todo), 304: Type.Null({ description: 'The list is unchanged since the ETag given in If-None-Match.' }), 400: ErrorResponse },
+      },
       // The list compresses its cached bodies itself (lists.send), once per version of the list.
       compress: false,
     },
