@@ -5,7 +5,9 @@
 // page form), or the server's own retry after a failover broke the connection
 // before the COMMIT was acknowledged — gets the first response back and
 // changes nothing twice. A concurrent repeat waits on the key's row until the
-// first transaction ends, then replays it.
+// first transaction ends, then replays it. A change that is one statement on
+// one row goes through `writeOnce.statement` instead: the change and the
+// key's record as one statement, one round trip.
 import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Database, Queryable } from '../db/database.ts';

@@ -69,7 +69,7 @@ const TODO_EDIT_FORM = 'todo-edit';
  * less often than its list is shown. Bounded: at the limit it starts afresh.
  */
 const itemMarkup = new Map<string, string>();
-const ITEM_MARKUP_ENTRIES = 5000;
+const ITEM_MARKUP_ENTRIES = 2000;
 
 /**
  * A todo's markup: a pure function of the todo (its id, row version and
