@@ -68,7 +68,7 @@ describe('compression', () => {
       assert.equal(response.headers['content-encoding'], encoding);
       assert.match(String(response.headers['vary']), /accept-encoding/i);
       assert.equal(response.headers['cache-control'], 'no-store', 'HTML is still never cached');
-      // Each render gives every form a fresh idempotency key and a freshly masked CSRF token; the rest is the same.
+      // Each render has its own form nonce and a freshly masked CSRF token; the rest is the same.
       const withoutKeys = (page: Buffer) =>
         page
           .toString('utf8')

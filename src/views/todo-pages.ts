@@ -45,13 +45,9 @@ export function readableDate(isoDate: string): string {
  * same form posted twice (a double click, a resend) changes things once, and
  * two different forms of the page are two changes.
  */
-class FormFields {
-  readonly value: SafeHtml;
-
-  constructor(viewer: Viewer, returnTo: string) {
-    // randomUUID draws from a pool of random bytes; randomBytes asks the system each time.
-    this.value = html`${csrfField(viewer.csrfToken)}<input type="hidden" name="returnTo" value="${returnTo}"><input type="hidden" name="_idempotency" value="${randomUUID()}">`;
-  }
+function formFields(viewer: Viewer, returnTo: string): SafeHtml {
+  // randomUUID draws from a pool of random bytes; randomBytes asks the system each time.
+  return html`${csrfField(viewer.csrfToken)}<input type="hidden" name="returnTo" value="${returnTo}"><input type="hidden" name="_idempotency" value="${randomUUID()}">`;
 }
 
 /**
@@ -153,17 +149,8 @@ export function renderTodoListPageAround(viewer: Viewer, itemCount: number, view
   return { before, after };
 }
 
-/**
- * The list page, as UTF-8 bytes, whole: for clients that take no gzip. The
- * others get it in compressed parts (features/todos/page-routes.ts).
- */
-export function renderTodoListPage(viewer: Viewer, todos: TodoRecord[], view: ListView, options: ListPageOptions = {}): Buffer {
-  const { before, after } = renderTodoListPageAround(viewer, todos.length, view, options);
-  return Buffer.from(before + renderTodoItems(todos, view) + after);
-}
-
 function renderListPageAround(viewer: Viewer, itemCount: number, view: ListView, options: ListPageOptions): string {
-  const back = new FormFields(viewer, view.returnTo).value;
+  const back = formFields(viewer, view.returnTo);
   const total = view.counts.active + view.counts.completed;
   const allDone = total > 0 && view.counts.active === 0;
   const values = options.values ?? {};
@@ -214,7 +201,7 @@ export function renderEditTodoPage(viewer: Viewer, todo: TodoRecord, returnTo: s
     html`<h1>Edit todo</h1>
 ${problemBox(problem)}
 <form method="post" action="/todos/${todo.id}" class="stacked">
-  ${new FormFields(viewer, returnTo).value}
+  ${formFields(viewer, returnTo)}
   <label>Title <input name="title" maxlength="250" autofocus value="${shown.title}" aria-describedby="title-help"></label>
   <p id="title-help" class="help">Saving an empty title deletes the todo.</p>
   <label>Due date <input name="dueDate" type="date" value="${shown.dueDate}"></label>

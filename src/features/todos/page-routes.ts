@@ -17,13 +17,12 @@ import {
   overdueIds,
   renderEditTodoPage,
   renderTodoItems,
-  renderTodoListPage,
   renderTodoListPageAround,
   todoItemsKey,
   type ListView,
   type TodoFilter,
 } from '../../views/todo-pages.ts';
-import { todosRepository, versionsOf, type TodoRecord, type TodoScope, type TodoSort } from './repository.ts';
+import { todosRepository, versionsOf, type TodoScope, type TodoSort } from './repository.ts';
 import { CreateTodo, UpdateTodo } from './schemas.ts';
 
 export interface TodoPageOptions {
@@ -121,24 +120,17 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     const text = (query.q ?? '').trim().slice(0, 200);
     const listed = { completed: filter === 'all' ? undefined : filter === 'completed', text, sort };
     const returnTo = request.method === 'GET' ? safeReturn(request.url) : FILTER_PATHS[filter];
-    // The whole list holds its counts already: then only today is asked for.
+    // The whole list holds its counts already; a filtered one asks for them.
     const whole = filter === 'all' && text === '';
     const countsOf = (total: number, completed: number, summary: { active: number; completed: number } | undefined) =>
       summary ? { active: summary.active, completed: summary.completed } : { active: total - completed, completed };
-    const completedIn = (todos: TodoRecord[]) => todos.reduce((sum, todo) => sum + (todo.completed ? 1 : 0), 0);
-
-    if (!acceptsGzip(request.headers['accept-encoding'])) {
-      const [todos, summary] = await Promise.all([
-        todosRepository.listForOwner(db, person.scope, listed),
-        whole ? undefined : todosRepository.summaryForOwner(db, person.scope),
-      ]);
-      const view = { filter, sort, text, returnTo, counts: countsOf(todos.length, completedIn(todos), summary), today: summary?.today ?? (await databaseToday()) };
-      return sendHtml(reply, status, renderTodoListPage(person.viewer, todos, view, { problem, values }));
-    }
 
     // Compressed, the page is made of three parts (views/gzip-parts.ts): the
     // items, kept compressed while the list is the same, between the markup
-    // before and after them, which hold this render's own tokens.
+    // before and after them, which hold this render's own tokens. A client
+    // that takes no gzip gets the parts joined (and @fastify/compress then
+    // compresses them with brotli if the client takes that).
+    const gzip = acceptsGzip(request.headers['accept-encoding']);
     const [list, summary] = await Promise.all([
       todosRepository.listVersionsForOwner(db, person.scope, listed),
       whole ? undefined : todosRepository.summaryForOwner(db, person.scope),
@@ -146,17 +138,22 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     // Today matters to the items only (what is overdue), and the query gave it for the key.
     const view: ListView = { filter, sort, text, returnTo, counts: countsOf(list.count, list.completed, summary), today: summary?.today ?? '' };
     let itemCount = list.count;
-    let items = listItems.get(todoItemsKey(sort, list.versions, list.overdue));
+    let items = gzip ? listItems.get(todoItemsKey(sort, list.versions, list.overdue)) : undefined;
+    let markup: string | undefined;
     if (!items) {
       // The two queries are not one snapshot: the page shows, and keeps under their own key, the todos of the second.
       const todos = await todosRepository.listForOwner(db, person.scope, listed);
       view.today = summary?.today ?? (await databaseToday());
-      view.counts = countsOf(todos.length, completedIn(todos), summary);
+      view.counts = countsOf(todos.length, todos.filter((todo) => todo.completed).length, summary);
       itemCount = todos.length;
-      items = deflatePart(Buffer.from(renderTodoItems(todos, view)));
-      keepItems(todoItemsKey(sort, versionsOf(todos), overdueIds(todos, view.today)), items);
+      markup = renderTodoItems(todos, view);
+      if (gzip) {
+        items = deflatePart(Buffer.from(markup));
+        keepItems(todoItemsKey(sort, versionsOf(todos), overdueIds(todos, view.today)), items);
+      }
     }
     const { before, after } = renderTodoListPageAround(person.viewer, itemCount, view, { problem, values });
+    if (!items) return sendHtml(reply, status, before + markup + after);
     reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding');
     return sendHtml(reply, status, gzipParts([deflatePart(Buffer.from(before)), items], Buffer.from(after)));
   };
