@@ -58,7 +58,6 @@ export interface ListOptions {
 // Timestamps leave as text and become ISO strings in `fromRows`: no Date
 // objects are made for the API's strings (see isoTimestamp).
 export const TODO_COLUMNS = `id, title, notes, due_date::text AS "dueDate", completed, "order", created_at::text AS "createdAt", updated_at::text AS "updatedAt", xmin::text AS version`;
-const COLUMNS = TODO_COLUMNS;
 
 /** The rows of a todo query, their timestamps rewritten in place. */
 function fromRows(rows: TodoRecord[]): TodoRecord[] {
@@ -73,14 +72,43 @@ function fromRows(rows: TodoRecord[]): TodoRecord[] {
 const isoText = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /**
- * The returned row as the API shows a todo — the fields of api-routes.ts's
- * toJson, in its order, as compact JSON — and its URL, for the statements a
- * write stores with its response (WriteOnce.statement): the database writes
- * the response in the same statement as the change. `$base` is the
- * parameter holding the API's base URL.
+ * The row as the API shows a todo — the fields of api-routes.ts's toJson, in
+ * its order, as compact JSON (`body`) — and its URL (`location`), for the
+ * statements a write stores with its response (WriteOnce.statement): the
+ * database writes the response in the same statement as the change. `base`
+ * is the parameter holding the API's base URL.
  */
-const apiJsonReturning = (base: string) =>
-  `RETURNING (SELECT row_to_json(j)::text FROM (SELECT todos.id, todos.title, todos.notes, todos.due_date AS "dueDate", todos.completed, todos."order", ${isoText('todos.created_at')} AS "createdAt", ${isoText('todos.updated_at')} AS "updatedAt", ${base} || '/api/todos/' || todos.id AS url) j) AS body, ${base} || '/api/todos/' || todos.id AS location`;
+const apiJsonColumns = (base: string) =>
+  `(SELECT row_to_json(j)::text FROM (SELECT todos.id, todos.title, todos.notes, todos.due_date AS "dueDate", todos.completed, todos."order", ${isoText('todos.created_at')} AS "createdAt", ${isoText('todos.updated_at')} AS "updatedAt", ${base} || '/api/todos/' || todos.id AS url) j) AS body, ${base} || '/api/todos/' || todos.id AS location`;
+
+/** A new todo's INSERT, without its RETURNING: placed after the owner's other todos unless given an order. */
+function insertOf(scope: TodoScope, todo: NewTodo): Statement {
+  return {
+    text: `INSERT INTO todos (owner_id, title, notes, due_date, completed, "order")
+       VALUES ($1, $2, $3, $4, $5, coalesce($6, (SELECT coalesce(max("order"), 0) + 1 FROM todos WHERE owner_id = $1)))`,
+    params: [scope.ownerId, todo.title, todo.notes ?? '', todo.dueDate ?? null, todo.completed ?? false, todo.order ?? null],
+  };
+}
+
+const COLUMN_OF: Record<keyof TodoChanges, string> = {
+  title: 'title',
+  notes: 'notes',
+  dueDate: 'due_date',
+  completed: 'completed',
+  order: '"order"',
+};
+
+/** `column = $n` for each field given, its value appended to `params`; undefined when no field is given. */
+function assignmentsOf(changes: TodoChanges, params: unknown[]): string | undefined {
+  const fields = (Object.keys(COLUMN_OF) as (keyof TodoChanges)[]).filter((field) => changes[field] !== undefined);
+  if (fields.length === 0) return undefined;
+  return fields
+    .map((field) => {
+      params.push(changes[field]);
+      return `${COLUMN_OF[field]} = $${params.length}`;
+    })
+    .join(', ');
+}
 
 /**
  * A list as far as anything made of it is concerned (list-cache.ts, the list
@@ -126,17 +154,9 @@ function listQuery(columns: string, scope: TodoScope, options: ListOptions): { s
   return { sql, params };
 }
 
-const COLUMN_OF: Record<keyof TodoChanges, string> = {
-  title: 'title',
-  notes: 'notes',
-  dueDate: 'due_date',
-  completed: 'completed',
-  order: '"order"',
-};
-
 export const todosRepository = {
   async listForOwner(db: Queryable, scope: TodoScope, options: ListOptions = {}): Promise<TodoRecord[]> {
-    const { sql, params } = listQuery(COLUMNS, scope, options);
+    const { sql, params } = listQuery(TODO_COLUMNS, scope, options);
     return fromRows(await db.query<TodoRecord>(sql, params));
   },
 
@@ -160,67 +180,49 @@ export const todosRepository = {
   },
 
   async getForOwner(db: Queryable, scope: TodoScope, id: number): Promise<TodoRecord | undefined> {
-    const [todo] = fromRows(await db.query<TodoRecord>(`SELECT ${COLUMNS} FROM todos WHERE id = $1 AND owner_id = $2`, [id, scope.ownerId]));
+    const [todo] = fromRows(await db.query<TodoRecord>(`SELECT ${TODO_COLUMNS} FROM todos WHERE id = $1 AND owner_id = $2`, [id, scope.ownerId]));
     return todo;
   },
 
   async createForOwner(db: Queryable, scope: TodoScope, todo: NewTodo): Promise<TodoRecord> {
-    const [created] = fromRows(
-      await db.query<TodoRecord>(
-        `INSERT INTO todos (owner_id, title, notes, due_date, completed, "order")
-         VALUES ($1, $2, $3, $4, $5, coalesce($6, (SELECT coalesce(max("order"), 0) + 1 FROM todos WHERE owner_id = $1)))
-         RETURNING ${COLUMNS}`,
-        [scope.ownerId, todo.title, todo.notes ?? '', todo.dueDate ?? null, todo.completed ?? false, todo.order ?? null],
-      ),
-    );
+    const insert = insertOf(scope, todo);
+    const [created] = fromRows(await db.query<TodoRecord>(`${insert.text} RETURNING ${TODO_COLUMNS}`, insert.params));
     if (!created) throw new Error('INSERT … RETURNING returned no row');
     return created;
   },
 
   /** createForOwner as a statement returning the new todo as the API's JSON (`body`) and its URL (`location`), under `base`. */
   createStatement(scope: TodoScope, todo: NewTodo, base: string): Statement {
-    return {
-      text: `INSERT INTO todos (owner_id, title, notes, due_date, completed, "order")
-       VALUES ($1, $2, $3, $4, $5, coalesce($6, (SELECT coalesce(max("order"), 0) + 1 FROM todos WHERE owner_id = $1)))
-       ${apiJsonReturning('$7::text')}`,
-      params: [scope.ownerId, todo.title, todo.notes ?? '', todo.dueDate ?? null, todo.completed ?? false, todo.order ?? null, base],
-    };
+    const insert = insertOf(scope, todo);
+    return { text: `${insert.text} RETURNING ${apiJsonColumns(`$${insert.params.length + 1}::text`)}`, params: [...insert.params, base] };
+  },
+
+  /** Changes only the given fields; undefined when the todo is not in scope. */
+  async updateForOwner(db: Queryable, scope: TodoScope, id: number, changes: TodoChanges): Promise<TodoRecord | undefined> {
+    const params: unknown[] = [id, scope.ownerId];
+    const assignments = assignmentsOf(changes, params);
+    if (assignments === undefined) return this.getForOwner(db, scope, id);
+    const [updated] = fromRows(
+      await db.query<TodoRecord>(`UPDATE todos SET ${assignments}, updated_at = now() WHERE id = $1 AND owner_id = $2 RETURNING ${TODO_COLUMNS}`, params),
+    );
+    return updated;
   },
 
   /** updateForOwner as a statement returning the todo as the API's JSON (`body`); no row when the todo is not in scope. */
   updateStatement(scope: TodoScope, id: number, changes: TodoChanges, base: string): Statement {
-    const fields = (Object.keys(COLUMN_OF) as (keyof TodoChanges)[]).filter((field) => changes[field] !== undefined);
     const params: unknown[] = [id, scope.ownerId, base];
-    const assignments = fields.map((field) => {
-      params.push(changes[field]);
-      return `${COLUMN_OF[field]} = $${params.length}`;
-    });
+    const assignments = assignmentsOf(changes, params);
     // Nothing to change: the todo as it is (a SELECT can stand where the change goes).
     const text =
-      fields.length === 0
-        ? `SELECT ${apiJsonReturning('$3::text').replace('RETURNING ', '')} FROM todos WHERE id = $1 AND owner_id = $2`
-        : `UPDATE todos SET ${assignments.join(', ')}, updated_at = now() WHERE id = $1 AND owner_id = $2 ${apiJsonReturning('$3::text')}`;
+      assignments === undefined
+        ? `SELECT ${apiJsonColumns('$3::text')} FROM todos WHERE id = $1 AND owner_id = $2`
+        : `UPDATE todos SET ${assignments}, updated_at = now() WHERE id = $1 AND owner_id = $2 RETURNING ${apiJsonColumns('$3::text')}`;
     return { text, params };
   },
 
   /** deleteForOwner as a statement returning a row (with no `body` or `location`) when the todo was deleted. */
   deleteStatement(scope: TodoScope, id: number): Statement {
     return { text: 'DELETE FROM todos WHERE id = $1 AND owner_id = $2 RETURNING NULL::text AS body, NULL::text AS location', params: [id, scope.ownerId] };
-  },
-
-  /** Changes only the given fields; undefined when the todo is not in scope. */
-  async updateForOwner(db: Queryable, scope: TodoScope, id: number, changes: TodoChanges): Promise<TodoRecord | undefined> {
-    const fields = (Object.keys(COLUMN_OF) as (keyof TodoChanges)[]).filter((field) => changes[field] !== undefined);
-    if (fields.length === 0) return this.getForOwner(db, scope, id);
-    const params: unknown[] = [id, scope.ownerId];
-    const assignments = fields.map((field) => {
-      params.push(changes[field]);
-      return `${COLUMN_OF[field]} = $${params.length}`;
-    });
-    const [updated] = fromRows(
-      await db.query<TodoRecord>(`UPDATE todos SET ${assignments.join(', ')}, updated_at = now() WHERE id = $1 AND owner_id = $2 RETURNING ${COLUMNS}`, params),
-    );
-    return updated;
   },
 
   async deleteForOwner(db: Queryable, scope: TodoScope, id: number): Promise<boolean> {
