@@ -54,6 +54,7 @@ import { Children } from './http/children.ts';
 import { countsBetween, rawRequest, requestCounts } from './http/client.ts';
 import { runPgbench, type PgbenchResult } from './http/pgbench.ts';
 import { formatSummary, summariseFile } from './http/profile.ts';
+import { TODO_COLUMNS } from '../src/features/todos/repository.ts';
 import { seed, TODO_COUNT, type Seeded } from './http/seed.ts';
 import { measureStartup, type StartupResult } from './http/startup.ts';
 import { luaTable, runWrk, type LoadRequest, type LoadResult } from './http/wrk.ts';
@@ -87,8 +88,9 @@ const SECRET_KEY = randomBytes(36).toString('base64url');
 /** What Chromium and Firefox send over plain HTTP (zstd aside, which the app does not offer). */
 const ACCEPT_ENCODING = 'gzip, deflate, br';
 
-// The SQL each scenario runs, as src/features/todos/repository.ts writes it.
-const TODO_COLUMNS = `id, title, notes, due_date::text AS "dueDate", completed, "order", created_at AS "createdAt", updated_at AS "updatedAt"`;
+// The SQL of each scenario's limit, with the columns the repository selects:
+// the list's full select (what the app runs when a list changed; on an
+// unchanged one it asks only for versions), the todo's insert and update.
 const LIST_SQL = `SELECT ${TODO_COLUMNS} FROM todos WHERE owner_id = :owner ORDER BY created_at DESC, id DESC;`;
 const INSERT_SQL = `INSERT INTO todos (owner_id, title, notes, due_date, completed, "order")
 VALUES (:owner, 'A new todo from the benchmark', '', NULL, false, coalesce(NULL, (SELECT coalesce(max("order"), 0) + 1 FROM todos WHERE owner_id = :owner)))
