@@ -19,7 +19,7 @@ import { todoApiRoutes } from './features/todos/api-routes.ts';
 import { todoPageRoutes } from './features/todos/page-routes.ts';
 import { accountRoutes } from './features/accounts/routes.ts';
 import { adminRoutes } from './features/admin/routes.ts';
-import { installAuth } from './plugins/auth.ts';
+import { installAuth, refuseApiTokens } from './plugins/auth.ts';
 import { compression } from './plugins/compression.ts';
 import { installSecurityHeaders } from './plugins/security-headers.ts';
 import { staticRoutes } from './views/static-routes.ts';
@@ -128,6 +128,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     { prefix: '/api' },
   );
   await app.register(async (pages) => {
+    // preParsing rather than onRequest: the admin area's own gate (onRequest,
+    // in its child scope) then answers first, with its 404 for anyone but an
+    // admin's session, so that area stays undiscoverable to token holders too.
+    pages.addHook('preParsing', refuseApiTokens);
     await pages.register(formbody);
     await pages.register(todoPageRoutes, { db, writeOnce, viewerOf });
     await pages.register(accountRoutes, { db, config, auth, viewerOf });

@@ -6,6 +6,7 @@ import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { loadMigrations, migrate, migrationStatus, type Migration } from './db/migrate.ts';
+import { announceFirstAdminSetup } from './features/accounts/setup-code.ts';
 import { resolveSecretKey } from './secret-key.ts';
 
 export class StartupError extends Error {
@@ -27,6 +28,28 @@ async function prepareSchema(config: Config, db: Database, migrations: Migration
   }
 }
 
+/**
+ * While no admin exists: prints the one-time setup code on this terminal
+ * (features/accounts/setup-code.ts). A failure here must not stop a server
+ * that otherwise works; createsuperuser remains.
+ */
+async function announceSetup(app: FastifyInstance, db: Database, config: Config, secretKey: string, address: string): Promise<void> {
+  // A server listening on every interface is reached through one of them; localhost is the one that surely works on this machine.
+  const signupUrl = `${address.replace(/\/\/(0\.0\.0\.0|\[::\])(?=:)/, '//localhost')}/signup`;
+  try {
+    const printed = await announceFirstAdminSetup(db, {
+      secretKey,
+      registrationOpen: config.registration === 'open',
+      signupUrl,
+      print: (text) => process.stderr.write(text),
+    });
+    if (printed === 'setup-code') app.log.warn({ signupUrl }, 'no admin account exists yet: sign up with the one-time setup code printed on standard error');
+    if (printed === 'createsuperuser') app.log.warn('no admin account exists yet: create one with todoapp createsuperuser');
+  } catch (error) {
+    app.log.error({ err: error }, 'could not make a setup code for the first admin; todoapp createsuperuser still makes one');
+  }
+}
+
 export interface RunningServer {
   app: FastifyInstance;
   address: string;
@@ -38,9 +61,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const migrations = await loadMigrations();
   const db = await openDatabase(config);
   let app: FastifyInstance;
+  let secretKey: string;
   try {
     await prepareSchema(config, db, migrations);
-    app = await buildApp({ config, db, migrations, secretKey: await resolveSecretKey(config) });
+    secretKey = await resolveSecretKey(config);
+    app = await buildApp({ config, db, migrations, secretKey });
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
     await db.close();
@@ -48,6 +73,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   }
   const address = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${(app.server.address() as { port: number }).port}`;
   app.log.info({ address, database: config.database.kind }, 'todoapp is listening');
+  await announceSetup(app, db, config, secretKey, address);
 
   let closing: Promise<void> | undefined;
   const shutdown = () => {

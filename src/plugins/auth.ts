@@ -214,6 +214,20 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
   };
 }
 
+/**
+ * The gate of the HTML pages' scope (every page and form outside /api): a
+ * personal API token is for programs calling /api, never a browser session,
+ * so with one nothing there runs: no log-in, sign-up or log-out, no password,
+ * token or todo change, not even a page. Otherwise a stolen token would be
+ * worth a password change, an unthrottled guess at the password and a
+ * session cookie. A hook on the scope, so a new page cannot forget it.
+ */
+export async function refuseApiTokens(request: FastifyRequest): Promise<void> {
+  if (request.authMethod === 'token') {
+    throw new HttpError(403, 'API tokens work only under /api: pages and their forms need a browser session (log in at /login)');
+  }
+}
+
 /** For API routes: the caller, or 401. */
 export function requireApiUser(request: FastifyRequest): User {
   if (!request.user) throw new HttpError(401, 'Authentication required: send a session cookie or "Authorization: Bearer <token>"');

@@ -19,7 +19,8 @@ ${options.registrationOpen ? html`<p>No account yet? <a href="/signup">Sign up</
   );
 }
 
-export function renderSignupPage(csrfToken: string, options: { problem?: Problem; username?: string }): string {
+/** `setup`: no admin exists yet, so the form asks for the setup code the server printed. */
+export function renderSignupPage(csrfToken: string, options: { problem?: Problem; username?: string; setup?: boolean }): string {
   return layout(
     'Sign up',
     html`<h1>Sign up</h1>
@@ -30,6 +31,10 @@ ${problemBox(options.problem)}
   <p id="username-help" class="help">Letters, digits, dots, dashes and underscores.</p>
   <label>Password <input name="password" type="password" autocomplete="new-password" required minlength="8" aria-describedby="password-help"></label>
   <p id="password-help" class="help">At least 8 characters; common passwords are refused.</p>
+  ${options.setup
+    ? html`<label>Setup code <input name="setupCode" autocomplete="off" spellcheck="false" maxlength="100" aria-describedby="setup-code-help"></label>
+  <p id="setup-code-help" class="help">No admin exists yet. The code the server printed in its terminal (or log) when it started makes this account the admin; without it the account is an ordinary one.</p>`
+    : ''}
   <button type="submit">Create account</button>
 </form>
 <p>Have an account? <a href="/login">Log in</a></p>`,

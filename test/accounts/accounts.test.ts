@@ -35,7 +35,7 @@ for (const engine of ENGINES) {
       assert.match(((await api.json()) as { error: string }).error, /Authentication required/);
     });
 
-    it('signs up, logged in at once, with a list of its own; only the first account is an admin', async () => {
+    it('signs up, logged in at once, with a list of its own; a sign-up without the setup code is no admin', async () => {
       const { browser, response } = await signUp('carol', 'a long enough passphrase');
       assert.equal(response.status, 303);
       assert.match(await browser.page('/'), /Account \(carol\)/);
@@ -145,7 +145,7 @@ for (const engine of ENGINES) {
       assert.equal(rows.length, 0);
     });
 
-    it('throttles a burst of wrong passwords with 429 and Retry-After, per account', async () => {
+    it('throttles a burst of wrong passwords with 429 and Retry-After, per account and address', async () => {
       const victim = await t.createUser('ivan');
       const other = await t.createUser('judy');
       const attacker = visitor();

@@ -143,6 +143,71 @@ for (const engine of ENGINES) {
       });
     });
 
+    describe('a token is not a session', () => {
+      const asForm = (token: string, fields: Record<string, string>): RequestInit => ({
+        method: 'POST',
+        redirect: 'manual',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+        body: new URLSearchParams(fields).toString(),
+      });
+
+      it('changes no password, starts or ends no session, makes or revokes no token, deletes nothing', async () => {
+        const user = await t.createUser('tokenonly');
+        const spare = await tokensRepository.create(t.db, user.id, 'spare', 'a-stored-hash-no-token-has-0123456789');
+        const tokenIds = async () => (await tokensRepository.listForUser(t.db, user.id)).map((token) => token.id);
+        const tokensBefore = await tokenIds();
+        const browser = await t.browserFor(user);
+        for (const [path, fields] of [
+          ['/account/password', { currentPassword: user.password, newPassword: 'a brand new passphrase' }],
+          ['/account/tokens', { name: 'minted by a token' }],
+          [`/account/tokens/${spare.id}/revoke`, {}],
+          ['/account/delete', { password: user.password }],
+          ['/logout', {}],
+        ] as const) {
+          const response = await t.request(path, asForm(user.token, fields));
+          assert.equal(response.status, 403, path);
+          assert.match(await response.text(), /browser session/, path);
+          assert.deepEqual(response.headers.getSetCookie(), [], `${path} hands out no cookie`);
+        }
+        assert.deepEqual(await tokenIds(), tokensBefore, 'no token made or revoked');
+        assert.equal((await browser.fetch('/')).status, 200, 'the browser session is still there');
+        await new BrowserSession(t.baseUrl).logIn(user.username, user.password); // the old password still works
+      });
+
+      it('acts on no HTML page or form route', async () => {
+        const todo = (await (await t.request('/api/todos', { method: 'POST', json: { title: 'left alone' } })).json()) as { id: number };
+        const before = await (await t.request('/api/todos')).text();
+        const gets = ['/', '/active', '/completed', '/account', '/login', '/signup', `/todos/${todo.id}/edit`];
+        for (const path of gets) {
+          const response = await t.request(path, { redirect: 'manual', headers: { accept: 'text/html' } });
+          assert.equal(response.status, 403, `GET ${path}`);
+        }
+        const posts: [string, Record<string, string>][] = [
+          ['/todos', { title: 'made by a token' }],
+          ['/todos/toggle-all', { completed: 'true' }],
+          ['/todos/delete-selected', { ids: String(todo.id) }],
+          ['/todos/clear-completed', {}],
+          [`/todos/${todo.id}/toggle`, { completed: 'true' }],
+          [`/todos/${todo.id}/move`, { direction: 'up' }],
+          [`/todos/${todo.id}/delete`, {}],
+          [`/todos/${todo.id}`, { title: 'renamed by a token' }],
+          ['/login', { username: t.alice.username, password: t.alice.password }],
+          ['/signup', { username: 'madebytoken', password: 'a long enough passphrase' }],
+        ];
+        for (const [path, fields] of posts) {
+          const response = await t.request(path, asForm(t.alice.token, fields));
+          assert.equal(response.status, 403, `POST ${path}`);
+          assert.deepEqual(response.headers.getSetCookie(), [], `POST ${path} hands out no cookie`);
+        }
+        const json = await t.request('/account', { redirect: 'manual', headers: { accept: 'application/json' } });
+        assert.equal(json.status, 403);
+        assert.match(((await json.json()) as { error: string }).error, /browser session/);
+        assert.equal(await (await t.request('/api/todos')).text(), before, 'no todo changed');
+        const [made] = await t.db.query("SELECT 1 FROM users WHERE username = 'madebytoken'");
+        assert.equal(made, undefined, 'no account was made');
+      });
+    });
+
     it('sends security headers on pages and API responses', async () => {
       for (const response of [await new BrowserSession(t.baseUrl).fetch('/login'), await t.request('/api/todos')]) {
         const csp = response.headers.get('content-security-policy') ?? '';

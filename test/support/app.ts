@@ -102,7 +102,7 @@ export async function startTestApp(engine: EngineName, env: Record<string, strin
     await tokensRepository.create(db, user.id, 'tests', keyedHash(secretKey, token));
     return { id: user.id, username, password, token };
   };
-  const alice = options.migrate === false ? { id: 0, username: 'alice', password: '', token: 'none-before-migrations' } : await createUser('alice');
+  const alice = options.migrate === false ? { id: 0, username: 'alice', password: '', token: 'none-before-migrations' } : await createUser('alice', { admin: true });
   const port = await pickFreePort();
   await app.listen({ host: '127.0.0.1', port });
   const baseUrl = `http://localhost:${port}`;

@@ -1,4 +1,4 @@
-// SQL for users, sessions, API tokens and login throttling.
+// SQL for users, sessions, API tokens, setup codes and attempt throttling.
 import type { Database, Queryable } from '../../db/database.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
 
@@ -49,31 +49,59 @@ async function ensureAnotherAdmin(tx: Queryable, userId: number): Promise<void> 
 }
 
 
+export class InvalidSetupCodeError extends Error {
+  constructor() {
+    super('That is not the setup code, or it was used already.');
+    this.name = 'InvalidSetupCodeError';
+  }
+}
+
+/** SQL: whether an enabled admin exists. */
+const ENABLED_ADMIN_EXISTS = 'EXISTS (SELECT 1 FROM users WHERE is_admin AND NOT is_disabled)';
+
 export const usersRepository = {
   /**
-   * Creates a user. The first user ever becomes an admin and receives the
-   * todos taken over from the old app; `admin` forces admin rights.
+   * Creates a user, an admin only when asked (`admin`, for createsuperuser)
+   * or when `setupCodeHash` names a live setup code while no admin exists
+   * (the code is used up; otherwise InvalidSetupCodeError and nothing is
+   * made). Creating an admin deletes every setup code, and the first admin
+   * ever receives the todos taken over from the old app.
    */
-  async create(db: Database, input: { username: string; passwordHash: string; admin?: boolean }): Promise<User> {
+  async create(db: Database, input: { username: string; passwordHash: string; admin?: boolean; setupCodeHash?: string }): Promise<User> {
     try {
       return await db.transaction(async (tx) => {
-        // Serialises concurrent sign-ups so exactly one can be "the first".
+        // Serialises sign-ups and admin changes, so two codes redeemed at once
+        // (through two replicas) cannot both find "no admin yet".
         await tx.query('LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE');
-        const [existing] = await tx.query<{ any: boolean }>('SELECT EXISTS (SELECT 1 FROM users) AS any');
-        const isAdmin = input.admin === true || !existing?.any;
+        let isAdmin = input.admin === true;
+        if (input.setupCodeHash !== undefined) {
+          const redeemed = await tx.query(`DELETE FROM setup_codes WHERE code_hash = $1 AND NOT ${ENABLED_ADMIN_EXISTS} RETURNING code_hash`, [
+            input.setupCodeHash,
+          ]);
+          if (redeemed.length === 0) throw new InvalidSetupCodeError();
+          isAdmin = true;
+        }
         const [user] = await tx.query<User>(
           `INSERT INTO users (username, password_hash, is_admin) VALUES ($1, $2, $3) RETURNING ${USER_COLUMNS}`,
           [input.username, input.passwordHash, isAdmin],
         );
         if (!user) throw new Error('INSERT … RETURNING returned no row');
-        const [firstAdmin] = await tx.query<{ id: number }>('SELECT id FROM users WHERE is_admin ORDER BY id LIMIT 1');
-        if (firstAdmin?.id === user.id) await tx.query('UPDATE todos SET owner_id = $1 WHERE owner_id IS NULL', [user.id]);
+        if (isAdmin) {
+          await tx.query('DELETE FROM setup_codes');
+          const [firstAdmin] = await tx.query<{ id: number }>('SELECT id FROM users WHERE is_admin ORDER BY id LIMIT 1');
+          if (firstAdmin?.id === user.id) await tx.query('UPDATE todos SET owner_id = $1 WHERE owner_id IS NULL', [user.id]);
+        }
         return user;
       });
     } catch (error) {
       if (isUniqueViolation(error)) throw new UsernameTakenError(input.username);
       throw error;
     }
+  },
+
+  async adminExists(db: Queryable): Promise<boolean> {
+    const [row] = await db.query<{ exists: boolean }>(`SELECT ${ENABLED_ADMIN_EXISTS} AS exists`);
+    return row?.exists === true;
   },
 
   async findByUsername(db: Queryable, username: string): Promise<UserWithPassword | undefined> {
@@ -206,31 +234,66 @@ export const tokensRepository = {
   },
 };
 
-export const loginThrottle = {
-  /** Seconds until another attempt is allowed for any of these keys, or 0. */
-  async retryAfter(db: Queryable, keys: { key: string; limit: number }[], windowSeconds: number): Promise<number> {
-    const rows = await db.query<{ key: string; failures: number; remaining: number }>(
-      `SELECT key, failures, ceil(extract(epoch FROM window_started_at + make_interval(secs => $2) - now()))::int AS remaining
-       FROM login_failures WHERE key = ANY($1::text[]) AND window_started_at > now() - make_interval(secs => $2)`,
-      [keys.map((entry) => entry.key), windowSeconds],
+export const setupCodesRepository = {
+  /**
+   * Keeps a setup code's hash unless an enabled admin exists; true when kept.
+   * An admin created at the same moment may miss it when deleting the codes:
+   * harmless, since redeeming one also requires that no admin exists.
+   */
+  async addWhileNoAdmin(db: Queryable, codeHash: string): Promise<boolean> {
+    const rows = await db.query(`INSERT INTO setup_codes (code_hash) SELECT $1 WHERE NOT ${ENABLED_ADMIN_EXISTS} RETURNING code_hash`, [codeHash]);
+    return rows.length > 0;
+  },
+};
+
+export interface RateLimit {
+  key: string;
+  /** Attempts allowed in the window. */
+  limit: number;
+}
+
+/**
+ * Attempt counters in fixed windows (table rate_limits), shared by every
+ * replica. An attempt is counted and checked in one statement, before any
+ * password is hashed: under a burst of N at once the counter still hands out
+ * each number once, so at most `limit` of them go ahead.
+ */
+export const rateLimits = {
+  /**
+   * Counts an attempt against every key; 0 when it is within every limit,
+   * otherwise the seconds until the fullest window ends (the attempt is then
+   * taken back, so one address held back cannot push an account's shared
+   * counter up to its ceiling and lock the owner out).
+   */
+  async hit(db: Queryable, limits: RateLimit[], windowSeconds: number): Promise<number> {
+    // Sorted, so two statements that share keys lock their rows in the same order.
+    const keys = limits.map((entry) => entry.key).sort();
+    const rows = await db.query<{ key: string; hits: number; remaining: number }>(
+      `WITH expired AS (DELETE FROM rate_limits WHERE window_ends_at <= now() AND key <> ALL($1::text[]))
+       INSERT INTO rate_limits AS r (key, hits, window_ends_at)
+       SELECT key, 1, now() + make_interval(secs => $2) FROM unnest($1::text[]) AS key ORDER BY key
+       ON CONFLICT (key) DO UPDATE SET
+         hits = CASE WHEN r.window_ends_at <= now() THEN 1 ELSE r.hits + 1 END,
+         window_ends_at = CASE WHEN r.window_ends_at <= now() THEN excluded.window_ends_at ELSE r.window_ends_at END
+       RETURNING key, hits, ceil(extract(epoch FROM window_ends_at - now()))::int AS remaining`,
+      [keys, windowSeconds],
     );
     let wait = 0;
     for (const row of rows) {
-      const limit = keys.find((entry) => entry.key === row.key)?.limit ?? Infinity;
-      if (row.failures >= limit) wait = Math.max(wait, row.remaining, 1);
+      const limit = limits.find((entry) => entry.key === row.key)?.limit ?? Infinity;
+      if (row.hits > limit) wait = Math.max(wait, row.remaining, 1);
     }
+    if (wait > 0) await rateLimits.takeBack(db, keys);
     return wait;
   },
 
-  async recordFailure(db: Queryable, keys: string[], windowSeconds: number): Promise<void> {
-    await db.query('DELETE FROM login_failures WHERE window_started_at <= now() - make_interval(secs => $1)', [windowSeconds]);
-    await db.query(
-      `INSERT INTO login_failures (key, failures, window_started_at)
-       SELECT unnest($1::text[]), 1, now()
-       ON CONFLICT (key) DO UPDATE SET
-         failures = CASE WHEN login_failures.window_started_at <= now() - make_interval(secs => $2) THEN 1 ELSE login_failures.failures + 1 END,
-         window_started_at = CASE WHEN login_failures.window_started_at <= now() - make_interval(secs => $2) THEN now() ELSE login_failures.window_started_at END`,
-      [keys, windowSeconds],
-    );
+  /** Takes one counted attempt back from each key (a refused attempt, or a right password). */
+  async takeBack(db: Queryable, keys: string[]): Promise<void> {
+    await db.query('UPDATE rate_limits SET hits = hits - 1 WHERE key = ANY($1::text[]) AND hits > 0 AND window_ends_at > now()', [[...keys].sort()]);
+  },
+
+  /** Forgets these counters. */
+  async reset(db: Queryable, keys: string[]): Promise<void> {
+    await db.query('DELETE FROM rate_limits WHERE key = ANY($1::text[])', [keys]);
   },
 };
