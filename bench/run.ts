@@ -6,6 +6,7 @@
 //   npm run bench -- --profile          also writes a CPU profile of the app (node --cpu-prof)
 //   npm run bench -- --no-build         use dist/ as it is
 //   npm run bench -- --only POST        only the scenarios whose name contains it (and no start-up figures)
+//   npm run bench -- --only start-up    only the start-up figures
 //   npm run bench -- --node-flags="--max-semi-space-size=4"   node flags for the app process (to try V8 settings)
 //
 // What it does, in order:
@@ -14,7 +15,8 @@
 //     compiled CLI, and makes one person with 100 todos, an API token and a
 //     logged-in session;
 //  2. starts the app from its compiled build: one `node dist/cli.js serve`
-//     process, LOG_LEVEL=warn, the default pool of 10 connections;
+//     process, with the settings it ships with (deploy/k8s/base/config.env:
+//     LOG_LEVEL=info, a pool of 10 connections) and the image's node flags;
 //  3. per scenario, loads it from a separate process (wrk, one thread) with a
 //     fixed number of connections: a warm-up, then the measured run. The
 //     app's own counters (/metrics) confirm every response was 2xx;
@@ -327,7 +329,7 @@ function table(results: ScenarioResult[]): string {
 }
 
 function startupTable(results: StartupResult[]): string {
-  const header = ['start-up (compiled build)', 'ready after ms', 'idle RSS MB'];
+  const header = ['start-up', 'ready after ms', 'idle RSS MB'];
   const rows = results.map((result) => [result.name, result.readyMs.toFixed(0), (result.idleRssBytes / 2 ** 20).toFixed(0)]);
   return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
@@ -350,7 +352,7 @@ async function main(): Promise<number> {
   log('PostgreSQL 15 (durable: fsync, synchronous_commit, full_page_writes on)');
   server = await startPostgresServer({ settings: DURABLE });
   const databaseUrl = await createDatabase(server);
-  const env = { DATABASE_URL: databaseUrl, SECRET_KEY, DATA_DIR: path.join(workDir, 'data'), LOG_LEVEL: 'warn' };
+  const env = { DATABASE_URL: databaseUrl, SECRET_KEY, DATA_DIR: path.join(workDir, 'data') };
   await children.run(process.execPath, [CLI.pathname, 'migrate'], { env: { PATH: process.env.PATH, ...env } });
   const seeded = await seed(databaseUrl, SECRET_KEY);
   const profileDir = path.resolve('bench/results/profiles');
@@ -367,8 +369,8 @@ async function main(): Promise<number> {
     }
     // Last, so that the PGlite data folders it writes are not still being
     // flushed to disk while a scenario runs.
-    if (args.only === undefined) {
-      log('\nstart-up: PGlite (new and existing data folder), PostgreSQL');
+    if (args.only === undefined || 'start-up'.includes(args.only)) {
+      log('\nstart-up: PGlite (new and existing data folder), PostgreSQL, npm start');
       startup = await measureStartup(children, env);
       for (const result of startup) log(`  ${result.name}: ready after ${result.readyMs.toFixed(0)} ms, idle RSS ${(result.idleRssBytes / 2 ** 20).toFixed(0)} MB`);
     }
@@ -380,13 +382,13 @@ async function main(): Promise<number> {
     if (appLog) log(`the app logged:\n${appLog.slice(-3000)}`);
     if (peak) log(`app peak RSS (VmHWM) over the whole run: ${(peak.peak / 2 ** 20).toFixed(0)} MB`);
     if (args.profile) await printProfile(profileDir, app.pid);
-    if (results.length > 0) {
+    if (results.length > 0 || startup.length > 0) {
       const machine = `${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}`;
       console.log(
         `\nnpm run bench, ${started.toISOString()}, ${machine}; wrk: ${CONNECTIONS} connections, ${WARMUP_S} s warm-up + ${MEASURE_S} s; ` +
           `pgbench: ${PGBENCH_CLIENTS} clients, ${PGBENCH_THREADS} threads, ${MEASURE_S} s\n`,
       );
-      console.log(table(results));
+      if (results.length > 0) console.log(table(results));
       if (startup.length > 0) console.log(`\n${startupTable(startup)}`);
       const folder = path.resolve('bench/results');
       await mkdir(folder, { recursive: true });

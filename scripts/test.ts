@@ -11,7 +11,6 @@ import { constants } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgresServer, type PostgresServer } from '../test/support/postgres.ts';
-import { buildClient } from './build-client.ts';
 import { DEFAULT_NEEDS, ensureSystemPackages } from './ensure-system-packages.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -68,9 +67,12 @@ async function main(): Promise<number> {
   await ensureSystemPackages([...new Set([...DEFAULT_NEEDS, 'patroni', 'etcd', 'haproxy'])]);
   console.log(`ok (${seconds(started)})`);
 
-  header('Client bundle: src/views/static/app.js');
+  // The page's script (src/views/static/app.js), dist/ for the tests that run
+  // what ships, and the kept empty PGlite cluster that new data folders copy.
+  header('Build: node scripts/build.mjs');
   started = performance.now();
-  await buildClient();
+  const built = await run(process.execPath, ['scripts/build.mjs']);
+  if (built !== 0) return built;
   console.log(`ok (${seconds(started)})`);
 
   if (skipped('SKIP_TYPECHECK')) {

@@ -9,7 +9,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import { withRetries } from './db/retry.ts';
@@ -28,6 +28,7 @@ import { installErrorHandling } from './plugins/errors.ts';
 import { installHostAllowlist } from './plugins/host-allowlist.ts';
 import { idempotencyRepository, idempotentWrites } from './plugins/idempotency.ts';
 import { installMetrics } from './plugins/metrics.ts';
+import { installRequestLog } from './plugins/request-log.ts';
 import { installValidation } from './plugins/validation.ts';
 
 export interface AppOptions {
@@ -62,6 +63,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     genReqId: requestId,
     requestIdHeader: false,
     return503OnClosing: true,
+    logController: new LogController({ disableRequestLogging: true }), // one line per request instead: installRequestLog
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addHook('onRequest', async (request, reply) => {
@@ -85,6 +87,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installValidation(app);
   installErrorHandling(app, { debug: config.debug, bodyLimit: config.bodyLimit });
   installMetrics(app);
+  installRequestLog(app);
   installHostAllowlist(app, config.allowedHosts);
   installSecurityHeaders(app);
   await app.register(cookie);

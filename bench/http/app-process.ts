@@ -1,6 +1,7 @@
 // The app under test: the compiled build (`node dist/cli.js serve`, started as the image starts it), one
 // process, and what it costs in memory (from /proc, sampled while it runs).
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +18,20 @@ export const CLI = new URL('../../dist/cli.js', import.meta.url);
  */
 export const NODE_FLAGS = ['--max-semi-space-size=4'];
 
+/**
+ * The settings the app ships with: the Kubernetes base's config.env (the
+ * same values the compose file and the image's defaults use), so the figures
+ * are those of the app as it runs there, LOG_LEVEL=info and all. HOST and
+ * PORT are the bench's own.
+ */
+export const SHIPPED_SETTINGS: Record<string, string> = Object.fromEntries(
+  readFileSync(new URL('../../deploy/k8s/base/config.env', import.meta.url), 'utf8')
+    .split('\n')
+    .map((line) => /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim()))
+    .filter((match): match is RegExpExecArray => match !== null && match[1] !== 'HOST' && match[1] !== 'PORT')
+    .map((match) => [match[1] as string, match[2] as string]),
+);
+
 export interface AppProcess extends Started {
   baseUrl: string;
   pid: number;
@@ -31,7 +46,7 @@ export async function startApp(children: Children, env: Record<string, string>, 
   const started = performance.now();
   const app = children.start(process.execPath, [...NODE_FLAGS, ...nodeArgs, CLI.pathname, 'serve'], {
     // Only what is named here, so the caller's settings never leak in.
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', NODE_ENV: 'production', ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', ...SHIPPED_SETTINGS, HOST: '127.0.0.1', ...env },
   });
   const deadline = started + 60_000;
   while (performance.now() < deadline) {

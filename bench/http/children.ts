@@ -2,9 +2,12 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
 
+/** Characters of a child's output kept (its last ones). */
+const OUTPUT_KEPT = 1 << 20;
+
 export interface Started {
   child: ChildProcess;
-  /** What it printed so far (stdout and stderr). */
+  /** What it printed so far (stdout and stderr; the last megabyte or two of it). */
   output(): string;
   /** Sends SIGTERM (SIGKILL after `graceMs`) and resolves once it has exited. */
   stop(graceMs?: number): Promise<void>;
@@ -17,9 +20,15 @@ export class Children {
   start(command: string, args: string[], options: SpawnOptions = {}): Started {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
     this.running.add(child);
+    // A server logging a line per request at LOG_LEVEL=info writes some 100 MB
+    // in a run: keep the last of it, not all.
     let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk));
+    const keep = (chunk: Buffer) => {
+      output += chunk;
+      if (output.length > 2 * OUTPUT_KEPT) output = output.slice(-OUTPUT_KEPT);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
     const exited = once(child, 'exit').catch(() => undefined);
     void exited.then(() => this.running.delete(child));
     return {

@@ -36,11 +36,11 @@ describe('the Dockerfile reader', () => {
   });
 
   it('applies .dockerignore as Docker does: the last matching pattern wins, parent folders count', () => {
-    const patterns = parseDockerignore('# only these\n*\n!src\n!scripts/build-client.ts\nsrc/**/*.js\n');
+    const patterns = parseDockerignore('# only these\n*\n!src\n!scripts/build.mjs\nsrc/**/*.js\n');
     assert.equal(isIgnored(patterns, '.env'), true);
     assert.equal(isIgnored(patterns, 'src/app.ts'), false);
     assert.equal(isIgnored(patterns, 'src/views/static/app.js'), true);
-    assert.equal(isIgnored(patterns, 'scripts/build-client.ts'), false);
+    assert.equal(isIgnored(patterns, 'scripts/build.mjs'), false);
     assert.equal(isIgnored(patterns, 'scripts/test.ts'), true);
     assert.equal(isIgnored(patterns, 'node_modules/tsx/package.json'), true);
   });

@@ -1,0 +1,86 @@
+// `npm run build` (and the first half of `npm start`): what ships, in dist/.
+//
+//   - src/ (but src/client) → dist/, one JavaScript file per TypeScript file,
+//     by esbuild, with relative `.ts` imports pointing at the `.js` files;
+//   - src/client/app.ts → src/views/static/app.js, the page's script, bundled;
+//   - src/views/static/ → dist/views/static/;
+//   - unless `--client`: the empty PGlite cluster that new embedded data
+//     folders are copied from (src/db/pglite-template.ts), made once per
+//     PGlite version: `npm install` runs this, so the first `npm start` on a
+//     fresh clone finds it ready.
+//
+// Plain JavaScript, so that it runs on node alone: under tsx every start would
+// pay ~0.5 s for the loader before anything is built. Types are not checked
+// here (esbuild strips them, ~0.1 s for the whole server); `npm test` runs tsc.
+// See docs/decisions/010-build-with-esbuild.md.
+import { cpSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const src = path.join(root, 'src');
+const dist = path.join(root, 'dist');
+
+/** The page's script: one minified ES module (generated, git-ignored). */
+export async function buildClient() {
+  await build({
+    entryPoints: [path.join(src, 'client/app.ts')],
+    outfile: path.join(src, 'views/static/app.js'),
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    target: 'es2020',
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+}
+
+function serverSources(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return full === path.join(src, 'client') ? [] : serverSources(full);
+    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [full] : [];
+  });
+}
+
+/**
+ * Every import stays an import: packages as they are, our own files with
+ * `.js` for `.ts` (what tsc's rewriteRelativeImportExtensions does), so dist/
+ * mirrors src/ file for file and `import.meta.url` paths hold in both.
+ */
+const keepImports = {
+  name: 'keep-imports',
+  setup(builder) {
+    builder.onResolve({ filter: /.*/ }, (args) => {
+      if (args.kind === 'entry-point') return undefined;
+      return { path: args.path.replace(/^(\.\.?\/.*)\.ts$/, '$1.js'), external: true };
+    });
+  },
+};
+
+export async function buildServer() {
+  rmSync(dist, { recursive: true, force: true });
+  await build({
+    entryPoints: serverSources(src),
+    outdir: dist,
+    outbase: src,
+    bundle: true,
+    plugins: [keepImports],
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    sourcemap: true,
+    logLevel: 'warning',
+  });
+  cpSync(path.join(src, 'views/static'), path.join(dist, 'views/static'), { recursive: true });
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await buildClient();
+  if (!process.argv.includes('--client')) {
+    await buildServer();
+    const { ensureTemplate } = await import(pathToFileURL(path.join(dist, 'db/pglite-template.js')).href);
+    await ensureTemplate();
+  }
+}
