@@ -10,6 +10,7 @@ import { loadMigrations, migrate, MigrationError, migrationStatus } from './db/m
 import { DataDirInUseError } from './db/errors.ts';
 import { detailsHiddenHint, formatBytes, readReplicationStatus } from './db/replication.ts';
 import { serve, StartupError } from './server.ts';
+import { countDatabaseFailure } from './plugins/metrics.ts';
 
 const USAGE = `Usage: todoapp <command> [options]
 
@@ -69,7 +70,7 @@ function requiredUsername(args: string[], extra: Record<string, { type: 'string'
 
 /** Runs `work` with the database open, closing it afterwards. */
 async function withDatabase<T>(config: Config, work: (db: Database) => Promise<T>): Promise<T> {
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, countDatabaseFailure);
   try {
     return await work(db);
   } finally {

@@ -7,6 +7,7 @@ import { openDatabase, type Database } from './db/database.ts';
 import { loadMigrations, migrate, migrationStatus, type Migration } from './db/migrate.ts';
 import { announceFirstAdminSetup } from './features/accounts/setup-code.ts';
 import { resolveSecretKey } from './secret-key.ts';
+import { countDatabaseFailure } from './plugins/metrics.ts';
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -61,7 +62,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const appModule = import('./app.ts');
   appModule.catch(() => undefined); // awaited below; an early failure must not go unhandled meanwhile
   const migrations = await loadMigrations();
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, countDatabaseFailure);
   let app: FastifyInstance;
   let secretKey: string;
   try {

@@ -2,8 +2,14 @@
 // PostgreSQL server through postgres.js. Repositories only see `Queryable`,
 // so they run unchanged on both.
 import type { Config } from '../config.ts';
-import { databaseErrors } from '../plugins/metrics.ts';
 import { isDatabaseUnavailable } from './errors.ts';
+
+/**
+ * Told of every statement that failed, and whether the database was away
+ * (`unavailable`) or refused the statement (`query`). The app counts them in
+ * its metrics (plugins/metrics.ts); this layer knows nothing above it.
+ */
+export type FailureObserver = (kind: 'unavailable' | 'query') => void;
 
 export interface Queryable {
   /** Runs one parameterised statement ($1, $2, …) and returns its rows. */
@@ -24,21 +30,21 @@ export interface Database extends Queryable {
   close(): Promise<void>;
 }
 
-export async function openDatabase(config: Config): Promise<Database> {
+export async function openDatabase(config: Config, onFailure: FailureObserver = () => {}): Promise<Database> {
   if (config.database.kind === 'embedded') {
     const { openEmbeddedDatabase } = await import('./pglite.ts');
-    return openEmbeddedDatabase(config.database.dataDir);
+    return openEmbeddedDatabase(config.database.dataDir, onFailure);
   }
   const { openServerDatabase } = await import('./postgres.ts');
-  return openServerDatabase(config.database.url, config.db);
+  return openServerDatabase(config.database.url, config.db, onFailure);
 }
 
-/** Counts failed database work in the metrics (db_query_errors_total), by kind. */
-export async function countFailures<T>(work: Promise<T>): Promise<T> {
+/** `work`, with its failure (if any) told to `onFailure` by kind. */
+export async function observeFailures<T>(work: Promise<T>, onFailure: FailureObserver): Promise<T> {
   try {
     return await work;
   } catch (error) {
-    databaseErrors.inc({ kind: isDatabaseUnavailable(error) ? 'unavailable' : 'query' });
+    onFailure(isDatabaseUnavailable(error) ? 'unavailable' : 'query');
     throw error;
   }
 }

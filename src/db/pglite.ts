@@ -8,7 +8,7 @@ import v8 from 'node:v8';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import lockfile from 'proper-lockfile';
 import { copyTemplate, ensureTemplate } from './pglite-template.ts';
-import { countFailures, trackStatement, type Database, type Queryable } from './database.ts';
+import { observeFailures, trackStatement, type Database, type FailureObserver, type Queryable } from './database.ts';
 import { DataDirInUseError } from './errors.ts';
 
 const LOCK_STALE_MS = 10_000;
@@ -60,18 +60,18 @@ async function createCluster(pgliteDir: string): Promise<void> {
 }
 
 /** `sent`: in a transaction, every statement's outcome, so that the transaction can wait for all of them. */
-function wrap(target: PGlite | Transaction, sent?: Promise<unknown>[]): Queryable {
+function wrap(target: PGlite | Transaction, onFailure: FailureObserver, sent?: Promise<unknown>[]): Queryable {
   return {
     query<Row>(text: string, params: readonly unknown[] = []) {
-      return trackStatement(countFailures(target.query<Row>(text, params as unknown[])).then((done) => done.rows), sent);
+      return trackStatement(observeFailures(target.query<Row>(text, params as unknown[]), onFailure).then((done) => done.rows), sent);
     },
     async execScript(text: string) {
-      await countFailures(target.exec(text));
+      await observeFailures(target.exec(text), onFailure);
     },
   };
 }
 
-export async function openEmbeddedDatabase(dataDir: string): Promise<Database> {
+export async function openEmbeddedDatabase(dataDir: string, onFailure: FailureObserver = () => {}): Promise<Database> {
   const release = await holdDataDir(dataDir);
   let pg: PGlite;
   try {
@@ -90,11 +90,11 @@ export async function openEmbeddedDatabase(dataDir: string): Promise<Database> {
   let closing: Promise<void> | undefined;
   return {
     engine: 'embedded',
-    ...wrap(pg),
+    ...wrap(pg, onFailure),
     transaction: (work) =>
       pg.transaction(async (tx) => {
         const sent: Promise<unknown>[] = [];
-        const result = await work(wrap(tx, sent));
+        const result = await work(wrap(tx, onFailure, sent));
         await Promise.all(sent); // before the COMMIT: one statement at a time here
         return result;
       }),

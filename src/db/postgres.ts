@@ -4,19 +4,19 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import type { Config } from '../config.ts';
-import { countFailures, trackStatement, type Database, type Queryable } from './database.ts';
+import { observeFailures, trackStatement, type Database, type FailureObserver, type Queryable } from './database.ts';
 import { backoffMs } from './retry.ts';
 
 type Sql = postgres.Sql | postgres.TransactionSql;
 
 /** `sent`: in a transaction, every statement's outcome, so that the transaction can wait for all of them. */
-function wrap(sql: Sql, sent?: Promise<unknown>[]): Queryable {
+function wrap(sql: Sql, onFailure: FailureObserver, sent?: Promise<unknown>[]): Queryable {
   return {
     query<Row>(text: string, params: readonly unknown[] = []) {
-      return trackStatement(countFailures(sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as Promise<unknown> as Promise<Row[]>, sent);
+      return trackStatement(observeFailures(sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true }), onFailure) as Promise<unknown> as Promise<Row[]>, sent);
     },
     async execScript(text: string) {
-      await countFailures(sql.unsafe(text).simple());
+      await observeFailures(sql.unsafe(text).simple(), onFailure);
     },
   };
 }
@@ -52,7 +52,7 @@ function socketsWithBackoff() {
   };
 }
 
-export function openServerDatabase(url: string, options: Config['db']): Database {
+export function openServerDatabase(url: string, options: Config['db'], onFailure: FailureObserver = () => {}): Database {
   const sql = postgres(url, {
     max: options.poolSize,
     connect_timeout: options.connectTimeoutSeconds,
@@ -73,10 +73,10 @@ export function openServerDatabase(url: string, options: Config['db']): Database
   });
   return {
     engine: 'server',
-    ...wrap(sql),
+    ...wrap(sql, onFailure),
     async transaction(work) {
       const sent: Promise<unknown>[] = [];
-      const result = await sql.begin((tx) => work(wrap(tx, sent)));
+      const result = await sql.begin((tx) => work(wrap(tx, onFailure, sent)));
       // A statement the work did not wait for went out right before the COMMIT,
       // in the same write: if it failed, the server rolled back instead.
       await Promise.all(sent);

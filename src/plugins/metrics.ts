@@ -2,6 +2,7 @@
 // database errors, and Node's process metrics. One registry per process.
 import type { FastifyInstance } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FailureObserver } from '../db/database.ts';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -21,12 +22,15 @@ const requestsTotal = new Counter({
   registers: [registry],
 });
 
-export const databaseErrors = new Counter({
+const databaseErrors = new Counter({
   name: 'db_query_errors_total',
   help: 'Database operations that failed, by kind of failure.',
   labelNames: ['kind'] as const,
   registers: [registry],
 });
+
+/** What openDatabase is given to count failed statements (db_query_errors_total). */
+export const countDatabaseFailure: FailureObserver = (kind) => databaseErrors.inc({ kind });
 
 export const todoListCacheLookups = new Counter({
   name: 'todo_list_cache_lookups_total',

@@ -14,6 +14,7 @@ import { resolveSecretKey } from '../../src/secret-key.ts';
 import { BrowserSession } from './browser.ts';
 import { pickFreePort } from './ports.ts';
 import { createTestDatabase } from './postgres.ts';
+import { countDatabaseFailure } from '../../src/plugins/metrics.ts';
 
 export const TEST_SECRET_KEY = 'a-test-secret-key-that-is-long-enough-0123456789';
 
@@ -90,7 +91,7 @@ export interface StartOptions {
 export async function startTestApp(engine: EngineName, env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestApp> {
   const database = options.reuseDatabase ? { env: {}, cleanup: async () => {} } : await freshDatabase(engine);
   const config = loadConfig({ LOG_LEVEL: 'silent', ...database.env, ...env });
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, countDatabaseFailure);
   const migrations = await loadMigrations();
   if (options.migrate !== false) await migrate(db, migrations);
   const secretKey = await resolveSecretKey(config);
