@@ -20,6 +20,7 @@ import { todoPageRoutes } from './features/todos/page-routes.ts';
 import { accountRoutes } from './features/accounts/routes.ts';
 import { adminRoutes } from './features/admin/routes.ts';
 import { installAuth, refuseApiTokens } from './plugins/auth.ts';
+import { installCacheControl } from './plugins/cache-control.ts';
 import { compression } from './plugins/compression.ts';
 import { installSecurityHeaders } from './plugins/security-headers.ts';
 import { staticRoutes } from './views/static-routes.ts';
@@ -88,8 +89,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installErrorHandling(app, { debug: config.debug, bodyLimit: config.bodyLimit });
   installMetrics(app);
   installRequestLog(app);
-  installHostAllowlist(app, config.allowedHosts);
+  installHostAllowlist(app, { allowedHosts: config.allowedHosts, publicOrigin: config.publicUrl });
   installSecurityHeaders(app);
+  installCacheControl(app);
   await app.register(cookie);
   const auth = installAuth(app, { db, secretKey: options.secretKey, sessionTtlDays: config.sessionTtlDays });
   const viewerOf = (request: FastifyRequest, reply: FastifyReply): Viewer | undefined =>

@@ -18,6 +18,8 @@ export interface Config {
   debug: boolean;
   /** Host-header allow-list; entries are exact names, `.example.com` (domain and subdomains) or `*`. */
   allowedHosts: string[];
+  /** PUBLIC_URL's origin (e.g. `https://todo.example.com`): absolute URLs and redirects are built on it instead of the request's Host. */
+  publicUrl: string | undefined;
   /** Fastify's trustProxy: false, true, a hop count, or a list of addresses/CIDRs. */
   trustProxy: boolean | number | string[];
   migrateOnStart: boolean;
@@ -130,6 +132,22 @@ function parseAllowedHosts(env: Env): string[] {
   return hosts;
 }
 
+function parsePublicUrl(env: Env): string | undefined {
+  const raw = readVariable(env, 'PUBLIC_URL');
+  if (raw === undefined) return undefined;
+  const expected = `must be the origin clients reach this app at, like https://todo.example.com: http or https, no path, query or credentials (got "${raw}")`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('PUBLIC_URL', expected);
+  }
+  // WHATWG URL drops an empty "?" or "#": look at the text for those.
+  const plain = url.pathname === '/' && !/[?#]/.test(raw) && url.username === '' && url.password === '';
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !plain) throw new ConfigError('PUBLIC_URL', expected);
+  return url.origin;
+}
+
 /** Builds a connection URL from the old app's POSTGRES_* variables. */
 function urlFromPostgresVariables(env: Env): string | undefined {
   const host = readVariable(env, 'POSTGRES_HOST');
@@ -193,6 +211,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: parseLogLevel(env),
     debug: parseBoolean(env, 'DEBUG', false),
     allowedHosts: parseAllowedHosts(env),
+    publicUrl: parsePublicUrl(env),
     trustProxy: parseTrustProxy(env),
     migrateOnStart: parseBoolean(env, 'MIGRATE_ON_START', false),
     shutdownTimeoutMs: parseInteger(env, 'SHUTDOWN_TIMEOUT_MS', 20_000, 0, 600_000),

@@ -67,7 +67,7 @@ describe('compression', () => {
       assert.equal(response.status, 200);
       assert.equal(response.headers['content-encoding'], encoding);
       assert.match(String(response.headers['vary']), /accept-encoding/i);
-      assert.equal(response.headers['cache-control'], 'no-store', 'HTML is still never cached');
+      assert.equal(response.headers['cache-control'], 'private, no-store', 'HTML is still never cached');
       // Each render has its own form nonce and a freshly masked CSRF token; the rest is the same.
       const withoutKeys = (page: Buffer) =>
         page

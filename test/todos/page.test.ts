@@ -89,7 +89,7 @@ describe('static assets', () => {
     try {
       const browser = await t.browserFor(t.alice);
       const response = await browser.fetch('/');
-      assert.equal(response.headers.get('cache-control'), 'no-store');
+      assert.equal(response.headers.get('cache-control'), 'private, no-store');
       const href = /<link rel="stylesheet" href="(\/static\/app\.[0-9a-f]{10}\.css)">/.exec(await response.text())?.[1];
       assert.ok(href, 'the stylesheet has a fingerprinted name');
       const css = await browser.fetch(href);

@@ -25,6 +25,7 @@ describe('loadConfig', () => {
     assert.deepEqual(config.database, { kind: 'embedded', dataDir: path.resolve('data') });
     assert.deepEqual(config.allowedHosts, ['localhost', '127.0.0.1', '[::1]']);
     assert.equal(config.trustProxy, false);
+    assert.equal(config.publicUrl, undefined);
   });
 
   it('accepts a multi-host DATABASE_URL as given', () => {
@@ -59,6 +60,19 @@ describe('loadConfig', () => {
     assert.deepEqual(loadConfig({ ALLOWED_HOSTS: 'Todo.Example.com, .example.org' }).allowedHosts, ['todo.example.com', '.example.org']);
   });
 
+  it('takes PUBLIC_URL as an origin: http or https, no path but "/", no query, fragment or credentials', () => {
+    assert.equal(loadConfig({ PUBLIC_URL: 'https://todo.example.com' }).publicUrl, 'https://todo.example.com');
+    assert.equal(loadConfig({ PUBLIC_URL: 'https://Todo.Example.com/' }).publicUrl, 'https://todo.example.com');
+    assert.equal(loadConfig({ PUBLIC_URL: 'http://10.0.0.5:8000' }).publicUrl, 'http://10.0.0.5:8000');
+    assert.equal(loadConfig({ PUBLIC_URL: 'https://todo.example.com:443' }).publicUrl, 'https://todo.example.com');
+    assert.equal(loadConfig({ PUBLIC_URL: 'http://[::1]:8000/' }).publicUrl, 'http://[::1]:8000');
+    for (const bad of ['todo.example.com', 'ftp://todo.example.com', 'https://todo.example.com/app', 'https://todo.example.com/?', 'https://todo.example.com/?a=1', 'https://todo.example.com#x', 'https://user:pw@todo.example.com', 'https://', 'javascript:alert(1)']) {
+      const error = configError({ PUBLIC_URL: bad });
+      assert.equal(error.variable, 'PUBLIC_URL', bad);
+      assert.match(error.message, /origin .* like https:\/\/todo\.example\.com/, bad);
+    }
+  });
+
   it('names the variable and what is expected when a value is wrong', () => {
     const cases: [Record<string, string>, string, RegExp][] = [
       [{ PORT: '80a' }, 'PORT', /whole number from 0 to 65535/],
@@ -74,6 +88,7 @@ describe('loadConfig', () => {
       [{ DATABASE_URL: 'postgres://db/todo', SECRET_KEY: 'short' }, 'SECRET_KEY', /at least 32 characters/],
       [{ REGISTRATION: 'maybe' }, 'REGISTRATION', /open or closed/],
       [{ CORS_ORIGINS: 'app.example.com' }, 'CORS_ORIGINS', /origins like https/],
+      [{ PUBLIC_URL: 'https://todo.example.com/app' }, 'PUBLIC_URL', /no path/],
     ];
     for (const [env, variable, expected] of cases) {
       const error = configError(env);

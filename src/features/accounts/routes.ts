@@ -8,6 +8,7 @@ import { parseRowId } from '../../db/sql.ts';
 import { newSecret, type Auth } from '../../plugins/auth.ts';
 import { HttpError } from '../../plugins/errors.ts';
 import { sendHtml } from '../../plugins/html-reply.ts';
+import { redirectTarget } from '../../plugins/redirects.ts';
 import { renderAccountPage, renderLoginPage, renderSignupPage } from '../../views/account-pages.ts';
 import type { Viewer } from '../../views/pages.ts';
 import { hashPassword, passwordProblem, verifyPassword } from './passwords.ts';
@@ -69,9 +70,9 @@ const Form = <T extends TProperties>(fields: T) =>
   Type.Object({ ...fields, _csrf: Type.Optional(Type.String()) }, { additionalProperties: false });
 const text = () => Type.String({ maxLength: 1000 });
 
-/** Only same-site paths, so the login form cannot be turned into an open redirect. */
-function safeNext(next: string | undefined): string {
-  return next && /^\/(?![/\\])/.test(next) ? next : '/';
+/** Only same-origin targets (plugins/redirects.ts), so the login form cannot be turned into an open redirect. */
+function safeNext(request: FastifyRequest, next: string | undefined): string {
+  return redirectTarget(next, request.publicOrigin);
 }
 
 export const accountRoutes: FastifyPluginAsyncTypebox<AccountRouteOptions> = async (app, { db, config, auth, viewerOf }) => {
@@ -101,7 +102,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRouteOptions> = asy
         return page(401, user?.isDisabled && valid ? 'This account is disabled.' : 'Wrong username or password.');
       }
       await auth.startSession(request, reply, user.id);
-      return reply.redirect(safeNext(next), 303);
+      return reply.redirect(safeNext(request, next), 303);
     },
   );
 

@@ -34,8 +34,9 @@ function scopeOf(request: FastifyRequest): TodoScope {
   return { ownerId: requireApiUser(request).id };
 }
 
+/** The origin of the API's absolute URLs: PUBLIC_URL, or the request's checked Host (plugins/host-allowlist.ts). */
 export function baseUrl(request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}`;
+  return request.publicOrigin;
 }
 
 /** A todo as the API shows it: exactly the fields of the Todo schema, named one by one (a spread of the row was slower, and would pass on any column a query added). */

@@ -9,6 +9,7 @@ import { parseRowId } from '../../db/sql.ts';
 import { notFound } from '../../plugins/errors.ts';
 import type { WriteOnce } from '../../plugins/idempotency.ts';
 import { sendHtml } from '../../plugins/html-reply.ts';
+import { redirectTarget } from '../../plugins/redirects.ts';
 import { compileBodyValidator, describeValidationErrors } from '../../plugins/validation.ts';
 import type { Problem, Viewer } from '../../views/pages.ts';
 import { acceptsGzip, deflatePart, gzipParts, type DeflatedPart } from '../../views/gzip-parts.ts';
@@ -48,9 +49,12 @@ const SORTS: TodoSort[] = ['newest', 'due', 'order'];
 /** Lists whose items are kept compressed (some 6 KB each for 100 todos, and a key of ~1.5 KB). */
 const LIST_ITEMS_ENTRIES = 200;
 
-/** Only this app's list pages, so a form cannot be turned into an open redirect. */
-function safeReturn(returnTo: string | undefined): string {
-  return returnTo && /^\/(active|completed)?(\?[^#\s]*)?$/.test(returnTo) ? returnTo : '/';
+const LIST_PATHS = new Set<string>(Object.values(FILTER_PATHS));
+
+/** Only this app's list pages (with their query), so a form cannot be turned into an open redirect. */
+function safeReturn(request: FastifyRequest, returnTo: string | undefined): string {
+  const target = redirectTarget(returnTo, request.publicOrigin);
+  return LIST_PATHS.has(target.split('?')[0] ?? '') ? target : '/';
 }
 
 /** Form fields arrive as text; an empty date means "no due date". */
@@ -69,11 +73,14 @@ function formProblem(error: string, errors: Parameters<typeof describeValidation
 
 export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async (app, { db, writeOnce, viewerOf }) => {
   /** Makes the change once (see plugins/idempotency.ts), then sends the browser back to its page. */
-  const changeThenReturn = (request: FastifyRequest<{ Body: { returnTo?: string } }>, reply: FastifyReply, change: (tx: Queryable) => Promise<unknown>) =>
-    writeOnce(request, reply, async (tx) => {
+  const changeThenReturn = (request: FastifyRequest<{ Body: { returnTo?: string } }>, reply: FastifyReply, change: (tx: Queryable) => Promise<unknown>) => {
+    // Worked out before the change: nothing about the target can fail once it is committed.
+    const location = safeReturn(request, request.body.returnTo);
+    return writeOnce(request, reply, async (tx) => {
       await change(tx);
-      return { status: 303, headers: { location: safeReturn(request.body.returnTo) } };
+      return { status: 303, headers: { location } };
     });
+  };
 
   // The database's today, which "overdue" is measured against, changes once a
   // day: asked at most once a second instead of with every page.
@@ -119,7 +126,7 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     const sort = SORTS.find((candidate) => candidate === query.sort) ?? 'newest';
     const text = (query.q ?? '').trim().slice(0, 200);
     const listed = { completed: filter === 'all' ? undefined : filter === 'completed', text, sort };
-    const returnTo = request.method === 'GET' ? safeReturn(request.url) : FILTER_PATHS[filter];
+    const returnTo = request.method === 'GET' ? safeReturn(request, request.url) : FILTER_PATHS[filter];
     // The whole list holds its counts already; a filtered one asks for them.
     const whole = filter === 'all' && text === '';
     const countsOf = (total: number, completed: number, summary: { active: number; completed: number } | undefined) =>
@@ -168,7 +175,7 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     const input = todoInput(request.body);
     const valid: boolean = validateCreate(input); // a plain boolean: no type narrowing of `input`
     if (!valid) {
-      const filter = (Object.keys(FILTER_PATHS) as TodoFilter[]).find((key) => FILTER_PATHS[key] === safeReturn(request.body.returnTo).split('?')[0]) ?? 'all';
+      const filter = (Object.keys(FILTER_PATHS) as TodoFilter[]).find((key) => FILTER_PATHS[key] === safeReturn(request, request.body.returnTo).split('?')[0]) ?? 'all';
       return listPage(request, reply, filter, 400, formProblem('The todo was not added', validateCreate.errors), { ...input, dueDate: input.dueDate ?? '' });
     }
     return changeThenReturn(request, reply, (tx) => todosRepository.createForOwner(tx, person.scope, input));
@@ -229,7 +236,7 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     const id = parseRowId(request.params.id);
     const todo = id === undefined ? undefined : await todosRepository.getForOwner(db, person.scope, id);
     if (!todo) throw notFound('Todo not found');
-    return sendHtml(reply, 200, renderEditTodoPage(person.viewer, todo, safeReturn(request.query.returnTo)));
+    return sendHtml(reply, 200, renderEditTodoPage(person.viewer, todo, safeReturn(request, request.query.returnTo)));
   });
 
   app.post('/todos/:id', { schema: { params: IdParams, body: Form({ title: field(), dueDate: field(), notes: field() }) } }, async (request, reply) => {
@@ -238,7 +245,7 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     const id = parseRowId(request.params.id);
     const todo = id === undefined ? undefined : await todosRepository.getForOwner(db, person.scope, id);
     if (!todo) throw notFound('Todo not found');
-    const returnTo = safeReturn(request.body.returnTo);
+    const returnTo = safeReturn(request, request.body.returnTo);
     const input = todoInput(request.body);
     // As in every good todo list: saving an empty title deletes the todo.
     if (input.title === '') return changeThenReturn(request, reply, (tx) => todosRepository.deleteForOwner(tx, person.scope, todo.id));
