@@ -6,6 +6,7 @@ import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { loadMigrations, migrate, migrationStatus, type Migration } from './db/migrate.ts';
+import { startMetricsServer, type MetricsServer } from './plugins/metrics.ts';
 import { resolveSecretKey } from './secret-key.ts';
 
 export class StartupError extends Error {
@@ -30,6 +31,8 @@ async function prepareSchema(config: Config, db: Database, migrations: Migration
 export interface RunningServer {
   app: FastifyInstance;
   address: string;
+  /** The metrics listener's port, or undefined when METRICS_PORT=0. */
+  metricsPort: number | undefined;
   /** Readiness fails at once, in-flight requests finish (up to the timeout), the database closes. */
   shutdown(): Promise<void>;
 }
@@ -37,17 +40,21 @@ export interface RunningServer {
 export async function startServer(config: Config): Promise<RunningServer> {
   const migrations = await loadMigrations();
   const db = await openDatabase(config);
-  let app: FastifyInstance;
+  let app: FastifyInstance | undefined;
+  let metrics: MetricsServer | undefined;
   try {
     await prepareSchema(config, db, migrations);
     app = await buildApp({ config, db, migrations, secretKey: await resolveSecretKey(config) });
     await app.listen({ port: config.port, host: config.host });
+    if (config.metricsPort !== 0) metrics = await startMetricsServer({ host: config.host, port: config.metricsPort, log: app.log });
   } catch (error) {
+    await app?.close();
     await db.close();
     throw error;
   }
-  const address = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${(app.server.address() as { port: number }).port}`;
-  app.log.info({ address, database: config.database.kind }, 'todoapp is listening');
+  const origin = (port: number) => `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const address = origin((app.server.address() as { port: number }).port);
+  app.log.info({ address, metrics: metrics ? `${origin(metrics.port)}/metrics` : 'off', database: config.database.kind }, 'todoapp is listening');
 
   let closing: Promise<void> | undefined;
   const shutdown = () => {
@@ -60,7 +67,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       }, config.shutdownTimeoutMs);
       timer.unref();
       try {
-        await app.close();
+        await Promise.all([app.close(), metrics?.close()]);
       } finally {
         await db.close();
         clearTimeout(timer);
@@ -69,7 +76,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     })();
     return closing;
   };
-  return { app, address, shutdown };
+  return { app, address, metricsPort: metrics?.port, shutdown };
 }
 
 /**

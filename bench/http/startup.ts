@@ -18,7 +18,7 @@ export interface StartupResult {
 const SETTLE_MS = 1000;
 
 async function startOnce(children: Children, name: string, env: Record<string, string>): Promise<StartupResult> {
-  const app = await startApp(children, { ...env, PORT: String(await pickFreePort()) });
+  const app = await startApp(children, { ...env, PORT: String(await pickFreePort()), METRICS_PORT: String(await pickFreePort()) });
   try {
     await sleep(SETTLE_MS);
     return { name, readyMs: app.readyAfterMs, idleRssBytes: (await memoryOf(app.pid)).rss };
