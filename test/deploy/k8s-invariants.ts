@@ -39,6 +39,8 @@ interface Database {
   /** Where the operator runs (it must reach the database pods). */
   operatorNamespace: string;
   maxConnections: number;
+  /** The secret with the operator's superuser credentials: for the operator, never the app. */
+  superuserSecret: string;
 }
 
 interface CnpgClusterSpec {
@@ -83,6 +85,7 @@ function findDatabases(objects: K8sObject[]): Database[] {
         // bootstrap.initdb.secret makes the operator use that secret instead of making <cluster>-app.
         generatedSecret: spec.bootstrap?.initdb?.secret ? undefined : { name: `${name}-app`, keys: ['username', 'password', 'dbname', 'host', 'port', 'uri'] },
         operatorNamespace: 'cnpg-system',
+        superuserSecret: `${name}-superuser`,
         maxConnections: Number(spec.postgresql?.parameters?.max_connections ?? POSTGRES_DEFAULT_MAX_CONNECTIONS),
       });
     } else if (object.apiVersion.startsWith('kubedb.com/') && object.kind === 'Postgres') {
@@ -93,6 +96,7 @@ function findDatabases(objects: K8sObject[]): Database[] {
         podLabels: { 'app.kubernetes.io/name': 'postgreses.kubedb.com', 'app.kubernetes.io/instance': name },
         generatedSecret: spec.authSecret ? undefined : { name: `${name}-auth`, keys: ['username', 'password'] },
         operatorNamespace: 'kubedb',
+        superuserSecret: spec.authSecret?.name ?? `${name}-auth`,
         maxConnections: spec.configuration?.tuning?.maxConnections ?? POSTGRES_DEFAULT_MAX_CONNECTIONS,
       });
     }
@@ -588,6 +592,15 @@ function databaseConnectionProblems(workloads: Workload[], database: Database | 
       if (!database) problems.push(`${describeObject(object)}: there is no database resource to connect to`);
       else if (host?.value !== database.primaryService) {
         problems.push(`${describeObject(object)}: POSTGRES_HOST is ${host?.value ?? '(unset)'}, not the primary's Service ${database.primaryService}`);
+      }
+      if (!database) continue;
+      // The app is the owner of its own database, never the cluster's superuser.
+      for (const name of ['POSTGRES_USER', 'POSTGRES_PASSWORD']) {
+        const variable = container.env?.find((v) => v.name === name);
+        if (name === 'POSTGRES_USER' && variable?.value === 'postgres') problems.push(`${describeObject(object)}: connects as the superuser postgres`);
+        if (variable?.valueFrom?.secretKeyRef?.name === database.superuserSecret) {
+          problems.push(`${describeObject(object)}: ${name} comes from ${database.superuserSecret}, the database's superuser secret`);
+        }
       }
     }
   }

@@ -194,7 +194,10 @@ const INVARIANT_FIXTURES: Fixture[] = [
   { name: 'KubeDB asynchronous streaming', overlay: 'kubedb', change: (o) => void (databaseSpec(o).streamingMode = 'Asynchronous'), expect: /streamingMode is Asynchronous/ },
   { name: 'KubeDB warm standbys', overlay: 'kubedb', change: (o) => void (databaseSpec(o).standbyMode = 'Warm'), expect: /standbyMode is Warm, not Hot/ },
   { name: 'KubeDB deleting data with the object', overlay: 'kubedb', change: (o) => void (databaseSpec(o).deletionPolicy = 'WipeOut'), expect: /deletionPolicy WipeOut would delete the data/ },
-  { name: 'KubeDB with its own auth secret', overlay: 'kubedb', change: (o) => void (databaseSpec(o).authSecret = { kind: 'Secret', name: 'mine' }), expect: /secret todo-db-auth is neither made by the operator/ },
+  { name: "KubeDB's app password from an undocumented secret", overlay: 'kubedb', change: (o) => void (envVar(app(o), 'POSTGRES_PASSWORD').valueFrom!.secretKeyRef!.name = 'mine'), expect: /secret mine is neither made by the operator/ },
+  { name: 'the KubeDB app as the superuser of todo-db-auth', overlay: 'kubedb', change: (o) => void (envVar(app(o), 'POSTGRES_PASSWORD').valueFrom!.secretKeyRef!.name = 'todo-db-auth'), expect: /POSTGRES_PASSWORD comes from todo-db-auth, the database's superuser secret/ },
+  { name: 'the KubeDB app as postgres', overlay: 'kubedb', change: (o) => void (envVar(app(o), 'POSTGRES_USER').value = 'postgres'), expect: /Deployment\/todoapp: connects as the superuser postgres/ },
+  { name: "the CloudNativePG app as the operator's superuser", change: (o) => void (envVar(app(o), 'POSTGRES_USER').valueFrom!.secretKeyRef!.name = 'todo-db-superuser'), expect: /POSTGRES_USER comes from todo-db-superuser/ },
   // Network policies
   { name: 'an app policy rule without ports', change: (o) => void delete one<INetworkPolicy>(o, 'NetworkPolicy', 'todoapp').spec!.ingress![0]!.ports, expect: /NetworkPolicy\/todoapp: an ingress rule opens every port of the app/ },
   { name: 'an app policy opening another port', change: (o) => void (one<INetworkPolicy>(o, 'NetworkPolicy', 'todoapp').spec!.ingress![0]!.ports![0]!.port = 9090), expect: /opens port 9090, not the app's port 8000/ },
