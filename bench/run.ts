@@ -19,7 +19,7 @@
 //     LOG_LEVEL=info, a pool of 10 connections) and the image's node flags;
 //  3. per scenario, loads it from a separate process (wrk, one thread) with a
 //     fixed number of connections: a warm-up, then the measured run. The
-//     app's own counters (/metrics) confirm every response was 2xx;
+//     app's own counters (/metrics, on METRICS_PORT) confirm every response was 2xx;
 //  4. measures the limits right after each scenario:
 //     - the database: pgbench running the scenario's SQL (the list's select
 //       for the same person, the same insert, the same update) on the same
@@ -249,14 +249,14 @@ async function runScenario(app: AppProcess, scenario: Scenario, seeded: Seeded, 
   if (captured.status !== scenario.status) throw new Error(`${scenario.name}: expected ${scenario.status}, got ${captured.status}: ${captured.body.toString().slice(0, 500)}`);
 
   const load = (url: string, seconds: number, prefix: string) => runWrk(children, request, { url, connections: CONNECTIONS, seconds, prefix, scriptDir });
-  const before = await requestCounts(app.baseUrl);
+  const before = await requestCounts(app.metricsUrl);
   await load(app.baseUrl, WARMUP_S, `warm${index}-${randomBytes(4).toString('hex')}`);
   const sampler = sampleRss(app.pid);
   const cpuBefore = await cpuTimeOf(app.pid);
   const measured = await load(app.baseUrl, MEASURE_S, `run${index}-${randomBytes(4).toString('hex')}`);
   const cpuMicrosPerRequest = ((await cpuTimeOf(app.pid)) - cpuBefore) / measured.requests;
   const peakRssBytes = await sampler.stop();
-  const after = await requestCounts(app.baseUrl);
+  const after = await requestCounts(app.metricsUrl);
   const statuses = countsBetween(before, after, request.method, scenario.metricsRoute);
   if (scenario.alsoCounted) {
     for (const [status, count] of countsBetween(before, after, scenario.alsoCounted.method, scenario.alsoCounted.metricsRoute)) statuses.set(status, (statuses.get(status) ?? 0) + count);
@@ -357,7 +357,7 @@ async function main(): Promise<number> {
   const seeded = await seed(databaseUrl, SECRET_KEY);
   const profileDir = path.resolve('bench/results/profiles');
   if (args.profile) await mkdir(profileDir, { recursive: true });
-  const app = await startApp(children, { ...env, PORT: String(await pickFreePort()) }, [...args['node-flags'].split(/\s+/).filter(Boolean), ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])]);
+  const app = await startApp(children, { ...env, PORT: String(await pickFreePort()), METRICS_PORT: String(await pickFreePort()) }, [...args['node-flags'].split(/\s+/).filter(Boolean), ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])]);
   const idle = await memoryOf(app.pid);
   log(`app ready after ${app.readyAfterMs.toFixed(0)} ms, idle RSS ${(idle.rss / 2 ** 20).toFixed(0)} MB`);
 

@@ -7,7 +7,7 @@ import { tokensRepository, UsernameTakenError, usersRepository } from './feature
 import { keyedHash, newSecret } from './plugins/auth.ts';
 import { resolveSecretKey } from './secret-key.ts';
 import { loadMigrations, migrate, MigrationError, migrationStatus } from './db/migrate.ts';
-import { DataDirInUseError } from './db/errors.ts';
+import { DataDirInUseError, isDatabaseUnavailable } from './db/errors.ts';
 import { detailsHiddenHint, formatBytes, readReplicationStatus } from './db/replication.ts';
 import { serve, StartupError } from './server.ts';
 import { countDatabaseFailure } from './plugins/metrics.ts';
@@ -78,6 +78,44 @@ async function withDatabase<T>(config: Config, work: (db: Database) => Promise<T
   }
 }
 
+/**
+ * Like withDatabase, for work on the app's tables. The embedded database
+ * belongs to whoever holds its folder, so it migrates itself first, exactly
+ * as `serve` does; a server's schema is the operator's to migrate.
+ */
+async function withCurrentSchema<T>(config: Config, work: (db: Database) => Promise<T>): Promise<T> {
+  const migrations = await loadMigrations();
+  return withDatabase(config, async (db) => {
+    if (config.database.kind === 'embedded') {
+      await migrate(db, migrations);
+    } else {
+      const { pending } = await migrationStatus(db, migrations);
+      if (pending.length > 0) throw new CommandError(`The database schema is behind: ${pending.length} migration(s) pending. Run "todoapp migrate" first; nothing was changed.`);
+    }
+    return work(db);
+  });
+}
+
+/** SQLSTATE classes 00–5x, F0, HV, P0 and XX: a database's own error, not Node's. */
+const SQLSTATE = /^([0-5][0-9A-Z]|F0|HV|P0|XX)[0-9A-Z]{3}$/;
+
+/**
+ * One line a person can act on for a database failure. The driver's own text
+ * (SQL, relation names, internals) stays out: it helps no one at a terminal.
+ */
+function databaseFailure(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (isDatabaseUnavailable(error)) {
+    return `could not reach the database (${String(code)}); check DATABASE_URL or POSTGRES_HOST and that the server is running`;
+  }
+  if (typeof code !== 'string' || !SQLSTATE.test(code)) return undefined;
+  if (code.startsWith('28')) return `the database refused the user name or password (SQLSTATE ${code}); check the credentials in DATABASE_URL or POSTGRES_USER/POSTGRES_PASSWORD`;
+  if (code === '3D000') return `the database named in DATABASE_URL or POSTGRES_DB does not exist (SQLSTATE ${code})`;
+  if (code === '42501') return `the database user lacks a permission this needs (SQLSTATE ${code})`;
+  if (code === '42P01' || code === '42703') return `the database schema is not what this version of todoapp expects (SQLSTATE ${code}); run "todoapp migrate"`;
+  return `the database refused the operation (SQLSTATE ${code})`;
+}
+
 async function findUser(db: Database, username: string) {
   const user = await usersRepository.findByUsername(db, username);
   if (!user) throw new CommandError(`No user named "${username}".`);
@@ -90,7 +128,7 @@ async function runCreateSuperuser(config: Config, args: string[]): Promise<void>
   const password = process.env.TODOAPP_PASSWORD ?? (await readStdin());
   const problem = await passwordProblem(password, username);
   if (problem) throw new CommandError(`The password ${problem}.`);
-  await withDatabase(config, async (db) => {
+  await withCurrentSchema(config, async (db) => {
     try {
       await usersRepository.create(db, { username, passwordHash: await hashPassword(password), admin: true });
     } catch (error) {
@@ -105,7 +143,7 @@ async function runCreateToken(config: Config, args: string[]): Promise<void> {
   const { username, name } = requiredUsername(args, { name: { type: 'string' } });
   const secretKey = await resolveSecretKey(config);
   const token = newSecret();
-  await withDatabase(config, async (db) => {
+  await withCurrentSchema(config, async (db) => {
     const user = await findUser(db, username);
     await tokensRepository.create(db, user.id, name ?? '', keyedHash(secretKey, token));
   });
@@ -115,7 +153,7 @@ async function runCreateToken(config: Config, args: string[]): Promise<void> {
 
 async function runAssignLegacy(config: Config, args: string[]): Promise<void> {
   const { username } = requiredUsername(args);
-  const moved = await withDatabase(config, async (db) => usersRepository.assignLegacyTodos(db, (await findUser(db, username)).id));
+  const moved = await withCurrentSchema(config, async (db) => usersRepository.assignLegacyTodos(db, (await findUser(db, username)).id));
   console.log(`Gave ${moved} todo(s) taken over from the old app to "${username}".`);
 }
 
@@ -203,7 +241,9 @@ export async function main(argv: string[]): Promise<number> {
       console.error(error.message);
       return 1;
     }
-    console.error(`todoapp ${command} failed: ${(error as Error).message}`);
+    // Never a stack: one line, and for a database error not even its text.
+    const message = databaseFailure(error) ?? (error instanceof Error ? error.message : String(error));
+    console.error(`todoapp ${command} failed: ${(message.split('\n')[0] ?? '').replace(/\.$/, '')}.`);
     return 1;
   }
 }

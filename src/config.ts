@@ -12,6 +12,8 @@ export type DatabaseConfig =
 export interface Config {
   port: number;
   host: string;
+  /** Port of the separate Prometheus listener (on `host`); 0 turns it off. Never the public port. */
+  metricsPort: number;
   database: DatabaseConfig;
   dataDir: string;
   logLevel: LogLevel;
@@ -201,11 +203,15 @@ export function loadConfig(env: Env = process.env): Config {
   if (databaseUrl !== undefined && postgresUrl !== undefined) {
     throw new ConfigError('DATABASE_URL', 'and POSTGRES_HOST are both set; use one way to name the database');
   }
+  const port = parseInteger(env, 'PORT', 8000, 0, 65535);
+  const metricsPort = parseInteger(env, 'METRICS_PORT', 9464, 0, 65535);
+  if (metricsPort !== 0 && metricsPort === port) throw new ConfigError('METRICS_PORT', `must differ from PORT (both are ${port}); 0 turns the metrics listener off`);
   const serverUrl = databaseUrl ?? postgresUrl;
   const database: DatabaseConfig = serverUrl === undefined ? { kind: 'embedded', dataDir } : { kind: 'server', url: serverUrl };
   return {
-    port: parseInteger(env, 'PORT', 8000, 0, 65535),
+    port,
     host: readVariable(env, 'HOST') ?? '127.0.0.1',
+    metricsPort,
     database,
     dataDir,
     logLevel: parseLogLevel(env),

@@ -6,8 +6,8 @@ import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { loadMigrations, migrate, migrationStatus, type Migration } from './db/migrate.ts';
 import { announceFirstAdminSetup } from './features/accounts/setup-code.ts';
+import { countDatabaseFailure, startMetricsServer, type MetricsServer } from './plugins/metrics.ts';
 import { resolveSecretKey } from './secret-key.ts';
-import { countDatabaseFailure } from './plugins/metrics.ts';
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -53,6 +53,8 @@ async function announceSetup(app: FastifyInstance, db: Database, config: Config,
 export interface RunningServer {
   app: FastifyInstance;
   address: string;
+  /** The metrics listener's port, or undefined when METRICS_PORT=0. */
+  metricsPort: number | undefined;
   /** Readiness fails at once, in-flight requests finish (up to the timeout), the database closes. */
   shutdown(): Promise<void>;
 }
@@ -63,7 +65,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
   appModule.catch(() => undefined); // awaited below; an early failure must not go unhandled meanwhile
   const migrations = await loadMigrations();
   const db = await openDatabase(config, countDatabaseFailure);
-  let app: FastifyInstance;
+  let app: FastifyInstance | undefined;
+  let metrics: MetricsServer | undefined;
   let secretKey: string;
   try {
     await prepareSchema(config, db, migrations);
@@ -71,12 +74,15 @@ export async function startServer(config: Config): Promise<RunningServer> {
     const { buildApp } = await appModule;
     app = await buildApp({ config, db, migrations, secretKey });
     await app.listen({ port: config.port, host: config.host });
+    if (config.metricsPort !== 0) metrics = await startMetricsServer({ host: config.host, port: config.metricsPort, log: app.log });
   } catch (error) {
+    await app?.close();
     await db.close();
     throw error;
   }
-  const address = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${(app.server.address() as { port: number }).port}`;
-  app.log.info({ address, database: config.database.kind }, 'todoapp is listening');
+  const origin = (port: number) => `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const address = origin((app.server.address() as { port: number }).port);
+  app.log.info({ address, metrics: metrics ? `${origin(metrics.port)}/metrics` : 'off', database: config.database.kind }, 'todoapp is listening');
   await announceSetup(app, db, config, secretKey, address);
 
   let closing: Promise<void> | undefined;
@@ -90,7 +96,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       }, config.shutdownTimeoutMs);
       timer.unref();
       try {
-        await app.close();
+        await Promise.all([app.close(), metrics?.close()]);
       } finally {
         await db.close();
         clearTimeout(timer);
@@ -99,7 +105,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     })();
     return closing;
   };
-  return { app, address, shutdown };
+  return { app, address, metricsPort: metrics?.port, shutdown };
 }
 
 /**

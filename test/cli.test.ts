@@ -114,7 +114,7 @@ describe('the embedded database', () => {
       const migrate = await runCli(['migrate', '--status'], database.env);
       assert.equal(migrate.code, 1);
       assert.match(migrate.stderr, /in use by another todoapp process/);
-      const second = await runCli(['serve'], { ...database.env, PORT: '0' });
+      const second = await runCli(['serve'], { ...database.env, PORT: '0', METRICS_PORT: '0' });
       assert.equal(second.code, 1);
       assert.match(second.stderr, /in use by another todoapp process/);
       // The first server is unharmed.
@@ -124,6 +124,34 @@ describe('the embedded database', () => {
     }
     const after = await runCli(['migrate', '--status'], database.env);
     assert.equal(after.code, 0, `the lock is released on shutdown: ${after.stderr}`);
+  });
+});
+
+describe('a restart right after a crash of the embedded server', () => {
+  it('kill -9, then serve again at once: up within a few seconds, not refused for the stale lock', async () => {
+    const database = await freshDatabase('pglite');
+    try {
+      const first = await startCliServer(database.env);
+      assert.equal((await fetch(`${first.baseUrl}/readyz`)).status, 200);
+      assert.equal(await first.stop('SIGKILL'), null, 'killed, not exited');
+      const killedAt = performance.now();
+      // What a supervisor does: start again at once. The old lock is fresh
+      // (its mtime is less than a second old), but its holder is gone.
+      const second = await startCliServer(database.env);
+      try {
+        const readyAfterMs = performance.now() - killedAt;
+        assert.equal((await fetch(`${second.baseUrl}/readyz`)).status, 200);
+        assert.ok(readyAfterMs < 8000, `ready ${Math.round(readyAfterMs)} ms after the kill`);
+        // While it lives, its lock holds.
+        const third = await runCli(['serve'], { ...database.env, PORT: '0', METRICS_PORT: '0' });
+        assert.equal(third.code, 1);
+        assert.match(third.stderr, /^The embedded database in .* is in use by another todoapp process/);
+      } finally {
+        assert.equal(await second.stop(), 0, second.output());
+      }
+    } finally {
+      await database.cleanup();
+    }
   });
 });
 

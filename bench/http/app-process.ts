@@ -34,6 +34,8 @@ export const SHIPPED_SETTINGS: Record<string, string> = Object.fromEntries(
 
 export interface AppProcess extends Started {
   baseUrl: string;
+  /** The metrics listener (METRICS_PORT): where the app's own request counters are read. */
+  metricsUrl: string;
   pid: number;
   /** Milliseconds from spawn until /readyz answered 200. */
   readyAfterMs: number;
@@ -41,7 +43,8 @@ export interface AppProcess extends Started {
 
 export async function startApp(children: Children, env: Record<string, string>, nodeArgs: string[] = []): Promise<AppProcess> {
   const port = env.PORT;
-  if (!port) throw new Error('PORT must be set');
+  const metricsPort = env.METRICS_PORT;
+  if (!port || !metricsPort) throw new Error('PORT and METRICS_PORT must be set');
   const baseUrl = `http://127.0.0.1:${port}`;
   const started = performance.now();
   const app = children.start(process.execPath, [...NODE_FLAGS, ...nodeArgs, CLI.pathname, 'serve'], {
@@ -52,7 +55,7 @@ export async function startApp(children: Children, env: Record<string, string>, 
   while (performance.now() < deadline) {
     if (app.child.exitCode !== null) throw new Error(`todoapp serve exited with ${app.child.exitCode}:\n${app.output()}`);
     const status = await fetchStatus(`${baseUrl}/readyz`);
-    if (status === 200) return { ...app, baseUrl, pid: app.child.pid ?? 0, readyAfterMs: performance.now() - started };
+    if (status === 200) return { ...app, baseUrl, metricsUrl: `http://127.0.0.1:${metricsPort}`, pid: app.child.pid ?? 0, readyAfterMs: performance.now() - started };
     await sleep(10);
   }
   await app.stop();

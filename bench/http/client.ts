@@ -1,5 +1,6 @@
 // One request as wrk sends it, to see what the app answers (raw bytes, still
-// compressed), and the app's own request counters from /metrics.
+// compressed), and the app's own request counters from /metrics (on the
+// metrics listener, METRICS_PORT, not the app's port).
 import http from 'node:http';
 import type { CapturedResponse } from './bare-server.ts';
 
@@ -32,8 +33,9 @@ export function rawRequest(url: string, options: { method: string; headers: Reco
 }
 
 /** `METHOD route status` → how many requests the app has answered so (http_requests_total). */
-export async function requestCounts(baseUrl: string): Promise<Map<string, number>> {
-  const response = await rawRequest(`${baseUrl}/metrics`, { method: 'GET', headers: {} });
+export async function requestCounts(metricsUrl: string): Promise<Map<string, number>> {
+  const response = await rawRequest(`${metricsUrl}/metrics`, { method: 'GET', headers: {} });
+  if (response.status !== 200) throw new Error(`${metricsUrl}/metrics answered ${response.status}, not the metrics`);
   const counts = new Map<string, number>();
   for (const match of response.body.toString('utf8').matchAll(/^http_requests_total\{([^}]*)\} (\d+)/gm)) {
     const labels = Object.fromEntries([...(match[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((label) => [label[1], label[2]]));

@@ -29,7 +29,7 @@ const SETTLE_MS = 1000;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 async function startOnce(children: Children, name: string, env: Record<string, string>): Promise<StartupResult> {
-  const app = await startApp(children, { ...env, PORT: String(await pickFreePort()) });
+  const app = await startApp(children, { ...env, PORT: String(await pickFreePort()), METRICS_PORT: String(await pickFreePort()) });
   try {
     await sleep(SETTLE_MS);
     return { name, readyMs: app.readyAfterMs, idleRssBytes: (await memoryOf(app.pid)).rss };

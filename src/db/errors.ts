@@ -45,7 +45,7 @@ export class DataDirInUseError extends Error {
   constructor(dataDir: string) {
     super(
       `The embedded database in ${dataDir} is in use by another todoapp process (a running server or CLI command). ` +
-        'Stop that process first, or point DATA_DIR elsewhere. A lock left by a crashed process expires after 10 seconds.',
+        'Stop that process first, or point DATA_DIR elsewhere. (A lock left by a process that died on this machine is taken over at once; one left on another machine expires after 10 seconds.)',
     );
     this.name = 'DataDirInUseError';
   }

@@ -2,7 +2,8 @@
 // files in DATA_DIR/pglite. PGlite has no lock between processes, so the whole
 // DATA_DIR is held by one process at a time through a lock file.
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
@@ -11,7 +12,51 @@ import { copyTemplate, ensureTemplate } from './pglite-template.ts';
 import { observeFailures, trackStatement, type Database, type FailureObserver, type Queryable } from './database.ts';
 import { DataDirInUseError } from './errors.ts';
 
+/** A lock not refreshed for this long is stale whoever holds it (a holder on another machine, or one that recorded no owner). */
 const LOCK_STALE_MS = 10_000;
+const LOCK_FILE = 'todoapp.lock';
+/** The holder's pid and host name, beside the lock: a holder that died on this host is known to be gone at once. */
+const LOCK_OWNER_FILE = 'todoapp.lock.owner';
+/**
+ * Held for the few milliseconds of taking the lock and recording its owner,
+ * so that a process judging the lock stale never reads the owner of a lock
+ * another process has just taken. Only a crash inside that window leaves it
+ * behind, and it goes stale after proper-lockfile's shortest time.
+ */
+const LOCK_GATE_FILE = 'todoapp.lock.gate';
+const LOCK_GATE_STALE_MS = 2_000;
+
+interface LockOwner {
+  pid: number;
+  hostname: string;
+}
+
+async function readLockOwner(file: string): Promise<LockOwner | undefined> {
+  try {
+    const owner = JSON.parse(await readFile(file, 'utf8')) as Partial<LockOwner>;
+    return Number.isInteger(owner.pid) && typeof owner.hostname === 'string' ? (owner as LockOwner) : undefined;
+  } catch {
+    return undefined; // none, or half written: judged by age alone
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // sends nothing, only asks
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+  }
+}
+
+/**
+ * The holder died on this machine: its pid is not running, or is our own (a
+ * restarted container gives the new process the old one's pid), so nobody
+ * holds the folder and there is nothing to wait for.
+ */
+function diedOnThisHost(owner: LockOwner): boolean {
+  return owner.hostname === hostname() && (owner.pid === process.pid || !isRunning(owner.pid));
+}
 
 /**
  * PGlite is 9 MB of WebAssembly. V8 compiles it quickly (Liftoff), then again
@@ -26,9 +71,11 @@ v8.setFlagsFromString('--liftoff-only');
 
 async function holdDataDir(dataDir: string): Promise<() => Promise<void>> {
   await mkdir(dataDir, { recursive: true });
-  try {
-    return await lockfile.lock(dataDir, {
-      lockfilePath: path.join(dataDir, 'todoapp.lock'),
+  const lockPath = path.join(dataDir, LOCK_FILE);
+  const ownerPath = path.join(dataDir, LOCK_OWNER_FILE);
+  const take = () =>
+    lockfile.lock(dataDir, {
+      lockfilePath: lockPath,
       stale: LOCK_STALE_MS,
       update: LOCK_STALE_MS / 4,
       realpath: false,
@@ -38,9 +85,33 @@ async function holdDataDir(dataDir: string): Promise<() => Promise<void>> {
         process.exit(1);
       },
     });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') throw new DataDirInUseError(dataDir);
-    throw error;
+  const inUse = (error: unknown) => ((error as NodeJS.ErrnoException).code === 'ELOCKED' ? new DataDirInUseError(dataDir) : error);
+  // proper-lockfile keeps its locks by their first argument: the gate needs one of its own.
+  const gatePath = path.join(dataDir, LOCK_GATE_FILE);
+  const releaseGate = await lockfile
+    .lock(gatePath, { lockfilePath: gatePath, stale: LOCK_GATE_STALE_MS, retries: { retries: 30, minTimeout: 20, maxTimeout: 200 }, realpath: false })
+    .catch((error: unknown) => Promise.reject(inUse(error)));
+  try {
+    let release: () => Promise<void>;
+    try {
+      release = await take();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+      const owner = await readLockOwner(ownerPath);
+      if (!owner || !diedOnThisHost(owner)) throw inUse(error);
+      // Left by a crash (kill -9, out of memory) on this machine: a
+      // supervisor restarting at once must not be turned away for 10 s.
+      await rm(lockPath, { recursive: true, force: true });
+      release = await take().catch((retryError: unknown) => Promise.reject(inUse(retryError)));
+    }
+    await writeFile(ownerPath, JSON.stringify({ pid: process.pid, hostname: hostname() } satisfies LockOwner));
+    return async () => {
+      // The owner goes first: once the lock is gone, the next holder writes its own.
+      await rm(ownerPath, { force: true });
+      await release();
+    };
+  } finally {
+    await releaseGate();
   }
 }
 

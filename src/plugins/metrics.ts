@@ -1,5 +1,10 @@
 // Prometheus metrics: request count and duration by route and status,
-// database errors, and Node's process metrics. One registry per process.
+// database errors, and Node's process metrics. One registry per process,
+// served on a listener of its own (METRICS_PORT) so that the public port and
+// the load balancer never expose it.
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FailureObserver } from '../db/database.ts';
@@ -46,4 +51,42 @@ export function installMetrics(app: FastifyInstance): void {
     requestsTotal.inc(labels);
     requestDuration.observe(labels, reply.elapsedTime / 1000);
   });
+}
+
+export interface MetricsServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The metrics listener: GET /metrics and nothing else. A bare node:http server,
+ * not a second Fastify app, since it has one route, no users and no input.
+ */
+export async function startMetricsServer(options: { host: string; port: number; log: { error(details: object, message: string): void } }): Promise<MetricsServer> {
+  const server = http.createServer((request, response) => {
+    const pathname = (request.url ?? '/').split('?')[0];
+    if (pathname !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
+      response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: this port serves only GET /metrics\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }).end(request.method === 'HEAD' ? undefined : text),
+      (error: unknown) => {
+        options.log.error({ err: error }, 'could not collect metrics');
+        response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('Could not collect metrics\n');
+      },
+    );
+  });
+  // A scraper that keeps its connection open must not hold up shutdown.
+  server.keepAliveTimeout = 5000;
+  server.listen(options.port, options.host);
+  await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error as Error))]);
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
 }

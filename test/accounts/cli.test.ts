@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { freshDatabase, startTestApp, type TestDatabase } from '../support/app.ts';
 import { runCli } from '../support/cli.ts';
+import { pickFreePort } from '../support/ports.ts';
 
 describe('createsuperuser, create-token and assign-legacy', () => {
   let database: TestDatabase;
@@ -63,6 +64,88 @@ describe('createsuperuser, create-token and assign-legacy', () => {
       assert.deepEqual(await titles(value), []);
     } finally {
       await t.close();
+    }
+  });
+});
+
+/** What a person must never see from the command: a stack, or the database's own words. */
+function assertOneClearLine(stderr: string) {
+  assert.equal(stderr.trim().split('\n').length, 1, `one line, got:\n${stderr}`);
+  assert.doesNotMatch(stderr, /relation "|column "|syntax error|\bSELECT\b|\bINSERT\b|^\s+at |node_modules|\.ts:\d+/m);
+}
+
+describe('the account chores on a fresh embedded folder migrate first, as serve does', () => {
+  const password = { TODOAPP_PASSWORD: 'correct horse battery staple' };
+  it('createsuperuser', async () => {
+    const database = await freshDatabase('pglite');
+    try {
+      const result = await runCli(['createsuperuser', '--username', 'admin'], { ...database.env, ...password });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /Created admin "admin"/);
+      const token = await runCli(['create-token', '--username', 'admin'], database.env);
+      assert.equal(token.code, 0, token.stderr);
+    } finally {
+      await database.cleanup();
+    }
+  });
+
+  for (const command of ['create-token', 'assign-legacy']) {
+    it(command, async () => {
+      const database = await freshDatabase('pglite');
+      try {
+        // The schema is made, so the answer is about the user, not a missing table.
+        const result = await runCli([command, '--username', 'admin'], database.env);
+        assert.equal(result.code, 1);
+        assert.match(result.stderr, /^No user named "admin"\.\n$/);
+      } finally {
+        await database.cleanup();
+      }
+    });
+  }
+});
+
+describe('the account chores on a fresh, unmigrated PostgreSQL database', () => {
+  for (const args of [['createsuperuser', '--username', 'admin'], ['create-token', '--username', 'admin'], ['assign-legacy', '--username', 'admin']]) {
+    it(`${args[0]} names "todoapp migrate" and changes nothing`, async () => {
+      const database = await freshDatabase('postgres');
+      try {
+        const result = await runCli(args, { ...database.env, TODOAPP_PASSWORD: 'correct horse battery staple' });
+        assert.equal(result.code, 1);
+        assert.match(result.stderr, /schema is behind.*Run "todoapp migrate" first/);
+        assertOneClearLine(result.stderr);
+        const db = await openDatabase(loadConfig(database.env));
+        try {
+          assert.equal((await db.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)).length, 0, 'no table was made');
+        } finally {
+          await db.close();
+        }
+      } finally {
+        await database.cleanup();
+      }
+    });
+  }
+});
+
+describe('a database error in the command', () => {
+  it('is one clear line, without the driver’s text or a stack', async () => {
+    const database = await freshDatabase('postgres');
+    try {
+      const url = new URL(database.env.DATABASE_URL ?? '');
+      const missing = new URL(url);
+      missing.pathname = '/no_such_database_here';
+      const noDatabase = await runCli(['migrate', '--status'], { ...database.env, DATABASE_URL: missing.href, DB_RETRY_BUDGET_MS: '0' });
+      assert.equal(noDatabase.code, 1);
+      assert.match(noDatabase.stderr, /^todoapp migrate failed: the database named in DATABASE_URL or POSTGRES_DB does not exist \(SQLSTATE 3D000\)\.\n$/);
+      assertOneClearLine(noDatabase.stderr);
+
+      const away = new URL(url);
+      away.port = String(await pickFreePort());
+      const unreachable = await runCli(['createsuperuser', '--username', 'admin'], { ...database.env, DATABASE_URL: away.href, DB_RETRY_BUDGET_MS: '0', TODOAPP_PASSWORD: 'correct horse battery staple' });
+      assert.equal(unreachable.code, 1);
+      assert.match(unreachable.stderr, /^todoapp createsuperuser failed: could not reach the database \(ECONNREFUSED\)/);
+      assertOneClearLine(unreachable.stderr);
+    } finally {
+      await database.cleanup();
     }
   });
 });

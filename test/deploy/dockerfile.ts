@@ -152,7 +152,8 @@ export function dockerfileProblems(stages: Stage[]): string[] {
   const env = finalEnv(stages);
   if (env.HOST !== '0.0.0.0') problems.push('ENV HOST is not 0.0.0.0');
   if (env.PORT !== '8000') problems.push('ENV PORT is not 8000');
-  if (argsOf(last, 'EXPOSE').join() !== '8000') problems.push('EXPOSE is not 8000');
+  if (env.METRICS_PORT !== '9464') problems.push('ENV METRICS_PORT is not 9464');
+  if (argsOf(last, 'EXPOSE').join() !== '8000 9464') problems.push('EXPOSE is not 8000 9464');
   try {
     const entrypoint = parseExecForm('ENTRYPOINT', argsOf(last, 'ENTRYPOINT').at(-1) ?? '');
     if (entrypoint[0] !== '/usr/bin/tini' || entrypoint[1] !== '--' || entrypoint[2] !== 'node') problems.push('ENTRYPOINT must be tini -- node … (tini passes SIGTERM on)');

@@ -125,9 +125,11 @@ describe('the container image (deploy/docker/Dockerfile, replayed without Docker
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       ...finalEnv(stages),
-      // The test's own: loopback, a free port, a temporary data folder, its database.
+      // The test's own: loopback, a free port, no metrics listener (the image's
+      // 9464 could be taken on a shared machine), a temporary data folder, its database.
       HOST: '127.0.0.1',
       PORT: String(port),
+      METRICS_PORT: '0',
       DATA_DIR: path.join(tempDir, 'data'),
       DATABASE_URL: database.url,
       SECRET_KEY: 'a-test-secret-key-that-is-long-enough-0123456789',

@@ -39,6 +39,8 @@ interface Database {
   /** Where the operator runs (it must reach the database pods). */
   operatorNamespace: string;
   maxConnections: number;
+  /** The secret with the operator's superuser credentials: for the operator, never the app. */
+  superuserSecret: string;
 }
 
 interface CnpgClusterSpec {
@@ -83,6 +85,7 @@ function findDatabases(objects: K8sObject[]): Database[] {
         // bootstrap.initdb.secret makes the operator use that secret instead of making <cluster>-app.
         generatedSecret: spec.bootstrap?.initdb?.secret ? undefined : { name: `${name}-app`, keys: ['username', 'password', 'dbname', 'host', 'port', 'uri'] },
         operatorNamespace: 'cnpg-system',
+        superuserSecret: `${name}-superuser`,
         maxConnections: Number(spec.postgresql?.parameters?.max_connections ?? POSTGRES_DEFAULT_MAX_CONNECTIONS),
       });
     } else if (object.apiVersion.startsWith('kubedb.com/') && object.kind === 'Postgres') {
@@ -93,6 +96,7 @@ function findDatabases(objects: K8sObject[]): Database[] {
         podLabels: { 'app.kubernetes.io/name': 'postgreses.kubedb.com', 'app.kubernetes.io/instance': name },
         generatedSecret: spec.authSecret ? undefined : { name: `${name}-auth`, keys: ['username', 'password'] },
         operatorNamespace: 'kubedb',
+        superuserSecret: spec.authSecret?.name ?? `${name}-auth`,
         maxConnections: spec.configuration?.tuning?.maxConnections ?? POSTGRES_DEFAULT_MAX_CONNECTIONS,
       });
     }
@@ -215,6 +219,17 @@ function containerEnvironment(container: IContainer, configMaps: Map<string, Rec
     }
   }
   return env;
+}
+
+/** The port of the app's metrics listener, as the app reads its configuration; undefined when off or unreadable. */
+function metricsPortOf(container: IContainer | undefined, configMaps: Map<string, Record<string, string>>): number | undefined {
+  if (!container) return undefined;
+  try {
+    const port = loadConfig(containerEnvironment(container, configMaps)).metricsPort;
+    return port === 0 ? undefined : port;
+  } catch {
+    return undefined; // appConfigurationProblems reports it
+  }
 }
 
 function probePort(probe: IProbe | undefined): number | string | undefined {
@@ -350,6 +365,10 @@ function appConfigurationProblems({ object, pod }: Workload, configMaps: Map<str
       if (object.kind === 'Deployment') {
         if (config.host !== '0.0.0.0' && config.host !== '::') problems.push(`container ${container.name}: HOST ${config.host} is not reachable from outside the pod`);
         if (!container.ports?.some((port) => port.containerPort === config.port)) problems.push(`container ${container.name}: the app listens on ${config.port}, which is no containerPort`);
+        // Scrapers find the metrics listener by this name (a PodMonitor's port: metrics).
+        if (config.metricsPort !== 0 && !container.ports?.some((port) => port.name === 'metrics' && port.containerPort === config.metricsPort)) {
+          problems.push(`container ${container.name}: the metrics listen on ${config.metricsPort}, which is no containerPort named metrics`);
+        }
       }
     } catch (error) {
       problems.push(`container ${container.name}: the app rejects its configuration: ${(error as Error).message}`);
@@ -412,11 +431,21 @@ function deploymentProblems(deployment: IDeployment & K8sObject, configMaps: Map
   return problems.map((problem) => `${describeObject(deployment)}: ${problem}`);
 }
 
-function serviceProblems(objects: K8sObject[], deployment: IDeployment & K8sObject, workloads: Workload[]): string[] {
+function serviceProblems(objects: K8sObject[], deployment: IDeployment & K8sObject, workloads: Workload[], configMaps: Map<string, Record<string, string>>): string[] {
   const problems: string[] = [];
   const podLabels = deployment.spec?.template.metadata?.labels ?? {};
   const container = deployment.spec?.template.spec?.containers.find((c) => c.name === 'todoapp');
   const services = ofKind<IService>(objects, 'Service');
+  // The metrics are for scrapers inside the cluster: no Service that reaches
+  // beyond it (a load balancer, a node port, external IPs) may lead there.
+  const metricsPort = metricsPortOf(container, configMaps);
+  for (const service of services) {
+    const exposed = service.spec?.type === 'LoadBalancer' || service.spec?.type === 'NodePort' || (service.spec?.externalIPs ?? []).length > 0;
+    if (!exposed || !container || metricsPort === undefined || !selectorMatches({ matchLabels: service.spec?.selector ?? {} }, podLabels)) continue;
+    for (const port of service.spec?.ports ?? []) {
+      if (resolvePort(container, port.targetPort ?? port.port) === metricsPort) problems.push(`${describeObject(service)}: exposes the metrics port ${metricsPort} outside the cluster (port ${port.port})`);
+    }
+  }
   const front = services.find((service) => service.spec?.type === 'LoadBalancer');
   if (!front) return ['no LoadBalancer Service'];
   const where = describeObject(front);
@@ -456,13 +485,21 @@ function autoscalerProblems(objects: K8sObject[], deployment: IDeployment & K8sO
   return problems;
 }
 
-function networkPolicyProblems(objects: K8sObject[], deployment: IDeployment & K8sObject, workloads: Workload[], database: Database | undefined): string[] {
+function networkPolicyProblems(
+  objects: K8sObject[],
+  deployment: IDeployment & K8sObject,
+  workloads: Workload[],
+  database: Database | undefined,
+  configMaps: Map<string, Record<string, string>>,
+): string[] {
   const problems: string[] = [];
   const policies = ofKind<INetworkPolicy>(objects, 'NetworkPolicy');
   const appLabels = deployment.spec?.template.metadata?.labels ?? {};
   const container = deployment.spec?.template.spec?.containers.find((c) => c.name === 'todoapp');
+  const metricsPort = metricsPortOf(container, configMaps);
 
-  // The app's pods: only the app's own port is open.
+  // The app's pods: the app's own port is open; the metrics port only to
+  // named pods or namespaces (the scraper's), never to every address.
   const appPolicies = policies.filter((policy) => selectorMatches(policy.spec?.podSelector, appLabels));
   if (appPolicies.length === 0) problems.push("no NetworkPolicy selects the app's pods");
   for (const policy of appPolicies) {
@@ -470,8 +507,16 @@ function networkPolicyProblems(objects: K8sObject[], deployment: IDeployment & K
     if (!policy.spec?.policyTypes?.includes('Ingress')) problems.push(`${where}: does not restrict Ingress`);
     for (const rule of policy.spec?.ingress ?? []) {
       if (!rule.ports?.length) problems.push(`${where}: an ingress rule opens every port of the app`);
+      const peers = rule.from ?? [];
+      const namedPeersOnly = peers.length > 0 && peers.every((peer) => !peer.ipBlock && !(isEmptySelector(peer.podSelector) && isEmptySelector(peer.namespaceSelector)));
       for (const port of rule.ports ?? []) {
-        if (!container || resolvePort(container, port.port) !== 8000) problems.push(`${where}: opens port ${String(port.port)}, not the app's port 8000`);
+        const resolved = container ? resolvePort(container, port.port) : undefined;
+        if (resolved === 8000) continue;
+        if (resolved !== undefined && resolved === metricsPort) {
+          if (!namedPeersOnly) problems.push(`${where}: opens the metrics port ${metricsPort} to every pod and address; name the scraper's namespace or pods`);
+          continue;
+        }
+        problems.push(`${where}: opens port ${String(port.port)}, not the app's port 8000 (or the metrics port to the scraper)`);
       }
     }
   }
@@ -548,6 +593,15 @@ function databaseConnectionProblems(workloads: Workload[], database: Database | 
       else if (host?.value !== database.primaryService) {
         problems.push(`${describeObject(object)}: POSTGRES_HOST is ${host?.value ?? '(unset)'}, not the primary's Service ${database.primaryService}`);
       }
+      if (!database) continue;
+      // The app is the owner of its own database, never the cluster's superuser.
+      for (const name of ['POSTGRES_USER', 'POSTGRES_PASSWORD']) {
+        const variable = container.env?.find((v) => v.name === name);
+        if (name === 'POSTGRES_USER' && variable?.value === 'postgres') problems.push(`${describeObject(object)}: connects as the superuser postgres`);
+        if (variable?.valueFrom?.secretKeyRef?.name === database.superuserSecret) {
+          problems.push(`${describeObject(object)}: ${name} comes from ${database.superuserSecret}, the database's superuser secret`);
+        }
+      }
     }
   }
   return problems;
@@ -589,9 +643,9 @@ export function invariantProblems(objects: K8sObject[], facts: DeploymentFacts):
   if (serviceAccounts.some((account) => account.automountServiceAccountToken !== false)) problems.push('a ServiceAccount mounts its token automatically');
   problems.push(
     ...deploymentProblems(deployment, configMaps),
-    ...serviceProblems(objects, deployment, workloads),
+    ...serviceProblems(objects, deployment, workloads, configMaps),
     ...autoscalerProblems(objects, deployment, configMaps, database),
-    ...networkPolicyProblems(objects, deployment, workloads, database),
+    ...networkPolicyProblems(objects, deployment, workloads, database, configMaps),
   );
   return problems;
 }

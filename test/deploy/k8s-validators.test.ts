@@ -105,6 +105,20 @@ const INVARIANT_FIXTURES: Fixture[] = [
     change: (o) => void (deployment(o).spec!.selector.matchLabels = { 'app.kubernetes.io/name': 'todo' }),
     expect: /Deployment\/todoapp: selector does not match the pod template labels/,
   },
+  {
+    name: 'the metrics port in the LoadBalancer Service',
+    change: (o) => void one<IService>(o, 'Service').spec!.ports!.push({ name: 'metrics', port: 9464, targetPort: 'metrics', protocol: 'TCP' }),
+    expect: /Service\/todoapp: exposes the metrics port 9464 outside the cluster \(port 9464\)/,
+  },
+  {
+    name: 'a NodePort Service for the metrics',
+    change: (o) => {
+      const front = one<IService>(o, 'Service');
+      o.push({ ...structuredClone(front), metadata: { ...front.metadata, name: 'todoapp-metrics' }, spec: { type: 'NodePort', selector: front.spec!.selector, ports: [{ port: 9464, targetPort: 9464 }] } } as unknown as K8sObject);
+    },
+    expect: /Service\/todoapp-metrics: exposes the metrics port 9464 outside the cluster/,
+  },
+  { name: 'no named metrics port', change: (o) => void (app(o).ports![1]!.name = 'prometheus'), expect: /the metrics listen on 9464, which is no containerPort named metrics/ },
   { name: 'a Service port leading nowhere', change: (o) => void (one<IService>(o, 'Service').spec!.ports![0]!.targetPort = 'web'), expect: /port 80 does not lead to the app's port 8000/ },
   { name: 'a PodDisruptionBudget for other pods', change: (o) => void (one<{ spec: { selector: object } }>(o, 'PodDisruptionBudget').spec.selector = { matchLabels: { x: 'y' } }), expect: /PodDisruptionBudget\/todoapp: selector does not match/ },
   // Probes
@@ -180,10 +194,15 @@ const INVARIANT_FIXTURES: Fixture[] = [
   { name: 'KubeDB asynchronous streaming', overlay: 'kubedb', change: (o) => void (databaseSpec(o).streamingMode = 'Asynchronous'), expect: /streamingMode is Asynchronous/ },
   { name: 'KubeDB warm standbys', overlay: 'kubedb', change: (o) => void (databaseSpec(o).standbyMode = 'Warm'), expect: /standbyMode is Warm, not Hot/ },
   { name: 'KubeDB deleting data with the object', overlay: 'kubedb', change: (o) => void (databaseSpec(o).deletionPolicy = 'WipeOut'), expect: /deletionPolicy WipeOut would delete the data/ },
-  { name: 'KubeDB with its own auth secret', overlay: 'kubedb', change: (o) => void (databaseSpec(o).authSecret = { kind: 'Secret', name: 'mine' }), expect: /secret todo-db-auth is neither made by the operator/ },
+  { name: "KubeDB's app password from an undocumented secret", overlay: 'kubedb', change: (o) => void (envVar(app(o), 'POSTGRES_PASSWORD').valueFrom!.secretKeyRef!.name = 'mine'), expect: /secret mine is neither made by the operator/ },
+  { name: 'the KubeDB app as the superuser of todo-db-auth', overlay: 'kubedb', change: (o) => void (envVar(app(o), 'POSTGRES_PASSWORD').valueFrom!.secretKeyRef!.name = 'todo-db-auth'), expect: /POSTGRES_PASSWORD comes from todo-db-auth, the database's superuser secret/ },
+  { name: 'the KubeDB app as postgres', overlay: 'kubedb', change: (o) => void (envVar(app(o), 'POSTGRES_USER').value = 'postgres'), expect: /Deployment\/todoapp: connects as the superuser postgres/ },
+  { name: "the CloudNativePG app as the operator's superuser", change: (o) => void (envVar(app(o), 'POSTGRES_USER').valueFrom!.secretKeyRef!.name = 'todo-db-superuser'), expect: /POSTGRES_USER comes from todo-db-superuser/ },
   // Network policies
   { name: 'an app policy rule without ports', change: (o) => void delete one<INetworkPolicy>(o, 'NetworkPolicy', 'todoapp').spec!.ingress![0]!.ports, expect: /NetworkPolicy\/todoapp: an ingress rule opens every port of the app/ },
   { name: 'an app policy opening another port', change: (o) => void (one<INetworkPolicy>(o, 'NetworkPolicy', 'todoapp').spec!.ingress![0]!.ports![0]!.port = 9090), expect: /opens port 9090, not the app's port 8000/ },
+  { name: 'the metrics port open to everyone', change: (o) => void delete one<INetworkPolicy>(o, 'NetworkPolicy', 'todoapp').spec!.ingress![1]!.from, expect: /NetworkPolicy\/todoapp: opens the metrics port 9464 to every pod and address/ },
+  { name: 'the metrics port open to every namespace', change: (o) => void (one<INetworkPolicy>(o, 'NetworkPolicy', 'todoapp').spec!.ingress![1]!.from = [{ namespaceSelector: {} }]), expect: /opens the metrics port 9464 to every pod and address/ },
   { name: 'a database open to everyone', change: (o) => void databasePolicy(o).spec!.ingress!.push({}), expect: /an ingress rule lets every pod and address reach the database/ },
   { name: 'a database open to the whole namespace', change: (o) => void databasePolicy(o).spec!.ingress!.push({ from: [{ podSelector: {} }] }), expect: /every pod of the namespace reaches the database/ },
   { name: 'a database open to another namespace', change: (o) => void databasePolicy(o).spec!.ingress!.push({ from: [{ namespaceSelector: { matchLabels: { team: 'x' } } }] }), expect: /pods of other namespaces than the operator's \(cnpg-system\)/ },

@@ -73,7 +73,7 @@ describe('deploy/k8s', () => {
         }
         const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as IDeployment;
         const ports = deployment.spec?.template.spec?.containers[0]?.ports?.map((port) => String(port.containerPort));
-        assert.deepEqual(ports, argsOf(final, 'EXPOSE'));
+        assert.deepEqual(ports, argsOf(final, 'EXPOSE').flatMap((exposed) => exposed.split(/\s+/)));
       });
     });
   }

@@ -30,6 +30,8 @@ export async function runCli(args: string[], env: Record<string, string>, input?
 
 export interface CliServer {
   baseUrl: string;
+  /** The metrics listener (METRICS_PORT), e.g. http://127.0.0.1:40123 — fetch `${metricsUrl}/metrics`. */
+  metricsUrl: string;
   child: ChildProcess;
   output(): string;
   /** Resolves with the exit code once the process has exited. */
@@ -41,7 +43,10 @@ export interface CliServer {
 /** Starts `todoapp serve` and resolves once it listens (or rejects with its output if it exits). */
 export async function startCliServer(env: Record<string, string>): Promise<CliServer> {
   const port = await pickFreePort();
-  const child = spawn(process.execPath, [BIN, 'serve'], { env: childEnv({ PORT: String(port), HOST: '127.0.0.1', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const host = env.HOST ?? '127.0.0.1';
+  // A port of its own for each server's metrics too, so that servers side by side never meet on the default.
+  const metricsPort = env.METRICS_PORT ?? String(await pickFreePort());
+  const child = spawn(process.execPath, [BIN, 'serve'], { env: childEnv({ PORT: String(port), METRICS_PORT: metricsPort, HOST: host, ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = once(child, 'exit') as Promise<[number | null]>;
   await new Promise<void>((resolve, reject) => {
@@ -54,7 +59,8 @@ export async function startCliServer(env: Record<string, string>): Promise<CliSe
     void exited.then(([code]) => reject(new Error(`todoapp serve exited with ${code} before listening:\n${output}`)));
   });
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl: `http://${host}:${port}`,
+    metricsUrl: `http://${host}:${metricsPort}`,
     child,
     output: () => output,
     exited: async () => (await exited)[0],

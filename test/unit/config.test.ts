@@ -21,6 +21,7 @@ describe('loadConfig', () => {
   it('has working defaults: embedded database in ./data, port 8000, debug off', () => {
     const config = loadConfig({});
     assert.equal(config.port, 8000);
+    assert.equal(config.metricsPort, 9464);
     assert.equal(config.debug, false);
     assert.deepEqual(config.database, { kind: 'embedded', dataDir: path.resolve('data') });
     assert.deepEqual(config.allowedHosts, ['localhost', '127.0.0.1', '[::1]']);
@@ -77,6 +78,8 @@ describe('loadConfig', () => {
     const cases: [Record<string, string>, string, RegExp][] = [
       [{ PORT: '80a' }, 'PORT', /whole number from 0 to 65535/],
       [{ PORT: '70000' }, 'PORT', /65535/],
+      [{ METRICS_PORT: 'x' }, 'METRICS_PORT', /whole number from 0 to 65535/],
+      [{ PORT: '9000', METRICS_PORT: '9000' }, 'METRICS_PORT', /must differ from PORT/],
       [{ DEBUG: 'sometimes' }, 'DEBUG', /true or false/],
       [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', /one of fatal, error/],
       [{ TRUST_PROXY: 'everyone' }, 'TRUST_PROXY', /hop count/],
