@@ -208,6 +208,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (metricsPort !== 0 && metricsPort === port) throw new ConfigError('METRICS_PORT', `must differ from PORT (both are ${port}); 0 turns the metrics listener off`);
   const serverUrl = databaseUrl ?? postgresUrl;
   const database: DatabaseConfig = serverUrl === undefined ? { kind: 'embedded', dataDir } : { kind: 'server', url: serverUrl };
+  const publicUrl = parsePublicUrl(env);
+  // The public origin's own name is always allowed: setting PUBLIC_URL alone must not make the app refuse it.
+  const allowedHosts = parseAllowedHosts(env);
+  const publicHost = publicUrl === undefined ? undefined : new URL(publicUrl).hostname;
+  if (publicHost !== undefined && !allowedHosts.includes(publicHost)) allowedHosts.push(publicHost);
   return {
     port,
     host: readVariable(env, 'HOST') ?? '127.0.0.1',
@@ -216,8 +221,8 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     logLevel: parseLogLevel(env),
     debug: parseBoolean(env, 'DEBUG', false),
-    allowedHosts: parseAllowedHosts(env),
-    publicUrl: parsePublicUrl(env),
+    allowedHosts,
+    publicUrl,
     trustProxy: parseTrustProxy(env),
     migrateOnStart: parseBoolean(env, 'MIGRATE_ON_START', false),
     shutdownTimeoutMs: parseInteger(env, 'SHUTDOWN_TIMEOUT_MS', 20_000, 0, 600_000),

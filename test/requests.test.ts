@@ -221,6 +221,19 @@ for (const engine of ENGINES) {
       assert.equal(((await patched.json()) as TodoJson).url, todo.url);
     });
 
+    it('an https PUBLIC_URL makes cookies Secure and __Host- and sends HSTS, even when the proxy says nothing of the scheme', async () => {
+      const page = await rawRequest(t.baseUrl, { path: '/login', headers: { host: 'internal:8000' } });
+      assert.equal(page.status, 200);
+      assert.equal(page.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains');
+      const browser = new BrowserSession(t.baseUrl);
+      await browser.page('/login');
+      const response = await browser.postForm('/login', { username: t.alice.username, password: t.alice.password });
+      assert.equal(response.status, 303);
+      const cookies = response.headers.getSetCookie();
+      assert.ok(cookies.some((cookie) => /^__Host-[^=]*session[^=]*=/.test(cookie) && /; Secure/i.test(cookie)), cookies.join('\n'));
+      assert.ok(cookies.every((cookie) => /; Secure/i.test(cookie)), cookies.join('\n'));
+    });
+
     it('still refuses a malformed Host', async () => {
       const response = await rawRequest(t.baseUrl, { path: '/api/todos', headers: { authorization: `Bearer ${t.alice.token}`, host: 'localhost:1@evil.example' } });
       assert.equal(response.status, 400);

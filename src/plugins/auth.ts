@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Database } from '../db/database.ts';
 import { sessionsRepository, tokensRepository, type User } from '../features/accounts/repository.ts';
 import { HttpError } from './errors.ts';
+import { isHttps } from './host-allowlist.ts';
 
 export interface AuthOptions {
   db: Database;
@@ -99,9 +100,6 @@ export interface Auth {
   csrfToken(request: FastifyRequest, reply: FastifyReply): string;
 }
 
-function isHttps(request: FastifyRequest): boolean {
-  return request.protocol === 'https';
-}
 
 function cookieOptions(request: FastifyRequest, maxAgeSeconds?: number) {
   return { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: isHttps(request), ...(maxAgeSeconds ? { maxAge: maxAgeSeconds } : {}) };

@@ -40,6 +40,11 @@ export interface HostOptions {
   publicOrigin: string | undefined;
 }
 
+/** HTTPS as the person's browser sees it: PUBLIC_URL's scheme when set, else the request's (behind a trusted proxy, X-Forwarded-Proto). */
+export function isHttps(request: FastifyRequest): boolean {
+  return request.publicOrigin.startsWith('https:');
+}
+
 export function installHostAllowlist(app: FastifyInstance, { allowedHosts, publicOrigin }: HostOptions): void {
   // A getter: worked out only by the routes that build a URL.
   app.decorateRequest('publicOrigin', {

@@ -1,7 +1,9 @@
 // Security headers on every response: a strict Content-Security-Policy (no
 // inline scripts), no framing, nosniff, a referrer policy, and HSTS when the
-// request came over HTTPS (directly or through a trusted proxy).
+// app is reached over HTTPS (PUBLIC_URL, or the request directly or through
+// a trusted proxy).
 import type { FastifyInstance } from 'fastify';
+import { isHttps } from './host-allowlist.ts';
 
 const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
@@ -26,6 +28,6 @@ export function installSecurityHeaders(app: FastifyInstance): void {
       'cross-origin-opener-policy': 'same-origin',
       'permissions-policy': 'camera=(), microphone=(), geolocation=()',
     });
-    if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    if (isHttps(request)) reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
   });
 }

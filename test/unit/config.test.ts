@@ -67,6 +67,9 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ PUBLIC_URL: 'http://10.0.0.5:8000' }).publicUrl, 'http://10.0.0.5:8000');
     assert.equal(loadConfig({ PUBLIC_URL: 'https://todo.example.com:443' }).publicUrl, 'https://todo.example.com');
     assert.equal(loadConfig({ PUBLIC_URL: 'http://[::1]:8000/' }).publicUrl, 'http://[::1]:8000');
+    // Its host name is allowed with the others, once.
+    assert.deepEqual(loadConfig({ PUBLIC_URL: 'https://Todo.Example.com' }).allowedHosts, ['localhost', '127.0.0.1', '[::1]', 'todo.example.com']);
+    assert.deepEqual(loadConfig({ PUBLIC_URL: 'https://todo.example.com', ALLOWED_HOSTS: 'todo.example.com,internal' }).allowedHosts, ['todo.example.com', 'internal']);
     for (const bad of ['todo.example.com', 'ftp://todo.example.com', 'https://todo.example.com/app', 'https://todo.example.com/?', 'https://todo.example.com/?a=1', 'https://todo.example.com#x', 'https://user:pw@todo.example.com', 'https://', 'javascript:alert(1)']) {
       const error = configError({ PUBLIC_URL: bad });
       assert.equal(error.variable, 'PUBLIC_URL', bad);
