@@ -13,10 +13,12 @@
 // pay ~0.5 s for the loader before anything is built. Types are not checked
 // here (esbuild strips them, ~0.1 s for the whole server); `npm test` runs tsc.
 // See docs/decisions/010-build-with-esbuild.md.
-import { cpSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+
+// Loaded only when something is built: `npm start` with nothing changed skips it (~0.2 s).
+const build = async (options) => (await import('esbuild')).build(options);
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'src');
@@ -76,10 +78,42 @@ export async function buildServer() {
   cpSync(path.join(src, 'views/static'), path.join(dist, 'views/static'), { recursive: true });
 }
 
+/** Every input of a build (src/, this script, the lockfile), by path, size and modification time. */
+function inputsFingerprint() {
+  const files = (dir) =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+      const full = path.join(dir, entry.name);
+      return entry.isDirectory() ? files(full) : [full];
+    });
+  const generated = path.join(src, 'views/static/app.js');
+  const inputs = [...files(src).filter((file) => file !== generated), fileURLToPath(import.meta.url), path.join(root, 'package-lock.json')].sort();
+  return inputs.map((file) => {
+    const stat = statSync(file);
+    return `${path.relative(root, file)} ${stat.size} ${stat.mtimeMs}`;
+  }).join('\n');
+}
+
+const STAMP = path.join(dist, '.inputs');
+
+/** `--if-changed` (npm start): nothing to do when dist/ was built from exactly these inputs. */
+function upToDate(fingerprint) {
+  try {
+    return readFileSync(STAMP, 'utf8') === fingerprint;
+  } catch {
+    return false;
+  }
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  await buildClient();
-  if (!process.argv.includes('--client')) {
-    await buildServer();
+  if (process.argv.includes('--client')) {
+    await buildClient();
+  } else {
+    const fingerprint = inputsFingerprint();
+    if (!(process.argv.includes('--if-changed') && upToDate(fingerprint))) {
+      await buildClient();
+      await buildServer();
+      writeFileSync(STAMP, fingerprint);
+    }
     const { ensureTemplate } = await import(pathToFileURL(path.join(dist, 'db/pglite-template.js')).href);
     await ensureTemplate();
   }

@@ -12,7 +12,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PGLITE_VERSION = (
@@ -37,6 +36,8 @@ export async function ensureTemplate(): Promise<void> {
   await mkdir(path.dirname(TEMPLATE_DIR), { recursive: true });
   const scratch = await mkdtemp(`${TEMPLATE_DIR}.tmp-`);
   try {
+    // Loaded here, not at the top: `npm start` checks for the template on every start and only makes it once.
+    const { PGlite } = await import('@electric-sql/pglite');
     const pg = await PGlite.create(scratch);
     await pg.close();
     await rename(scratch, TEMPLATE_DIR).catch((error: NodeJS.ErrnoException) => {
