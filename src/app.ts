@@ -9,6 +9,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
+import { pino } from 'pino';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
@@ -58,7 +59,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const writeOnce = idempotentWrites(options.db, config.db.retryBudgetMs);
   let shuttingDown = false;
   const app = Fastify({
-    logger: options.logger ?? { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    logger: options.logger ?? {
+      level: config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+      // Lines are written to stdout without waiting: while one write is under
+      // way the next lines gather and leave in one, instead of a write call
+      // per request (pino flushes what is left when the process exits).
+      stream: pino.destination({ dest: 1, sync: false }),
+    },
     trustProxy: config.trustProxy as boolean | string[], // a hop count works too, but is missing from the types
     bodyLimit: config.bodyLimit,
     genReqId: requestId,
