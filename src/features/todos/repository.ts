@@ -65,12 +65,17 @@ export function todoSqlOf(fields: Record<string, TodoField>) {
     })
     .join(', ')})`;
   const patched = stored.filter(([, field]) => field.onPatch);
+  // By the SQL of the base URL, a parameter reference: the statements use two.
+  const jsonColumnsFor = new Map<string, string>();
   return {
     columns,
     /** The rows of a todo query, their values made the wire's in place. */
     fromRows(rows: TodoRecord[]): TodoRecord[] {
       if (converted.length === 0) return rows;
-      for (const row of rows) for (const { name, convert } of converted) (row as unknown as Record<string, unknown>)[name] = convert((row as unknown as Record<string, string>)[name] ?? '');
+      for (const row of rows) {
+        const values = row as unknown as Record<string, string>;
+        for (const { name, convert } of converted) values[name] = convert(values[name] ?? '') as string;
+      }
       return rows;
     },
     /** A new todo's INSERT, without its RETURNING. */
@@ -95,6 +100,8 @@ export function todoSqlOf(fields: Record<string, TodoField>) {
      * SQL of the API's base URL (a parameter).
      */
     jsonColumns(base: string): string {
+      const made = jsonColumnsFor.get(base);
+      if (made !== undefined) return made;
       const values = entries.map(([name, field]) => {
         if (!isStored(field)) return `${field.derived.sql('todos', base)} AS "${name}"`;
         const column = `todos.${field.column}`;
@@ -102,7 +109,9 @@ export function todoSqlOf(fields: Record<string, TodoField>) {
       });
       const url = derived.find(([name]) => name === 'url')?.[1];
       if (!url) throw new Error('a todo has a url: the location of its responses');
-      return `(SELECT row_to_json(j)::text FROM (SELECT ${values.join(', ')}) j) AS body, ${url.derived.sql('todos', base)} AS location`;
+      const columns = `(SELECT row_to_json(j)::text FROM (SELECT ${values.join(', ')}) j) AS body, ${url.derived.sql('todos', base)} AS location`;
+      jsonColumnsFor.set(base, columns);
+      return columns;
     },
   };
 }
