@@ -44,18 +44,8 @@ export async function freshDatabase(engine: EngineName): Promise<TestDatabase> {
   };
 }
 
-/** A todo as the API returns it. */
-export interface TodoJson {
-  id: number;
-  title: string;
-  notes: string;
-  dueDate: string | null;
-  completed: boolean;
-  order: number;
-  createdAt: string;
-  updatedAt: string;
-  url: string;
-}
+/** A todo as the API answers it: the type of the app's own Todo schema. */
+export type { TodoJson } from '../../src/features/todos/schemas.ts';
 
 export interface TestUser {
   id: number;

@@ -8,7 +8,7 @@ import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from '
 import compress from '@fastify/compress';
 import Fastify from 'fastify';
 import { compression } from '../../src/plugins/compression.ts';
-import { toJson } from '../../src/features/todos/api-routes.ts';
+import { toJson } from '../../src/features/todos/schemas.ts';
 import { ListBodyCache, chooseEncoding, listKey, matchesIfNoneMatch } from '../../src/features/todos/list-cache.ts';
 import { todosRepository, versionsOf, type ListOptions } from '../../src/features/todos/repository.ts';
 import { overdueIds } from '../../src/views/todo-pages.ts';

@@ -20,6 +20,7 @@ import negotiate from '@fastify/accept-negotiator';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { compression } from '../../plugins/compression.ts';
 import { todoListCacheLookups } from '../../plugins/metrics.ts';
+import { TODO_JSON_FORMAT } from './schemas.ts';
 
 export type ListEncoding = 'br' | 'gzip';
 
@@ -50,9 +51,10 @@ export interface ListCacheLimits {
  */
 export const DEFAULT_LIST_CACHE_LIMITS: ListCacheLimits = { entries: 1000, bytes: 16 * 1024 * 1024 };
 
-// Bumped whenever the body's format changes, so an ETag a client kept from an
-// older release cannot match a body written differently for the same rows.
-const BODY_FORMAT = 'todos-v1';
+// Changes whenever the body's format does (derived from the todo's field
+// list, schemas.ts), so an ETag a client kept from an older release cannot
+// match a body written differently for the same rows.
+const BODY_FORMAT = `todos-${TODO_JSON_FORMAT}`;
 const ENTRY_OVERHEAD_BYTES = 256;
 
 const hits = todoListCacheLookups.labels({ result: 'hit' });

@@ -1,35 +1,20 @@
 // SQL for todos. Every function takes the scope whose todos it may see, so a
 // route cannot forget it: another person's todo is, to the caller, missing.
 import type { Queryable } from '../../db/database.ts';
-import { escapeLike, isoTimestamp, type Statement } from '../../db/sql.ts';
+import { escapeLike, type Statement } from '../../db/sql.ts';
+import { isStored, TODO_FIELDS, type DerivedField, type StoredField, type TodoField } from './fields.ts';
+import { fieldEntries, type CreateTodo, type TodoRecord, type UpdateTodo } from './schemas.ts';
 
 export interface TodoScope {
   ownerId: number;
 }
 
-export interface TodoRecord {
-  id: number;
-  title: string;
-  notes: string;
-  dueDate: string | null;
-  completed: boolean;
-  order: number;
-  /** ISO 8601 in UTC, as Date.prototype.toISOString() writes it. */
-  createdAt: string;
-  updatedAt: string;
-  /** The row's version (its xmin): different after every change, so rendered markup can be reused until then. */
-  version: string;
-}
+export type { TodoRecord };
 
-export interface NewTodo {
-  title: string;
-  notes?: string;
-  dueDate?: string | null;
-  completed?: boolean;
-  order?: number;
-}
-
-export type TodoChanges = Partial<NewTodo>;
+/** What a create may give (CreateTodo): absent fields get their defaults (fields.ts, onCreate). */
+export type NewTodo = CreateTodo;
+/** What a patch may change (UpdateTodo): only the fields given. */
+export type TodoChanges = UpdateTodo;
 
 /** Position in the newest-first listing, for keyset pagination. */
 export interface ListPosition {
@@ -55,60 +40,87 @@ export interface ListOptions {
   after?: ListPosition;
 }
 
-// Timestamps leave as text and become ISO strings in `fromRows`: no Date
-// objects are made for the API's strings (see isoTimestamp).
-export const TODO_COLUMNS = `id, title, notes, due_date::text AS "dueDate", completed, "order", created_at::text AS "createdAt", updated_at::text AS "updatedAt", xmin::text AS version`;
-
-/** The rows of a todo query, their timestamps rewritten in place. */
-function fromRows(rows: TodoRecord[]): TodoRecord[] {
-  for (const row of rows) {
-    row.createdAt = isoTimestamp(row.createdAt);
-    row.updatedAt = isoTimestamp(row.updatedAt);
-  }
-  return rows;
-}
-
-/** A timestamptz as toISOString() writes it (as isoTimestamp does). */
-const isoText = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-
 /**
- * The row as the API shows a todo — the fields of api-routes.ts's toJson, in
- * its order, as compact JSON (`body`) — and its URL (`location`), for the
- * statements a write stores with its response (WriteOnce.statement): the
- * database writes the response in the same statement as the change. `base`
- * is the parameter holding the API's base URL.
+ * The SQL of a field list (fields.ts): the columns a TodoRecord is read from,
+ * the INSERT of a new todo, a patch's assignments and the todo as the API's
+ * JSON. A function of the list so that a test can derive it for a list with
+ * a field more.
  */
-const apiJsonColumns = (base: string) =>
-  `(SELECT row_to_json(j)::text FROM (SELECT todos.id, todos.title, todos.notes, todos.due_date AS "dueDate", todos.completed, todos."order", ${isoText('todos.created_at')} AS "createdAt", ${isoText('todos.updated_at')} AS "updatedAt", ${base} || '/api/todos/' || todos.id AS url) j) AS body, ${base} || '/api/todos/' || todos.id AS location`;
-
-/** A new todo's INSERT, without its RETURNING: placed after the owner's other todos unless given an order. */
-function insertOf(scope: TodoScope, todo: NewTodo): Statement {
+export function todoSqlOf(fields: Record<string, TodoField>) {
+  const entries = fieldEntries(fields);
+  const stored = entries.filter((entry): entry is [string, StoredField] => isStored(entry[1]));
+  const derived = entries.filter((entry): entry is [string, DerivedField] => !isStored(entry[1]));
+  const readAs = (name: string, sql: string) => (sql.replaceAll('"', '') === name ? sql : `${sql} AS "${name}"`);
+  /** The columns of a TodoRecord, unqualified (for FROM todos and RETURNING). */
+  const columns = [...stored.map(([name, field]) => readAs(name, field.select?.(field.column) ?? field.column)), 'xmin::text AS version'].join(', ');
+  /** The fields JavaScript turns into their wire values after reading. */
+  const converted = stored.flatMap(([name, field]) => (field.fromSelected ? [{ name, convert: field.fromSelected }] : []));
+  // A new todo's INSERT: the same text for every todo (one prepared statement);
+  // a field not given gets its default ($1 is the owner's id).
+  const created = stored.filter(([, field]) => field.onCreate !== undefined);
+  const insertText = `INSERT INTO todos (owner_id, ${created.map(([, field]) => field.column).join(', ')}) VALUES ($1, ${created
+    .map(([, field], index) => {
+      const param = `$${index + 2}::${field.sqlType}`;
+      return field.onCreate === 'required' || field.onCreate?.default === 'NULL' ? param : `coalesce(${param}, ${field.onCreate?.default})`;
+    })
+    .join(', ')})`;
+  const patched = stored.filter(([, field]) => field.onPatch);
+  // By the SQL of the base URL, a parameter reference: the statements use two.
+  const jsonColumnsFor = new Map<string, string>();
   return {
-    text: `INSERT INTO todos (owner_id, title, notes, due_date, completed, "order")
-       VALUES ($1, $2, $3, $4, $5, coalesce($6, (SELECT coalesce(max("order"), 0) + 1 FROM todos WHERE owner_id = $1)))`,
-    params: [scope.ownerId, todo.title, todo.notes ?? '', todo.dueDate ?? null, todo.completed ?? false, todo.order ?? null],
+    columns,
+    /** The rows of a todo query, their values made the wire's in place. */
+    fromRows(rows: TodoRecord[]): TodoRecord[] {
+      if (converted.length === 0) return rows;
+      for (const row of rows) {
+        const values = row as unknown as Record<string, string>;
+        for (const { name, convert } of converted) values[name] = convert(values[name] ?? '') as string;
+      }
+      return rows;
+    },
+    /** A new todo's INSERT, without its RETURNING. */
+    insertOf(scope: TodoScope, todo: Record<string, unknown>): Statement {
+      return { text: insertText, params: [scope.ownerId, ...created.map(([name]) => todo[name] ?? null)] };
+    },
+    /** `column = $n` for each field given, its value appended to `params`; undefined when no field is given. */
+    assignmentsOf(changes: Record<string, unknown>, params: unknown[]): string | undefined {
+      const assignments: string[] = [];
+      for (const [name, field] of patched) {
+        if (changes[name] === undefined) continue;
+        params.push(changes[name]);
+        assignments.push(`${field.column} = $${params.length}::${field.sqlType}`);
+      }
+      return assignments.length === 0 ? undefined : assignments.join(', ');
+    },
+    /**
+     * The todo as the API shows it — the fields toJson writes, in its order,
+     * as compact JSON (`body`) — and its URL (`location`), for the statements
+     * a write stores with its response (WriteOnce.statement): the database
+     * writes the response in the same statement as the change. `base` is the
+     * SQL of the API's base URL (a parameter).
+     */
+    jsonColumns(base: string): string {
+      const made = jsonColumnsFor.get(base);
+      if (made !== undefined) return made;
+      const values = entries.map(([name, field]) => {
+        if (!isStored(field)) return `${field.derived.sql('todos', base)} AS "${name}"`;
+        const column = `todos.${field.column}`;
+        return `${field.json?.(column) ?? column} AS "${name}"`;
+      });
+      const url = derived.find(([name]) => name === 'url')?.[1];
+      if (!url) throw new Error('a todo has a url: the location of its responses');
+      const columns = `(SELECT row_to_json(j)::text FROM (SELECT ${values.join(', ')}) j) AS body, ${url.derived.sql('todos', base)} AS location`;
+      jsonColumnsFor.set(base, columns);
+      return columns;
+    },
   };
 }
 
-const COLUMN_OF: Record<keyof TodoChanges, string> = {
-  title: 'title',
-  notes: 'notes',
-  dueDate: 'due_date',
-  completed: 'completed',
-  order: '"order"',
-};
-
-/** `column = $n` for each field given, its value appended to `params`; undefined when no field is given. */
-function assignmentsOf(changes: TodoChanges, params: unknown[]): string | undefined {
-  const fields = (Object.keys(COLUMN_OF) as (keyof TodoChanges)[]).filter((field) => changes[field] !== undefined);
-  if (fields.length === 0) return undefined;
-  return fields
-    .map((field) => {
-      params.push(changes[field]);
-      return `${COLUMN_OF[field]} = $${params.length}`;
-    })
-    .join(', ');
-}
+const todoSql = todoSqlOf(TODO_FIELDS);
+/** The columns of a TodoRecord (bench/ runs the same select). */
+export const TODO_COLUMNS = todoSql.columns;
+const { fromRows, insertOf, assignmentsOf } = todoSql;
+const apiJsonColumns = (base: string) => todoSql.jsonColumns(base);
 
 /**
  * A list as far as anything made of it is concerned (list-cache.ts, the list
