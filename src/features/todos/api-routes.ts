@@ -6,6 +6,7 @@ import type { Database } from '../../db/database.ts';
 import { parseRowId } from '../../db/sql.ts';
 import { requireApiUser } from '../../plugins/auth.ts';
 import { notFound } from '../../plugins/errors.ts';
+import type { AppCaches } from '../../plugins/caches.ts';
 import type { WriteOnce } from '../../plugins/idempotency.ts';
 import {
   BulkResult,
@@ -27,6 +28,8 @@ export interface TodoApiOptions {
   db: Database;
   /** Every change goes through it: retried safely, repeatable with an Idempotency-Key. */
   writeOnce: WriteOnce;
+  /** The app's caches: the API uses its list bodies. */
+  caches: Pick<AppCaches, 'listBodies'>;
 }
 
 /** The caller's own todos: every API route works inside this scope. */
@@ -77,7 +80,7 @@ function sendJson(reply: FastifyReply, body: ReturnType<typeof toJson> | ReturnT
 
 const errors = { 400: ErrorResponse, 404: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse };
 
-export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (app, { db, writeOnce }) => {
+export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (app, { db, writeOnce, caches }) => {
   const tags = ['todos'];
 
   // Surrounding whitespace is not part of a title; trim before validation so
@@ -88,7 +91,7 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
   });
 
   // Bodies of lists already built, reused until a row of the list changes (list-cache.ts).
-  const lists = new ListBodyCache();
+  const lists = new ListBodyCache(caches.listBodies);
 
   app.get(
     '/todos',
