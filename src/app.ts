@@ -22,6 +22,7 @@ import { accountRoutes } from './features/accounts/routes.ts';
 import { adminRoutes } from './features/admin/routes.ts';
 import { installAuth, refuseApiTokens } from './plugins/auth.ts';
 import { installCacheControl } from './plugins/cache-control.ts';
+import { createAppCaches } from './plugins/caches.ts';
 import { compression } from './plugins/compression.ts';
 import { installSecurityHeaders } from './plugins/security-headers.ts';
 import { staticRoutes } from './views/static-routes.ts';
@@ -101,7 +102,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installSecurityHeaders(app);
   installCacheControl(app);
   await app.register(cookie);
-  const auth = installAuth(app, { db, secretKey: options.secretKey, sessionTtlDays: config.sessionTtlDays });
+  // The app's own in-memory caches, never shared with another app of the process (plugins/caches.ts).
+  const caches = createAppCaches();
+  app.addHook('onClose', async () => caches.close());
+  const auth = installAuth(app, { db, secretKey: options.secretKey, sessionTtlDays: config.sessionTtlDays, lookups: caches.authLookups });
   const viewerOf = (request: FastifyRequest, reply: FastifyReply): Viewer | undefined =>
     request.user && request.authMethod === 'session'
       ? { username: request.user.username, isAdmin: request.user.isAdmin, csrfToken: auth.csrfToken(request, reply) }
@@ -135,7 +139,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           maxAge: 600,
         });
       }
-      await api.register(todoApiRoutes, { db, writeOnce });
+      await api.register(todoApiRoutes, { db, writeOnce, caches });
       api.get('/openapi.json', { schema: { hide: true } as object }, async () => app.swagger());
     },
     { prefix: '/api' },
@@ -146,9 +150,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // admin's session, so that area stays undiscoverable to token holders too.
     pages.addHook('preParsing', refuseApiTokens);
     await pages.register(formbody);
-    await pages.register(todoPageRoutes, { db, writeOnce, viewerOf });
+    await pages.register(todoPageRoutes, { db, writeOnce, viewerOf, caches });
     await pages.register(accountRoutes, { db, config, auth, viewerOf });
-    await pages.register(adminRoutes, { db, viewerOf });
+    await pages.register(adminRoutes, { db, viewerOf, forgetLookups: auth.forgetLookups });
   });
   await app.register(staticRoutes);
   return app;

@@ -8,6 +8,7 @@ import type {} from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Database } from '../db/database.ts';
 import { sessionsRepository, tokensRepository, type User } from '../features/accounts/repository.ts';
+import { CACHE_BOUNDS, type ByteCache } from './caches.ts';
 import { HttpError } from './errors.ts';
 import { isHttps } from './host-allowlist.ts';
 
@@ -15,6 +16,8 @@ export interface AuthOptions {
   db: Database;
   secretKey: string;
   sessionTtlDays: number;
+  /** The app's cache of recent lookups (plugins/caches.ts). */
+  lookups: ByteCache<User>;
 }
 
 /**
@@ -23,45 +26,34 @@ export interface AuthOptions {
  * third of the work. The price: a change made through another replica (log
  * out, a password change ending the other sessions, disabling a user, revoking
  * a token or admin rights) takes effect here up to this long later. A change
- * made through this process takes effect at once (the onSend hook below
- * forgets every lookup after any change outside the todos).
+ * made through this process takes effect at once: the code that makes it
+ * calls Auth.forgetLookups once it is committed.
  */
-export const AUTH_CACHE_MS = 1000;
-/** A bound on memory; reaching it starts the cache afresh. */
-const AUTH_CACHE_ENTRIES = 10_000;
-/** Requests that cannot change a user, a session or a token: they leave the cache alone. */
-const TODO_ROUTES = /^\/(api\/)?todos(\/|\?|$)/;
+export const AUTH_CACHE_MS = CACHE_BOUNDS.auth_lookups.ttlMs ?? 1000;
 
-/** Users by the keyed hash of their session id or token, for AUTH_CACHE_MS. */
+/** Users by the keyed hash of their session id or token, for AUTH_CACHE_MS, in the app's auth_lookups cache (plugins/caches.ts). */
 class RecentLookups {
-  private readonly entries = new Map<string, { user: User; until: number }>();
+  readonly #entries: ByteCache<User>;
   /** Bumped by every clear, so a lookup that started before it is not remembered after it. */
-  private generation = 0;
+  #generation = 0;
 
-  get(key: string): User | undefined {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.until > performance.now()) return entry.user;
-    this.entries.delete(key);
-    return undefined;
+  constructor(entries: ByteCache<User>) {
+    this.#entries = entries;
   }
 
   /** Looks `key` up with `find` unless it is remembered; remembers what is found. */
   async through(key: string, find: () => Promise<User | undefined>): Promise<User | undefined> {
-    const known = this.get(key);
+    const known = this.#entries.get(key);
     if (known) return known;
-    const generation = this.generation;
+    const generation = this.#generation;
     const user = await find();
-    if (user && generation === this.generation) {
-      if (this.entries.size >= AUTH_CACHE_ENTRIES) this.entries.clear();
-      this.entries.set(key, { user, until: performance.now() + AUTH_CACHE_MS });
-    }
+    if (user && generation === this.#generation) this.#entries.set(key, user);
     return user;
   }
 
   clear(): void {
-    this.generation++;
-    this.entries.clear();
+    this.#generation++;
+    this.#entries.clear();
   }
 }
 
@@ -98,6 +90,13 @@ export interface Auth {
   endSession(request: FastifyRequest, reply: FastifyReply): Promise<void>;
   /** The CSRF token forms and scripts must send back (sets the logged-out cookie when needed). */
   csrfToken(request: FastifyRequest, reply: FastifyReply): string;
+  /**
+   * Forgets every session and token this process remembers. Called by what
+   * changes a user, a session or a token (log-out, a password change, a token
+   * revoked, an account deleted or disabled, admin rights changed), once the
+   * change is committed, so the very next request sees it.
+   */
+  forgetLookups(): void;
 }
 
 
@@ -140,7 +139,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
   app.decorateRequest('user', undefined);
   app.decorateRequest('authMethod', undefined);
   app.decorateRequest('sessionId', undefined);
-  const recent = new RecentLookups();
+  const recent = new RecentLookups(options.lookups);
 
   app.addHook('onRequest', async (request) => {
     if (NO_AUTH_PATHS.test(request.url)) return;
@@ -164,13 +163,6 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
     request.sessionId = sessionId;
   });
 
-  // Any change outside the todos may have ended a session, disabled a user or
-  // revoked a token: forget every lookup before its response goes out.
-  app.addHook('onSend', (request, _reply, payload, done) => {
-    if (UNSAFE_METHODS.has(request.method) && !TODO_ROUTES.test(request.url)) recent.clear();
-    done(null, payload);
-  });
-
   app.addHook('preHandler', async (request) => {
     // An unknown route changes nothing, and must answer 404 like any other.
     if (!UNSAFE_METHODS.has(request.method) || request.authMethod === 'token' || request.is404) return;
@@ -187,14 +179,20 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
     hash,
     async startSession(request, reply, userId) {
       // A new id at every login: a session id planted before login is worthless.
-      if (request.sessionId) await sessionsRepository.delete(db, hash(request.sessionId));
+      if (request.sessionId) {
+        await sessionsRepository.delete(db, hash(request.sessionId));
+        recent.clear();
+      }
       const sessionId = newSecret();
       await sessionsRepository.create(db, hash(sessionId), userId, sessionTtlDays);
       reply.setCookie(cookieName(request), sessionId, cookieOptions(request, sessionTtlDays * 86_400));
       request.sessionId = sessionId;
     },
     async endSession(request, reply) {
-      if (request.sessionId) await sessionsRepository.delete(db, hash(request.sessionId));
+      if (request.sessionId) {
+        await sessionsRepository.delete(db, hash(request.sessionId));
+        recent.clear();
+      }
       reply.clearCookie(cookieName(request), cookieOptions(request));
       request.sessionId = undefined;
       request.user = undefined;
@@ -209,6 +207,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
       }
       return maskToken(csrfFor(anonymous));
     },
+    forgetLookups: () => recent.clear(),
   };
 }
 

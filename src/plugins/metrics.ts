@@ -37,12 +37,7 @@ const databaseErrors = new Counter({
 /** What openDatabase is given to count failed statements (db_query_errors_total). */
 export const countDatabaseFailure: FailureObserver = (kind) => databaseErrors.inc({ kind });
 
-export const todoListCacheLookups = new Counter({
-  name: 'todo_list_cache_lookups_total',
-  help: 'GET /api/todos lookups of an already built body for the same todos and versions, by result (hit or miss).',
-  labelNames: ['result'] as const,
-  registers: [registry],
-});
+// The caches' own metrics (todoapp_cache_*) are defined with them, in plugins/caches.ts.
 
 export function installMetrics(app: FastifyInstance): void {
   app.addHook('onResponse', async (request, reply) => {

@@ -4,6 +4,7 @@
 // by the todo's title, "Delete <title>", "Edit <title>", "Toggle all", …).
 import { randomUUID } from 'node:crypto';
 import type { TodoRecord, TodoSort } from '../features/todos/repository.ts';
+import type { AppCaches } from '../plugins/caches.ts';
 import { html, SafeHtml } from './html.ts';
 import { csrfField, layout, problemBox, type Problem, type Viewer } from './pages.ts';
 
@@ -21,18 +22,39 @@ export interface ListView {
   returnTo: string;
   counts: { active: number; completed: number };
   today: string;
+  /** Which of the list's todos this page shows, and the links to the pages around it. */
+  pages: ListPages;
+}
+
+export interface ListPages {
+  /** The positions (from 1) of the page's first and last todo, of `total` in the list. */
+  first: number;
+  last: number;
+  total: number;
+  previous: string | undefined;
+  next: string | undefined;
+}
+
+/** Plain links, so the rest of a long list is reachable without JavaScript; shown only when there is more than one page. */
+function pageLinks(pages: ListPages): SafeHtml | string {
+  if (pages.previous === undefined && pages.next === undefined) return '';
+  const shown = pages.first > pages.last ? 'No todos on this page' : `Todos ${pages.first}–${pages.last} of ${pages.total}`;
+  return html`<nav aria-label="Pages" class="pages">${pages.previous === undefined ? '' : html`<a href="${pages.previous}" rel="prev">Previous page</a> `}<span>${shown}</span>${
+    pages.next === undefined ? '' : html` <a href="${pages.next}" rel="next">Next page</a>`
+  }</nav>`;
 }
 
 const dateFormat = new Intl.DateTimeFormat('en', { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
-// Intl formatting costs microseconds, and a list shows the same few dates over and over.
-const readableDates = new Map<string, string>();
 
-export function readableDate(isoDate: string): string {
-  let readable = readableDates.get(isoDate);
+/** The app's caches a list's items are rendered through (plugins/caches.ts). */
+export type ItemCaches = Pick<AppCaches, 'itemMarkup' | 'readableDates'>;
+
+/** "Mon, 7 Dec 2026". Intl formatting costs microseconds, and a list shows the same few dates over and over: kept by ISO date. */
+export function readableDate(isoDate: string, caches: ItemCaches): string {
+  let readable = caches.readableDates.get(isoDate);
   if (readable === undefined) {
     readable = dateFormat.format(new Date(`${isoDate}T00:00:00Z`));
-    if (readableDates.size >= 2000) readableDates.clear();
-    readableDates.set(isoDate, readable);
+    caches.readableDates.set(isoDate, readable);
   }
   return readable;
 }
@@ -60,26 +82,21 @@ const TODO_ACTIONS_FORM = 'todo-actions';
 const TODO_EDIT_FORM = 'todo-edit';
 
 /**
- * Each todo's markup, by the todo's row version and what of the view it
- * shows. Rendering a todo took some hundred small strings; a todo changes far
- * less often than its list is shown. Bounded: at the limit it starts afresh.
- */
-const itemMarkup = new Map<string, string>();
-const ITEM_MARKUP_ENTRIES = 2000;
-
-/**
  * A todo's markup: a pure function of the todo (its id, row version and
- * fields), whether it is overdue and whether the view is in manual order.
+ * fields), whether it is overdue and whether the view is in manual order,
+ * and kept by exactly those in the app's item_markup cache: rendering a todo
+ * took some hundred small strings, and a todo changes far less often than its
+ * list is shown. A todo whose markup is over the cache's per-entry limit
+ * (notes of tens of KB) is rendered each time.
  */
-function todoItemMarkup(todo: TodoRecord, view: ListView): string {
+function todoItemMarkup(todo: TodoRecord, view: ListView, caches: ItemCaches): string {
   const overdue = isOverdue(todo, view.today);
   const manualOrder = view.sort === 'order';
   const key = itemKey(todo.id, todo.version, overdue, manualOrder);
-  let markup = itemMarkup.get(key);
+  let markup = caches.itemMarkup.get(key);
   if (markup === undefined) {
-    markup = renderTodoItem(todo, overdue, manualOrder).value;
-    if (itemMarkup.size >= ITEM_MARKUP_ENTRIES) itemMarkup.clear();
-    itemMarkup.set(key, markup);
+    markup = renderTodoItem(todo, overdue, manualOrder, caches).value;
+    caches.itemMarkup.set(key, markup);
   }
   return markup;
 }
@@ -114,18 +131,18 @@ export function todoItemsKey(sort: TodoSort, versions: string, overdue: string):
  * `<ul class="todos">`: the same bytes for the same todos (ids, row versions),
  * overdue days and sort, whoever looks and however often.
  */
-export function renderTodoItems(todos: TodoRecord[], view: ListView): string {
+export function renderTodoItems(todos: TodoRecord[], view: ListView, caches: ItemCaches): string {
   let items = '';
-  for (const todo of todos) items += todoItemMarkup(todo, view);
+  for (const todo of todos) items += todoItemMarkup(todo, view, caches);
   return items;
 }
 
 // No whitespace between tags but the one space after the title, which shows;
 // buttons are type="submit" by default.
-function renderTodoItem(todo: TodoRecord, overdue: boolean, manualOrder: boolean): SafeHtml {
+function renderTodoItem(todo: TodoRecord, overdue: boolean, manualOrder: boolean, caches: ItemCaches): SafeHtml {
   const post = (verb: string) => html`form="${TODO_ACTIONS_FORM}" formaction="/todos/${todo.id}/${verb}"`;
   return html`<li class="todo${todo.completed ? ' completed' : ''}${overdue ? ' overdue' : ''}" data-id="${todo.id}"><button ${post('toggle')} name="completed" value="${todo.completed ? 'false' : 'true'}" role="checkbox" aria-checked="${todo.completed ? 'true' : 'false'}" aria-label="${todo.title}" class="check"></button><input type="checkbox" name="ids" value="${todo.id}" form="bulk" class="select" aria-label="Select ${todo.title}"><div class="body"><span class="title">${todo.title}</span>${
-    todo.dueDate ? html` <span class="due">Due <time datetime="${todo.dueDate}">${readableDate(todo.dueDate)}</time>${overdue ? html` <strong class="overdue-flag">Overdue</strong>` : ''}</span>` : ''
+    todo.dueDate ? html` <span class="due">Due <time datetime="${todo.dueDate}">${readableDate(todo.dueDate, caches)}</time>${overdue ? html` <strong class="overdue-flag">Overdue</strong>` : ''}</span>` : ''
   }${todo.notes ? html`<p class="notes">${todo.notes}</p>` : ''}</div><div class="actions">${
     manualOrder
       ? html`<button ${post('move')} name="direction" value="up" aria-label="Move ${todo.title} up">↑</button><button ${post('move')} name="direction" value="down" aria-label="Move ${todo.title} down">↓</button>`
@@ -186,6 +203,7 @@ ${itemCount === 0
 <form id="${TODO_ACTIONS_FORM}" method="post" hidden>${back}</form>
 <form id="${TODO_EDIT_FORM}" method="get" hidden><input type="hidden" name="returnTo" value="${view.returnTo}"></form>
 <form id="bulk" method="post" action="/todos/delete-selected" class="bulk">${back}<button type="submit">Delete selected</button></form>`}
+${pageLinks(view.pages)}
 <footer class="list-footer">
   <span class="count" role="status">${view.counts.active} ${view.counts.active === 1 ? 'item' : 'items'} left</span>
   ${view.counts.completed > 0 ? html`<form method="post" action="/todos/clear-completed" class="inline">${back}<button type="submit">Clear completed</button></form>` : ''}

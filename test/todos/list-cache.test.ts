@@ -12,14 +12,14 @@ import { toJson } from '../../src/features/todos/schemas.ts';
 import { ListBodyCache, chooseEncoding, listKey, matchesIfNoneMatch } from '../../src/features/todos/list-cache.ts';
 import { todosRepository, versionsOf, type ListOptions } from '../../src/features/todos/repository.ts';
 import { overdueIds } from '../../src/views/todo-pages.ts';
-import { todoListCacheLookups } from '../../src/plugins/metrics.ts';
+import { createAppCaches, type AppCaches } from '../../src/plugins/caches.ts';
+import { cacheFigures } from '../support/caches.ts';
 import { ENGINES, startTestApp, type TestApp, type TestUser, type TodoJson } from '../support/app.ts';
 import { rawRequestBytes } from '../support/http.ts';
 
 async function lookups(): Promise<{ hit: number; miss: number }> {
-  const counts = { hit: 0, miss: 0 };
-  for (const value of (await todoListCacheLookups.get()).values) counts[value.labels.result as 'hit' | 'miss'] = value.value;
-  return counts;
+  const figures = await cacheFigures('list_bodies');
+  return { hit: figures.hits, miss: figures.misses };
 }
 
 for (const engine of ENGINES) {
@@ -250,27 +250,50 @@ describe('ListBodyCache', () => {
     assert.notEqual(listKey('http://a', versionsOf([{ id: 1, version: '12' }])), listKey('http://a', versionsOf([{ id: 11, version: '2' }])));
   });
 
-  it('drops the oldest lists past its entry and byte limits', () => {
-    const cache = new ListBodyCache({ entries: 3, bytes: 1 << 20 });
-    for (let index = 0; index < 5; index++) cache.set(`key ${index}`, '[]', 0, undefined);
-    assert.equal(cache.size, 3);
-    assert.equal(cache.get('key 0'), undefined);
-    assert.ok(cache.get('key 4'));
+  /** A ListBodyCache on caches of its own, bounded to `maxBytes` (an eighth of it per body). */
+  const bounded = (maxBytes: number): { cache: ListBodyCache; caches: AppCaches } => {
+    const caches = createAppCaches({ list_bodies: { maxBytes, maxEntryBytes: maxBytes / 8 } });
+    return { cache: new ListBodyCache(caches.listBodies), caches };
+  };
 
-    const small = new ListBodyCache({ entries: 100, bytes: 64 * 1024 });
-    const body = JSON.stringify('x'.repeat(4000));
-    for (let index = 0; index < 40; index++) small.set(`key ${index}`, body, 1, undefined);
-    assert.ok(small.bytes <= 64 * 1024, `${small.bytes} bytes`);
-    assert.ok(small.size < 40 && small.size > 5, `${small.size} entries`);
-    // Compressed forms count too.
-    const list = small.get('key 39');
-    assert.ok(list);
-    small.encoded(list, 'gzip');
-    assert.ok(small.bytes <= 64 * 1024);
-    // A body too large to keep among others is answered but not kept.
-    const huge = small.set('huge', JSON.stringify('y'.repeat(20_000)), 1, undefined);
-    assert.equal(huge.json.length, 20_002);
-    assert.equal(small.get('huge'), undefined);
+  it('drops the least recently used lists past its byte bound, and keeps no body over its per-entry limit', () => {
+    const { cache, caches } = bounded(64 * 1024);
+    try {
+      const body = JSON.stringify('x'.repeat(4000));
+      for (let index = 0; index < 40; index++) cache.set(`key ${index}`, body, 1, undefined);
+      assert.ok(caches.listBodies.bytes <= 64 * 1024, `${caches.listBodies.bytes} bytes`);
+      assert.ok(caches.listBodies.size < 40 && caches.listBodies.size > 5, `${caches.listBodies.size} entries`);
+      // Compressed forms count too.
+      const list = cache.get('key 39');
+      assert.ok(list);
+      const before = caches.listBodies.bytes;
+      cache.encoded(list, 'gzip');
+      assert.ok(caches.listBodies.bytes > before, 'the compressed form is counted');
+      assert.ok(caches.listBodies.bytes <= 64 * 1024);
+      // A body too large to keep among others is answered but not kept.
+      const huge = cache.set('huge', JSON.stringify('y'.repeat(20_000)), 1, undefined);
+      assert.equal(huge.json.length, 20_002);
+      assert.equal(cache.get('huge'), undefined);
+      assert.equal(caches.listBodies.stats.notKept, 1);
+    } finally {
+      caches.close();
+    }
+  });
+
+  it('is least recently used, not oldest inserted: a list read recently survives', () => {
+    const { cache, caches } = bounded(64 * 1024);
+    try {
+      const body = JSON.stringify('x'.repeat(4000));
+      cache.set('first', body, 1, undefined);
+      for (let index = 0; index < 40; index++) {
+        assert.ok(cache.get('first'), `still kept after ${index} others`); // read again before each newer one
+        cache.set(`key ${index}`, body, 1, undefined);
+      }
+      assert.ok(cache.get('first'), 'the oldest, read recently, is kept');
+      assert.equal(cache.get('key 0'), undefined, 'an old one nobody read again is gone');
+    } finally {
+      caches.close();
+    }
   });
 
   it("chooses the encoding and makes the bytes @fastify/compress does, with the app's settings", async () => {
@@ -278,7 +301,8 @@ describe('ListBodyCache', () => {
     await plugin.register(compress, { ...compression, globalDecompression: false });
     const json = JSON.stringify(Array.from({ length: 40 }, (_, index) => ({ id: index, title: `todo ${index}` })));
     plugin.get('/', async (_request, reply) => reply.type('application/json; charset=utf-8').send(json));
-    const cache = new ListBodyCache();
+    const caches = createAppCaches();
+    const cache = new ListBodyCache(caches.listBodies);
     const list = cache.set('key', json, 40, undefined);
     try {
       for (const header of ['br', 'gzip', 'GZip, BR', 'br;q=0', 'gzip;q=0, br;q=0.1', '*', '*;q=0', 'x-gzip', 'deflate', '', 'identity', 'br;q=0.5, *', 'compress, gzip;q=0.2', undefined]) {
@@ -288,6 +312,7 @@ describe('ListBodyCache', () => {
         if (encoding === 'br' || encoding === 'gzip') assert.ok(cache.encoded(list, encoding).equals(response.rawPayload), String(header));
       }
     } finally {
+      caches.close();
       await plugin.close();
     }
   });

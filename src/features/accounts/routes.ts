@@ -187,6 +187,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRouteOptions> = asy
     const problem = await passwordProblem(request.body.newPassword, user.username);
     if (problem) return fail('newPassword', problem);
     await usersRepository.setPassword(db, user.id, await hashPassword(request.body.newPassword));
+    auth.forgetLookups(); // the other sessions ended: refused from the next request on
     await auth.startSession(request, reply, user.id); // every old session ended; this browser stays in
     return reply.redirect('/account?notice=password', 303);
   });
@@ -197,6 +198,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRouteOptions> = asy
     const { wait, valid } = await throttledVerify(db, user.username, request.ip, user.passwordHash, request.body.password);
     if (!valid) return wrongPasswordPage(request, reply, wait, { error: 'The account was not deleted', field: 'password', message: 'is not your password' });
     await usersRepository.delete(db, user.id);
+    auth.forgetLookups(); // its tokens and other sessions went with it
     await auth.endSession(request, reply);
     return reply.redirect('/login', 303);
   });
@@ -213,6 +215,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRouteOptions> = asy
     if (!request.user) return reply.redirect('/login', 303);
     const id = parseRowId(request.params.id);
     if (id === undefined || !(await tokensRepository.revokeForUser(db, request.user.id, id))) throw new HttpError(404, 'Token not found');
+    auth.forgetLookups(); // refused from the next request on, not in a second
     return reply.redirect('/account', 303);
   });
 };

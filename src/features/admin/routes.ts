@@ -25,6 +25,8 @@ import { adminTodosRepository } from './repository.ts';
 
 export interface AdminRouteOptions {
   db: Database;
+  /** What every change to a user tells, so this process stops trusting what it remembers of them (plugins/auth.ts). */
+  forgetLookups: () => void;
   viewerOf: (request: FastifyRequest, reply: FastifyReply) => Viewer | undefined;
 }
 
@@ -81,7 +83,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (
   await app.register(adminArea, { ...options, prefix: '/admin' });
 };
 
-const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db, viewerOf }) => {
+const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db, viewerOf, forgetLookups }) => {
   // Runs before body parsing, validation and the CSRF check, so a non-admin's
   // POST is answered exactly like a GET of a page that does not exist. API
   // tokens never reach the admin area, even an admin's. Unknown URLs under
@@ -192,6 +194,7 @@ const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db
       }
       try {
         if (!(await action.apply(db, id))) throw notFound();
+        forgetLookups(); // a disabled user, or rights revoked, is refused from the next request on
       } catch (error) {
         if (error instanceof LastAdminError) return usersPage(reply, viewer, self, 400, { problem: { error: error.message } });
         throw error;

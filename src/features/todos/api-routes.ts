@@ -6,6 +6,7 @@ import type { Database } from '../../db/database.ts';
 import { parseRowId } from '../../db/sql.ts';
 import { requireApiUser } from '../../plugins/auth.ts';
 import { notFound } from '../../plugins/errors.ts';
+import type { AppCaches } from '../../plugins/caches.ts';
 import type { WriteOnce } from '../../plugins/idempotency.ts';
 import {
   BulkResult,
@@ -29,6 +30,8 @@ export interface TodoApiOptions {
   db: Database;
   /** Every change goes through it: retried safely, repeatable with an Idempotency-Key. */
   writeOnce: WriteOnce;
+  /** The app's caches: the API uses its list bodies. */
+  caches: Pick<AppCaches, 'listBodies'>;
 }
 
 /** The caller's own todos: every API route works inside this scope. */
@@ -65,7 +68,7 @@ function sendJson(reply: FastifyReply, body: TodoJson | TodoJson[]): FastifyRepl
 
 const errors = { 400: ErrorResponse, 404: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse };
 
-export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (app, { db, writeOnce }) => {
+export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (app, { db, writeOnce, caches }) => {
   const tags = ['todos'];
 
   // Surrounding whitespace is not part of a title; trim before validation so
@@ -76,7 +79,7 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
   });
 
   // Bodies of lists already built, reused until a row of the list changes (list-cache.ts).
-  const lists = new ListBodyCache();
+  const lists = new ListBodyCache(caches.listBodies);
 
   app.get(
     '/todos',

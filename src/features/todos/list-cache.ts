@@ -14,12 +14,15 @@
 // scoped by owner, and row ids are never shared by two people's todos, so a
 // key is only ever met by the owner of its rows (and the body of a key is
 // what anyone whose query returned those rows would be shown anyway).
+//
+// Kept in the app's list_bodies cache (plugins/caches.ts): least recently
+// used dropped first, bounded by bytes, a body over 2 MB answered, not kept.
 import { createHash } from 'node:crypto';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import negotiate from '@fastify/accept-negotiator';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { compression } from '../../plugins/compression.ts';
-import { todoListCacheLookups } from '../../plugins/metrics.ts';
+import type { ByteCache } from '../../plugins/caches.ts';
 import { TODO_JSON_FORMAT } from './schemas.ts';
 
 export type ListEncoding = 'br' | 'gzip';
@@ -35,62 +38,29 @@ export interface CachedList {
   readonly cursor: string | undefined;
   /** The compressed forms asked for so far. */
   readonly encoded: Partial<Record<ListEncoding, Buffer>>;
-  /** What it holds in memory, roughly: the key, the buffers, some overhead. */
-  bytes: number;
 }
-
-export interface ListCacheLimits {
-  entries: number;
-  bytes: number;
-}
-
-/**
- * A thousand lists, or 16 MB of bodies (some 450 lists of 100 todos with
- * both compressed forms), whichever comes first: enough for every active
- * list of a few hundred people, small next to the 150 MB a replica may use.
- */
-export const DEFAULT_LIST_CACHE_LIMITS: ListCacheLimits = { entries: 1000, bytes: 16 * 1024 * 1024 };
 
 // Changes whenever the body's format does (derived from the todo's field
 // list, schemas.ts), so an ETag a client kept from an older release cannot
 // match a body written differently for the same rows.
 const BODY_FORMAT = `todos-${TODO_JSON_FORMAT}`;
-const ENTRY_OVERHEAD_BYTES = 256;
-
-const hits = todoListCacheLookups.labels({ result: 'hit' });
-const misses = todoListCacheLookups.labels({ result: 'miss' });
 
 /** The key of a list's body: the base URL, then each row's id and version, in order (ListVersions.versions). */
 export function listKey(base: string, versions: string): string {
   return `${base} ${versions}`;
 }
 
-/**
- * Bodies by key, oldest dropped first when a limit is reached (a list that is
- * read again after it was dropped costs one full build). One per app.
- */
+/** Bodies by key, in one app's list_bodies cache (a list read again after it was dropped costs one full build). */
 export class ListBodyCache {
-  readonly #entries = new Map<string, CachedList>();
-  readonly #limits: ListCacheLimits;
-  #bytes = 0;
+  readonly #entries: ByteCache<CachedList>;
 
-  constructor(limits: ListCacheLimits = DEFAULT_LIST_CACHE_LIMITS) {
-    this.#limits = limits;
-  }
-
-  get size(): number {
-    return this.#entries.size;
-  }
-
-  get bytes(): number {
-    return this.#bytes;
+  constructor(entries: ByteCache<CachedList>) {
+    this.#entries = entries;
   }
 
   /** The body built for exactly these rows, if there is one. */
   get(key: string): CachedList | undefined {
-    const list = this.#entries.get(key);
-    (list ? hits : misses).inc();
-    return list;
+    return this.#entries.get(key);
   }
 
   /**
@@ -99,15 +69,13 @@ export class ListBodyCache {
    * not one snapshot) and answers it.
    */
   set(key: string, json: string, count: number, cursor: string | undefined): CachedList {
-    const existing = this.#entries.get(key);
+    const existing = this.#entries.peek(key);
     if (existing) return existing; // built concurrently: the same bytes, by construction
     const body = Buffer.from(json, 'utf8');
     const etag = `W/"${createHash('sha1').update(BODY_FORMAT).update('\n').update(key).digest('base64url').slice(0, 22)}"`;
-    const list: CachedList = { key, etag, json: body, count, cursor, encoded: {}, bytes: ENTRY_OVERHEAD_BYTES + key.length + body.length };
-    // A body too large to keep among others is answered, not kept.
-    if (list.bytes > this.#limits.bytes / 8) return list;
+    const list: CachedList = { key, etag, json: body, count, cursor, encoded: {} };
+    // A body too large to keep among others is answered, not kept (the cache's per-entry limit).
     this.#entries.set(key, list);
-    this.#grow(list.bytes);
     return list;
   }
 
@@ -117,8 +85,8 @@ export class ListBodyCache {
     if (ready) return ready;
     const body = encoding === 'br' ? brotliCompressSync(list.json, compression.brotliOptions) : gzipSync(list.json, compression.zlibOptions);
     list.encoded[encoding] = body;
-    list.bytes += body.length;
-    if (this.#entries.get(list.key) === list) this.#grow(body.length);
+    // Counted again with what it grew by (which may drop others, or this one past its limit).
+    if (this.#entries.peek(list.key) === list) this.#entries.resize(list.key);
     return body;
   }
 
@@ -142,15 +110,6 @@ export class ListBodyCache {
     return reply.header('content-encoding', encoding).send(this.encoded(list, encoding));
   }
 
-  /** Counts what a kept list grew by, then drops the oldest lists until both limits hold. */
-  #grow(bytes: number): void {
-    this.#bytes += bytes;
-    for (const [key, oldest] of this.#entries) {
-      if (this.#entries.size <= this.#limits.entries && this.#bytes <= this.#limits.bytes) break;
-      this.#entries.delete(key);
-      this.#bytes -= oldest.bytes;
-    }
-  }
 }
 
 /**

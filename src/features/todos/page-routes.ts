@@ -6,13 +6,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type TProperties } from 'typebox';
 import type { Database, Queryable } from '../../db/database.ts';
 import { parseRowId } from '../../db/sql.ts';
+import type { AppCaches } from '../../plugins/caches.ts';
 import { notFound } from '../../plugins/errors.ts';
 import type { WriteOnce } from '../../plugins/idempotency.ts';
 import { sendHtml } from '../../plugins/html-reply.ts';
 import { redirectTarget } from '../../plugins/redirects.ts';
 import { compileBodyValidator, describeValidationErrors } from '../../plugins/validation.ts';
 import type { Problem, Viewer } from '../../views/pages.ts';
-import { acceptsGzip, deflatePart, gzipParts, type DeflatedPart } from '../../views/gzip-parts.ts';
+import { acceptsGzip, deflatePart, gzipParts } from '../../views/gzip-parts.ts';
 import {
   FILTER_PATHS,
   overdueIds,
@@ -20,6 +21,7 @@ import {
   renderTodoItems,
   renderTodoListPageAround,
   todoItemsKey,
+  type ListPages,
   type ListView,
   type TodoFilter,
 } from '../../views/todo-pages.ts';
@@ -30,6 +32,8 @@ export interface TodoPageOptions {
   db: Database;
   writeOnce: WriteOnce;
   viewerOf: (request: FastifyRequest, reply: FastifyReply) => Viewer | undefined;
+  /** The app's caches: the page's kept items, and what they are rendered through. */
+  caches: Pick<AppCaches, 'listItems' | 'itemMarkup' | 'readableDates'>;
 }
 
 const validateCreate = compileBodyValidator<CreateTodo>(CreateTodo);
@@ -41,13 +45,45 @@ const Form = <T extends TProperties>(fields: T) =>
     { additionalProperties: false },
   );
 const field = () => Type.Optional(Type.String({ maxLength: 110_000 }));
+/** Far beyond any list (10 million todos), so a page number is never a reason to scan. */
+const MAX_PAGE = 100_000;
 const IdParams = Type.Object({ id: Type.String() });
-const ListQuery = Type.Object({ q: Type.Optional(Type.String()), sort: Type.Optional(Type.String()) });
+const ListQuery = Type.Object({
+  q: Type.Optional(Type.String()),
+  sort: Type.Optional(Type.String()),
+  // A bad page is a 400 naming `page`, not the first page: a link that is wrong should say so.
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE })),
+});
+type ListQuery = { q?: string; sort?: string; page?: number };
+
+/**
+ * The list page shows this many todos, newest (or as sorted) first, with
+ * links to the pages before and after: a person with 10,000 todos gets a
+ * first page as fast as one with a hundred, and the rest without JavaScript.
+ */
+export const PAGE_SIZE = 100;
 
 const SORTS: TodoSort[] = ['newest', 'due', 'order'];
 
-/** Lists whose items are kept compressed (some 6 KB each for 100 todos, and a key of ~1.5 KB). */
-const LIST_ITEMS_ENTRIES = 200;
+/** Where the list's pages are, for the links between them: the same filter, search and sort, another page. */
+function pagesOf(filter: TodoFilter, query: ListQuery, page: number, total: number): ListPages {
+  const href = (number: number) => {
+    const params = new URLSearchParams();
+    if (query.q !== undefined && query.q !== '') params.set('q', query.q);
+    if (query.sort !== undefined) params.set('sort', query.sort);
+    if (number > 1) params.set('page', String(number));
+    const search = params.toString();
+    return search === '' ? FILTER_PATHS[filter] : `${FILTER_PATHS[filter]}?${search}`;
+  };
+  const first = (page - 1) * PAGE_SIZE + 1;
+  return {
+    first,
+    last: Math.min(total, page * PAGE_SIZE),
+    total,
+    previous: page > 1 ? href(Math.min(page - 1, Math.max(1, Math.ceil(total / PAGE_SIZE)))) : undefined,
+    next: page * PAGE_SIZE < total ? href(page + 1) : undefined,
+  };
+}
 
 const LIST_PATHS = new Set<string>(Object.values(FILTER_PATHS));
 
@@ -71,7 +107,7 @@ function formProblem(error: string, errors: Parameters<typeof describeValidation
   return { error, details: describeValidationErrors(errors ?? []) };
 }
 
-export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async (app, { db, writeOnce, viewerOf }) => {
+export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async (app, { db, writeOnce, viewerOf, caches }) => {
   /** Makes the change once (see plugins/idempotency.ts), then sends the browser back to its page. */
   const changeThenReturn = (request: FastifyRequest<{ Body: { returnTo?: string } }>, reply: FastifyReply, change: (tx: Queryable) => Promise<unknown>) => {
     // Worked out before the change: nothing about the target can fail once it is committed.
@@ -111,26 +147,22 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
    * A list's items (most of its page), compressed once per version of the
    * list: keyed by the rows' ids and versions (new with every committed
    * change, whoever makes it), so a kept one is never stale, and no person's
-   * key can be another's. Oldest dropped first.
+   * key can be another's. In the app's list_items cache (plugins/caches.ts).
    */
-  const listItems = new Map<string, DeflatedPart>();
-  const keepItems = (key: string, items: DeflatedPart) => {
-    if (listItems.size >= LIST_ITEMS_ENTRIES) listItems.delete(listItems.keys().next().value ?? '');
-    listItems.set(key, items);
-  };
+  const listItems = caches.listItems;
 
   const listPage = async (request: FastifyRequest, reply: FastifyReply, filter: TodoFilter, status = 200, problem?: Problem, values?: object) => {
     const person = personOf(request, reply);
     if (!person) return reply;
-    const query = request.query as { q?: string; sort?: string };
+    const query = request.query as ListQuery;
     const sort = SORTS.find((candidate) => candidate === query.sort) ?? 'newest';
     const text = (query.q ?? '').trim().slice(0, 200);
-    const listed = { completed: filter === 'all' ? undefined : filter === 'completed', text, sort };
+    const page = query.page ?? 1;
+    const offset = (page - 1) * PAGE_SIZE;
+    const listed = { completed: filter === 'all' ? undefined : filter === 'completed', text, sort, limit: PAGE_SIZE, offset };
     const returnTo = request.method === 'GET' ? safeReturn(request, request.url) : FILTER_PATHS[filter];
-    // The whole list holds its counts already; a filtered one asks for them.
+    // The whole list's counts come with its page; a filtered one asks for them.
     const whole = filter === 'all' && text === '';
-    const countsOf = (total: number, completed: number, summary: { active: number; completed: number } | undefined) =>
-      summary ? { active: summary.active, completed: summary.completed } : { active: total - completed, completed };
 
     // Compressed, the page is made of three parts (views/gzip-parts.ts): the
     // items, kept compressed while the list is the same, between the markup
@@ -139,11 +171,13 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     // compresses them with brotli if the client takes that).
     const gzip = acceptsGzip(request.headers['accept-encoding']);
     const [list, summary] = await Promise.all([
-      todosRepository.listVersionsForOwner(db, person.scope, listed),
+      todosRepository.pageVersionsForOwner(db, person.scope, listed),
       whole ? undefined : todosRepository.summaryForOwner(db, person.scope),
     ]);
+    const counts = summary ? { active: summary.active, completed: summary.completed } : { active: list.total - list.totalCompleted, completed: list.totalCompleted };
+    const pages = pagesOf(filter, query, page, list.total);
     // Today matters to the items only (what is overdue), and the query gave it for the key.
-    const view: ListView = { filter, sort, text, returnTo, counts: countsOf(list.count, list.completed, summary), today: summary?.today ?? '' };
+    const view: ListView = { filter, sort, text, returnTo, counts, today: summary?.today ?? '', pages };
     let itemCount = list.count;
     let items = gzip ? listItems.get(todoItemsKey(sort, list.versions, list.overdue)) : undefined;
     let markup: string | undefined;
@@ -151,12 +185,11 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
       // The two queries are not one snapshot: the page shows, and keeps under their own key, the todos of the second.
       const todos = await todosRepository.listForOwner(db, person.scope, listed);
       view.today = summary?.today ?? (await databaseToday());
-      view.counts = countsOf(todos.length, todos.filter((todo) => todo.completed).length, summary);
       itemCount = todos.length;
-      markup = renderTodoItems(todos, view);
+      markup = renderTodoItems(todos, view, caches);
       if (gzip) {
         items = deflatePart(Buffer.from(markup));
-        keepItems(todoItemsKey(sort, versionsOf(todos), overdueIds(todos, view.today)), items);
+        listItems.set(todoItemsKey(sort, versionsOf(todos), overdueIds(todos, view.today)), items);
       }
     }
     const { before, after } = renderTodoListPageAround(person.viewer, itemCount, view, { problem, values });

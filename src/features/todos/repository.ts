@@ -37,6 +37,8 @@ export interface ListOptions {
   sort?: TodoSort;
   text?: string;
   limit?: number;
+  /** Rows skipped before the first one listed (the list page's pages; the API pages by `after`). */
+  offset?: number;
   after?: ListPosition;
 }
 
@@ -143,7 +145,7 @@ export function versionsOf(todos: readonly Pick<TodoRecord, 'id' | 'version'>[])
 const VERSION_COLUMNS = 'id, xmin::text AS version, completed, coalesce(due_date < current_date, false) AND NOT completed AS overdue, created_at, due_date, "order"';
 
 /** The one listing query (filters, order, page) behind both listForOwner and listVersionsForOwner, so the two cannot disagree on which rows a list has. */
-function listQuery(columns: string, scope: TodoScope, options: ListOptions): { sql: string; params: unknown[] } {
+function listQuery(columns: string, scope: TodoScope, options: ListOptions): { sql: string; where: string; params: unknown[] } {
   const conditions: string[] = ['owner_id = $1'];
   const params: unknown[] = [scope.ownerId];
   if (options.completed !== undefined) {
@@ -158,12 +160,17 @@ function listQuery(columns: string, scope: TodoScope, options: ListOptions): { s
     params.push(options.after.createdAt, options.after.id);
     conditions.push(`(created_at, id) < ($${params.length - 1}, $${params.length})`);
   }
-  let sql = `SELECT ${columns} FROM todos WHERE ${conditions.join(' AND ')} ORDER BY ${ORDER_BY[options.sort ?? 'newest']}`;
+  const where = conditions.join(' AND ');
+  let sql = `SELECT ${columns} FROM todos WHERE ${where} ORDER BY ${ORDER_BY[options.sort ?? 'newest']}`;
   if (options.limit !== undefined) {
     params.push(options.limit);
     sql += ` LIMIT $${params.length}`;
   }
-  return { sql, params };
+  if (options.offset !== undefined) {
+    params.push(options.offset);
+    sql += ` OFFSET $${params.length}`;
+  }
+  return { sql, where, params };
 }
 
 export const todosRepository = {
@@ -185,6 +192,29 @@ export const todosRepository = {
               coalesce(string_agg(id::text, ' ' ORDER BY ${order}) FILTER (WHERE overdue), '') AS overdue,
               count(*)::int AS count, count(*) FILTER (WHERE completed)::int AS completed
        FROM (${sql}) listed`,
+      params,
+    );
+    if (!list) throw new Error('an aggregate query returned no row');
+    return list;
+  },
+
+  /**
+   * listVersionsForOwner for one page of a list (`limit` and `offset`), with
+   * how many todos, and completed ones, the whole list has (every page, in
+   * the same statement): what the list page needs before it knows whether
+   * its items are kept.
+   */
+  async pageVersionsForOwner(db: Queryable, scope: TodoScope, options: ListOptions): Promise<ListVersions & { total: number; totalCompleted: number }> {
+    const { sql, where, params } = listQuery(VERSION_COLUMNS, scope, options);
+    const order = ORDER_BY[options.sort ?? 'newest'];
+    const [list] = await db.query<ListVersions & { total: number; totalCompleted: number }>(
+      `SELECT coalesce(string_agg(id || ':' || version, ' ' ORDER BY ${order}), '') AS versions,
+              coalesce(string_agg(id::text, ' ' ORDER BY ${order}) FILTER (WHERE overdue), '') AS overdue,
+              count(listed.id)::int AS count, count(listed.id) FILTER (WHERE completed)::int AS completed,
+              whole.total, whole."totalCompleted"
+       FROM (SELECT count(*)::int AS total, count(*) FILTER (WHERE completed)::int AS "totalCompleted" FROM todos WHERE ${where}) whole
+       LEFT JOIN (${sql}) listed ON true -- one row even for an empty page
+       GROUP BY whole.total, whole."totalCompleted"`,
       params,
     );
     if (!list) throw new Error('an aggregate query returned no row');
