@@ -95,7 +95,7 @@ const ACCEPT_ENCODING = 'gzip, deflate, br';
 // unchanged one it asks only for versions), the todo's insert and update.
 const LIST_SQL = `SELECT ${TODO_COLUMNS} FROM todos WHERE owner_id = :owner ORDER BY created_at DESC, id DESC;`;
 const INSERT_SQL = `INSERT INTO todos (owner_id, title, notes, due_date, completed, "order")
-VALUES (:owner, 'A new todo from the benchmark', '', NULL, false, coalesce(NULL, (SELECT coalesce(max("order"), 0) + 1 FROM todos WHERE owner_id = :owner)))
+VALUES (:owner, 'A new todo from the benchmark', '', NULL, false, coalesce(NULL, (SELECT least(coalesce(max("order"), 0), 2147483646) + 1 FROM todos WHERE owner_id = :owner)))
 RETURNING ${TODO_COLUMNS};`;
 const UPDATE_SQL = `\\set id :first + random(0, ${TODO_COUNT - 1})
 \\set c random(0, 1)

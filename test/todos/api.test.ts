@@ -61,6 +61,13 @@ for (const engine of ENGINES) {
         assert.equal(await unchanged.text(), await (await t.request(url)).text());
       });
 
+      it('a new todo after one at the highest order still gets made, at that order (never an integer overflow)', async () => {
+        await create({ title: 'last possible', order: 2147483647 });
+        const response = await t.request('/api/todos', { method: 'POST', json: { title: 'after it' } });
+        assert.equal(response.status, 201, await response.clone().text());
+        assert.equal(((await response.json()) as TodoJson).order, 2147483647);
+      });
+
       it('patches only the given fields', async () => {
         const todo = await create({ title: 'read', notes: 'a book', dueDate: '2026-03-01', order: 7 });
         const response = await t.request(`/api/todos/${todo.id}`, { method: 'PATCH', json: { completed: true } });

@@ -122,7 +122,8 @@ export const TODO_FIELDS = {
     sqlType: 'integer',
     input: Type.Integer({ minimum: INT4_MIN, maximum: INT4_MAX, description: 'Position for manual sorting.' }),
     // After the owner's other todos (todos_owner_order makes the max cheap).
-    onCreate: { default: '(SELECT coalesce(max("order"), 0) + 1 FROM todos WHERE owner_id = $1)' },
+    // Capped: after a todo at the highest order, new ones share it (ties keep their creation order) instead of overflowing.
+    onCreate: { default: '(SELECT least(coalesce(max("order"), 0), 2147483646) + 1 FROM todos WHERE owner_id = $1)' },
     onPatch: true,
     samples: [INT4_MIN, INT4_MAX, 0, -5],
   },
