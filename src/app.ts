@@ -51,6 +51,8 @@ function requestId(request: IncomingMessage): string {
 }
 
 const PRUNE_KEYS_EVERY_MS = 15 * 60_000;
+const LOG_BUFFER_BYTES = 4096;
+const LOG_FLUSH_MS = 1000;
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options;
@@ -59,14 +61,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const db = withRetries(options.db, config.db.retryBudgetMs);
   const writeOnce = idempotentWrites(options.db, config.db.retryBudgetMs);
   let shuttingDown = false;
+  // Log lines gather in a buffer and leave in one write when it holds 4 KB,
+  // or within a second, instead of a write call per line (at info, one per
+  // request); pino writes out what is left when the process exits. Only a
+  // kill -9 could lose the last second's lines.
+  const logDestination = options.logger === undefined ? pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES }) : undefined;
+  const flushLogs = logDestination && setInterval(() => logDestination.flush(), LOG_FLUSH_MS).unref();
   const app = Fastify({
     logger: options.logger ?? {
       level: config.logLevel,
       redact: ['req.headers.authorization', 'req.headers.cookie'],
-      // Lines are written to stdout without waiting: while one write is under
-      // way the next lines gather and leave in one, instead of a write call
-      // per request (pino flushes what is left when the process exits).
-      stream: pino.destination({ dest: 1, sync: false }),
+      stream: logDestination,
     },
     trustProxy: config.trustProxy as boolean | string[], // a hop count works too, but is missing from the types
     bodyLimit: config.bodyLimit,
@@ -80,6 +85,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
   // Lets the server flip readiness before it stops accepting connections.
+  app.decorate('flushLogs', () => logDestination?.flush());
   app.decorate('beginShutdown', () => {
     shuttingDown = true;
   });
@@ -105,6 +111,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // The app's own in-memory caches, never shared with another app of the process (plugins/caches.ts).
   const caches = createAppCaches();
   app.addHook('onClose', async () => caches.close());
+  app.addHook('onClose', async () => {
+    clearInterval(flushLogs);
+    logDestination?.flush();
+  });
   const auth = installAuth(app, { db, secretKey: options.secretKey, sessionTtlDays: config.sessionTtlDays, lookups: caches.authLookups });
   const viewerOf = (request: FastifyRequest, reply: FastifyReply): Viewer | undefined =>
     request.user && request.authMethod === 'session'
@@ -161,5 +171,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 declare module 'fastify' {
   interface FastifyInstance {
     beginShutdown(): void;
+    /** Writes out the buffered log lines now (e.g. "listening", which a supervisor or a person waits for). */
+    flushLogs(): void;
   }
 }

@@ -84,6 +84,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const address = origin((app.server.address() as { port: number }).port);
   app.log.info({ address, metrics: metrics ? `${origin(metrics.port)}/metrics` : 'off', database: config.database.kind }, 'todoapp is listening');
   await announceSetup(app, db, config, secretKey, address);
+  app.flushLogs();
 
   let closing: Promise<void> | undefined;
   const shutdown = () => {
