@@ -11,9 +11,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Database, Queryable } from '../db/database.ts';
+import { LRUCache } from 'lru-cache';
 import { isUniqueViolation } from '../db/errors.ts';
 import { retryWhileUnavailable } from '../db/retry.ts';
 import type { Statement } from '../db/sql.ts';
+import { idempotencyRepository, KEY_CONSTRAINT, recorded, type StoredOutcome } from '../features/idempotency/repository.ts';
 import { HttpError } from './errors.ts';
 
 /** What a write answers; stored with the change so a repeat answers the same. */
@@ -40,74 +42,20 @@ export interface WriteOnce {
   statement(request: FastifyRequest, reply: FastifyReply, change: Statement, status: number): Promise<boolean>;
 }
 
-interface StoredOutcome {
-  fingerprint: string;
-  statusCode: number;
-  headers: string;
-  body: string | null;
-}
-
-/** The primary key of idempotency_keys: the only unique index a recorded statement can run into. */
-const KEY_CONSTRAINT = 'idempotency_keys_pkey';
-
-/**
- * The change, and its idempotency record made from what it returned, as one
- * statement. A key used before makes the record's INSERT fail, and with it the
- * whole statement (the change too); a concurrent repeat waits on the key's
- * index entry until the first statement has committed or failed.
- */
-function recorded(change: Statement, ownerId: number, key: string, fingerprint: string, status: number): Statement {
-  const n = change.params.length;
-  return {
-    text: `WITH changed AS (${change.text}),
-recorded AS (
-  INSERT INTO idempotency_keys (owner_id, key, fingerprint, status_code, headers, body)
-  SELECT $${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, CASE WHEN location IS NULL THEN '{}' ELSE json_build_object('location', location)::text END, body FROM changed
-  RETURNING headers, body)
-SELECT headers, body FROM recorded`,
-    params: [...change.params, ownerId, key, fingerprint, status],
-  };
-}
-
-/** Keys live a day: far longer than any client retries a request. */
-const KEY_LIFETIME = '1 day';
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 /** Form fields that are not part of what the request asks for. */
 const NOT_THE_REQUEST = new Set(['_csrf', '_idempotency']);
 
-export const idempotencyRepository = {
-  /** Claims the key; false when it was claimed before (committed, or in flight until that transaction ends). */
-  async claim(tx: Queryable, ownerId: number, key: string, fingerprint: string): Promise<boolean> {
-    const rows = await tx.query(
-      'INSERT INTO idempotency_keys (owner_id, key, fingerprint) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1',
-      [ownerId, key, fingerprint],
-    );
-    return rows.length === 1;
-  },
-
-  async find(tx: Queryable, ownerId: number, key: string): Promise<StoredOutcome | undefined> {
-    const [row] = await tx.query<StoredOutcome>(
-      'SELECT fingerprint, status_code AS "statusCode", headers, body FROM idempotency_keys WHERE owner_id = $1 AND key = $2',
-      [ownerId, key],
-    );
-    return row;
-  },
-
-  async settle(tx: Queryable, ownerId: number, key: string, outcome: Omit<StoredOutcome, 'fingerprint'>): Promise<void> {
-    await tx.query('UPDATE idempotency_keys SET status_code = $3, headers = $4, body = $5 WHERE owner_id = $1 AND key = $2', [
-      ownerId,
-      key,
-      outcome.statusCode,
-      outcome.headers,
-      outcome.body,
-    ]);
-  },
-
-  async deleteExpired(db: Queryable): Promise<number> {
-    const rows = await db.query(`DELETE FROM idempotency_keys WHERE created_at < now() - interval '${KEY_LIFETIME}' RETURNING 1`);
-    return rows.length;
-  },
-};
+/**
+ * A person's records are trimmed to RECORD_BOUNDS after every 50th write, or
+ * sooner once their writes since the last trim stored 512 KB: between trims a
+ * person has at most that much beyond the bounds, per replica. (A trim after
+ * every write would cost each write a scan of the person's 1,000 records.)
+ */
+const TRIM_EVERY_WRITES = 50;
+const TRIM_EVERY_BYTES = 512 * 1024;
+/** People whose writes since their last trim are counted; one beyond is forgotten, and counts afresh. */
+const COUNTED_PEOPLE = 10_000;
 
 /**
  * The client's key, if it sent one; 400 when it is malformed. A page form's
@@ -142,6 +90,18 @@ function send(reply: FastifyReply, stored: StoredOutcome): void {
 }
 
 export function idempotentWrites(db: Database, retryBudgetMs: number): WriteOnce {
+  const sinceTrim = new LRUCache<number, { writes: number; bytes: number }>({ max: COUNTED_PEOPLE });
+  /** Counts a stored record; every so often deletes the person's records beyond the bounds, after the answer has gone. */
+  const counted = (request: FastifyRequest, ownerId: number, stored: StoredOutcome) => {
+    const count = sinceTrim.get(ownerId) ?? { writes: 0, bytes: 0 };
+    count.writes += 1;
+    count.bytes += stored.headers.length + (stored.body?.length ?? 0);
+    sinceTrim.set(ownerId, count);
+    if (count.writes < TRIM_EVERY_WRITES && count.bytes < TRIM_EVERY_BYTES) return;
+    sinceTrim.delete(ownerId);
+    idempotencyRepository.trim(db, ownerId).catch((error: unknown) => request.log.warn({ err: error }, 'could not trim idempotency records'));
+  };
+
   /** The request's key (the client's, or one of the server's own for its retries) and what the request asks for. */
   const keyOf = (request: FastifyRequest) => {
     if (!request.user) throw new HttpError(401, 'Authentication required');
@@ -186,6 +146,7 @@ export function idempotentWrites(db: Database, retryBudgetMs: number): WriteOnce
         return { stored, replayed: false };
       });
     const written = await retryWhileUnavailable(() => attempt().catch((error: unknown) => (error instanceof Repeated ? replay(ownerId, key) : Promise.reject(error))), retryBudgetMs);
+    if (!written.replayed) counted(request, ownerId, written.stored);
     answer(reply, written, fingerprint);
   };
 
@@ -209,6 +170,7 @@ export function idempotentWrites(db: Database, retryBudgetMs: number): WriteOnce
     };
     const written = await retryWhileUnavailable(attempt, retryBudgetMs);
     if (!written) return false;
+    if (!written.replayed) counted(request, ownerId, written.stored);
     answer(reply, written, fingerprint);
     return true;
   };

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { idempotencyRepository } from '../../src/plugins/idempotency.ts';
+import { idempotencyRepository, RECORD_BOUNDS } from '../../src/features/idempotency/repository.ts';
 import { ENGINES, startTestApp, type TestApp, type TodoJson } from '../support/app.ts';
 
 for (const engine of ENGINES) {
@@ -149,6 +149,71 @@ for (const engine of ENGINES) {
       await t.request(`/api/todos/${kept.id}`, { method: 'PATCH', json: { completed: false } });
       assert.equal((await browser.postForm(`/todos/${kept.id}/toggle`, { completed: 'true', _idempotency: nonce, returnTo: '/' })).status, 303);
       assert.equal(((await (await t.request(`/api/todos/${kept.id}`)).json()) as TodoJson).completed, false);
+    });
+
+    describe('each person’s records stay bounded', () => {
+      const usage = async (ownerId: number) => {
+        const [row] = await t.db.query<{ keys: number; bytes: number }>(
+          `SELECT count(*)::int AS keys, coalesce(sum(octet_length(key) + coalesce(octet_length(headers), 0) + coalesce(octet_length(body), 0)), 0)::int AS bytes
+           FROM idempotency_keys WHERE owner_id = $1`,
+          [ownerId],
+        );
+        return row ?? { keys: 0, bytes: 0 };
+      };
+      /** `count` writes with keys of their own, `parallel` at a time. */
+      const write = async (count: number, parallel: number, body: (i: number) => unknown, auth?: string) => {
+        const keys: string[] = [];
+        for (let start = 0; start < count; start += parallel) {
+          await Promise.all(
+            Array.from({ length: Math.min(parallel, count - start) }, async (_, j) => {
+              const key = `bound-${randomUUID()}`;
+              keys[start + j] = key;
+              const headers: Record<string, string> = { 'idempotency-key': key, ...(auth ? { authorization: `Bearer ${auth}` } : {}) };
+              const response = await t.request('/api/todos', { method: 'POST', headers, json: body(start + j) });
+              assert.equal(response.status, 201);
+              await response.arrayBuffer();
+            }),
+          );
+        }
+        return keys;
+      };
+      // Between trims a person may pass the bounds by what the trim interval allows (plugins/idempotency.ts).
+      const KEY_SLACK = 50;
+      const BYTE_SLACK = 512 * 1024 + 80 * 1024;
+
+      it('keeps at most the newest 1,000 keys of a person (also 50 at a time), the newest still replayed, others’ untouched', async () => {
+        const bob = await t.createUser(`bob-${randomUUID().slice(0, 8)}`);
+        const bobsKeys = await write(5, 1, (i) => ({ title: `bob ${i}` }), bob.token);
+        const keys = await write(RECORD_BOUNDS.keys + 200, 50, (i) => ({ title: `todo ${i}` }));
+        await new Promise((resolve) => setTimeout(resolve, 200)); // the trim runs after the answer
+        const { keys: kept } = await usage(t.alice.id);
+        assert.ok(kept <= RECORD_BOUNDS.keys + KEY_SLACK, `${kept} keys kept`);
+        assert.ok(kept >= RECORD_BOUNDS.keys - 50, `${kept} keys kept: too many trimmed`);
+        const last = keys.at(-1) as string;
+        const again = await t.request('/api/todos', withKey(last, { method: 'POST', json: { title: `todo ${keys.length - 1}` } }));
+        assert.equal(again.headers.get('idempotent-replayed'), 'true');
+        const oldest = await t.db.query('SELECT 1 FROM idempotency_keys WHERE key = $1', [keys[0]]);
+        assert.equal(oldest.length, 0, 'the oldest key was kept');
+        assert.equal((await usage(bob.id)).keys, 5);
+        assert.equal((await t.db.query('SELECT 1 FROM idempotency_keys WHERE key = ANY($1)', [bobsKeys])).length, 5);
+      });
+
+      it('keeps at most 5 MB of a person’s stored responses', async () => {
+        const notes = 'n'.repeat(60_000);
+        await write(120, 10, (i) => ({ title: `big ${i}`, notes })); // 120 × 60 KB = 7 MB of responses
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const { bytes } = await usage(t.alice.id);
+        assert.ok(bytes <= RECORD_BOUNDS.bytes + BYTE_SLACK, `${bytes} bytes kept`);
+        assert.ok(bytes >= RECORD_BOUNDS.bytes - BYTE_SLACK, `${bytes} bytes kept: too many trimmed`);
+      });
+
+      it('trims in one statement to exactly the bounds', async () => {
+        await write(30, 10, (i) => ({ title: `few ${i}` }));
+        await idempotencyRepository.trim(t.db, t.alice.id, { keys: 10, bytes: RECORD_BOUNDS.bytes });
+        assert.equal((await usage(t.alice.id)).keys, 10);
+        await idempotencyRepository.trim(t.db, t.alice.id, { keys: 10, bytes: 1 });
+        assert.equal((await usage(t.alice.id)).keys, 0);
+      });
     });
 
     it('forgets keys after a day', async () => {
