@@ -20,7 +20,7 @@ import { todoApiRoutes } from './features/todos/api-routes.ts';
 import { todoPageRoutes } from './features/todos/page-routes.ts';
 import { accountRoutes } from './features/accounts/routes.ts';
 import { adminRoutes } from './features/admin/routes.ts';
-import { installAuth, refuseApiTokens } from './plugins/auth.ts';
+import { installAuth, refuseApiTokens, requireApiCaller } from './plugins/auth.ts';
 import { installCacheControl } from './plugins/cache-control.ts';
 import { createAppCaches } from './plugins/caches.ts';
 import { compression } from './plugins/compression.ts';
@@ -49,6 +49,12 @@ export interface AppOptions {
 function requestId(request: IncomingMessage): string {
   const given = request.headers['x-request-id'];
   return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+}
+
+export interface RouteEntry {
+  method: string;
+  url: string;
+  public: boolean;
 }
 
 const PRUNE_KEYS_EVERY_MS = 15 * 60_000;
@@ -86,6 +92,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
   // Lets the server flip readiness before it stops accepting connections.
+  // Every route this app serves, as registered: the tests sweep them (e.g.
+  // each API route refuses a stranger) so a new route is covered by itself.
+  const routeTable: RouteEntry[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routeTable.push({ method, url: route.url, public: route.config?.public === true });
+  });
+  app.decorate('routeTable', routeTable);
   app.decorate('flushLogs', () => logDestination?.flush());
   app.decorate('beginShutdown', () => {
     shuttingDown = true;
@@ -141,6 +154,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(opsRoutes, { db: options.db, migrations: options.migrations, isShuttingDown: () => shuttingDown });
   await app.register(
     async (api) => {
+      api.addHook('onRequest', requireApiCaller);
       if (config.corsOrigins.length > 0) {
         await api.register(cors, {
           origin: config.corsOrigins,
@@ -151,7 +165,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         });
       }
       await api.register(todoApiRoutes, { db, writeOnce, caches });
-      api.get('/openapi.json', { schema: { hide: true } as object }, async () => app.swagger());
+      api.get('/openapi.json', { schema: { hide: true } as object, config: { public: true } }, async () => app.swagger());
     },
     { prefix: '/api' },
   );
@@ -172,6 +186,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 declare module 'fastify' {
   interface FastifyInstance {
     beginShutdown(): void;
+    readonly routeTable: readonly RouteEntry[];
     /** Writes out the buffered log lines now (e.g. "listening", which a supervisor or a person waits for). */
     flushLogs(): void;
   }

@@ -72,6 +72,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Logged-out forms (log in, sign up) that still need CSRF protection. */
     anonymousCsrf?: boolean;
+    /** A route of a gated scope (requireApiCaller) that answers anyone, e.g. the OpenAPI document. */
+    public?: boolean;
   }
 }
 
@@ -226,6 +228,19 @@ export async function refuseApiTokens(request: FastifyRequest): Promise<void> {
 }
 
 /** For API routes: the caller, or 401. */
+/**
+ * The API scope's gate (an onRequest hook on it, app.ts): every route under
+ * it needs a caller, so a new route cannot forget to ask; those marked
+ * `config: { public: true }` answer anyone, and unknown paths stay 404s.
+ * It runs before the body is parsed or validated, so a stranger learns
+ * nothing about what a route would accept.
+ */
+export async function requireApiCaller(request: FastifyRequest): Promise<void> {
+  // A CORS preflight carries no credentials; @fastify/cors answers it.
+  if (request.is404 || request.method === 'OPTIONS' || request.routeOptions.config.public === true) return;
+  requireApiUser(request);
+}
+
 export function requireApiUser(request: FastifyRequest): User {
   if (!request.user) throw new HttpError(401, 'Authentication required: send a session cookie or "Authorization: Bearer <token>"');
   return request.user;

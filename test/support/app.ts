@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { buildApp } from '../../src/app.ts';
+import { buildApp, type RouteEntry } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openDatabase, type Database } from '../../src/db/database.ts';
 import { loadMigrations, migrate } from '../../src/db/migrate.ts';
@@ -67,6 +67,8 @@ export interface TestApp {
   browserFor(user: TestUser): Promise<BrowserSession>;
   /** fetch relative to the app as alice (or without credentials when init sets `anonymous`, or its own Authorization). */
   request(pathname: string, init?: RequestInit & { json?: unknown; anonymous?: boolean }): Promise<Response>;
+  /** Every route the app serves (app.routeTable). */
+  routes: readonly RouteEntry[];
   beginShutdown(): void;
   close(): Promise<void>;
 }
@@ -116,6 +118,7 @@ export async function startTestApp(engine: EngineName, env: Record<string, strin
       if (json !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
       return fetch(new URL(pathname, baseUrl), { ...rest, headers, body: json === undefined ? rest.body : JSON.stringify(json) });
     },
+    routes: app.routeTable,
     beginShutdown: () => app.beginShutdown(),
     async close() {
       await app.close();

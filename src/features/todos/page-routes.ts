@@ -143,6 +143,16 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     return { viewer, scope: { ownerId: request.user.id } };
   };
 
+  // The gate of every route here, before anything is parsed: no session, no
+  // page (the log-in page instead), so a route added here cannot forget it.
+  // The handlers then find the person with personOf. A bearer token is
+  // refused with 403 by the pages' scope (refuseApiTokens) instead.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.is404 || request.authMethod === 'token' || (request.user && request.authMethod === 'session')) return;
+    personOf(request, reply);
+    return reply;
+  });
+
   /**
    * A list's items (most of its page), compressed once per version of the
    * list: keyed by the rows' ids and versions (new with every committed
