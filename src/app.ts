@@ -25,7 +25,7 @@ import { installCacheControl } from './plugins/cache-control.ts';
 import { createAppCaches } from './plugins/caches.ts';
 import { compression } from './plugins/compression.ts';
 import { installSecurityHeaders } from './plugins/security-headers.ts';
-import { staticRoutes } from './views/static-routes.ts';
+import { staticRoutes } from './plugins/static-routes.ts';
 import type { Viewer } from './views/pages.ts';
 import { installErrorHandling } from './plugins/errors.ts';
 import { installHostAllowlist } from './plugins/host-allowlist.ts';

@@ -4,8 +4,8 @@
 import negotiate from '@fastify/accept-negotiator';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { notFound } from '../plugins/errors.ts';
-import { findAsset, type ContentEncoding } from './assets.ts';
+import { notFound } from './errors.ts';
+import { findAsset, type ContentEncoding } from '../views/assets.ts';
 
 const PREFERENCE: (ContentEncoding | 'identity')[] = ['br', 'gzip', 'identity'];
 
