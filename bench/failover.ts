@@ -15,7 +15,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ensureSystemPackages } from '../scripts/ensure-system-packages.ts';
 import { startCliServer, type CliServer } from '../test/support/cli.ts';
-import { HA_SYSTEM_PACKAGES, startHaCluster, type HaCluster, type HaNode, type KillRecord } from '../test/ha/cluster.ts';
+import {
+  HA_SYSTEM_PACKAGES,
+  startHaCluster,
+  type HaCluster,
+  type HaNode,
+  type KillRecord,
+} from '../test/ha/cluster.ts';
 import { describeResult, prepareDrill, runDrill, type DrillResult } from '../test/ha/drill.ts';
 
 interface Scenario {
@@ -47,7 +53,13 @@ async function runScenarios(synchronous: boolean): Promise<[string, DrillResult]
       const env = { ...setup.env, LOG_LEVEL: 'info', ...scenario.env };
       const apps: CliServer[] = await Promise.all([startCliServer(env), startCliServer(env)]);
       try {
-        const result = await runDrill({ cluster, setup, apps, disrupt: (leader) => scenario.disrupt(cluster, leader), log });
+        const result = await runDrill({
+          cluster,
+          setup,
+          apps,
+          disrupt: (leader) => scenario.disrupt(cluster, leader),
+          log,
+        });
         log(describeResult(result));
         results.push([scenario.name, result]);
       } finally {
@@ -62,7 +74,18 @@ async function runScenarios(synchronous: boolean): Promise<[string, DrillResult]
 
 function table(results: [string, DrillResult][]): string {
   const seconds = (ms: number) => (ms / 1000).toFixed(2);
-  const header = ['scenario', 'promotion s', 'window s', 'window - promotion s', 'p99 ms', 'max ms', 'requests', 'lost', 'duplicated', 'failed'];
+  const header = [
+    'scenario',
+    'promotion s',
+    'window s',
+    'window - promotion s',
+    'p99 ms',
+    'max ms',
+    'requests',
+    'lost',
+    'duplicated',
+    'failed',
+  ];
   const rows = results.map(([name, { report, promotionMs }]) => [
     name,
     seconds(promotionMs),
@@ -83,7 +106,9 @@ async function main(): Promise<void> {
   await ensureSystemPackages(HA_SYSTEM_PACKAGES);
   const started = new Date();
   const results = [...(await runScenarios(true)), ...(await runScenarios(false))];
-  console.log(`\nFailover drill, ${started.toISOString()} (Patroni ttl 10 s, loop_wait 2 s; 2 app processes, 6 clients)\n`);
+  console.log(
+    `\nFailover drill, ${started.toISOString()} (Patroni ttl 10 s, loop_wait 2 s; 2 app processes, 6 clients)\n`,
+  );
   console.log(table(results));
   const folder = path.resolve('bench/results');
   await mkdir(folder, { recursive: true });

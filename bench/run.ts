@@ -115,9 +115,17 @@ interface Scenario {
 }
 
 function scenarios(seeded: Seeded): Scenario[] {
-  const api = { authorization: `Bearer ${seeded.token}`, accept: 'application/json', 'accept-encoding': ACCEPT_ENCODING };
+  const api = {
+    authorization: `Bearer ${seeded.token}`,
+    accept: 'application/json',
+    'accept-encoding': ACCEPT_ENCODING,
+  };
   const write = { ...api, 'content-type': 'application/json' };
-  const page = { cookie: `todoapp_session=${seeded.sessionId}`, accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', 'accept-encoding': ACCEPT_ENCODING };
+  const page = {
+    cookie: `todoapp_session=${seeded.sessionId}`,
+    accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+    'accept-encoding': ACCEPT_ENCODING,
+  };
   return [
     {
       name: 'GET / (page, 100 todos)',
@@ -191,7 +199,9 @@ local patch = ${luaTable(write)}`,
         path: '/api/todos',
         headers: write,
         body: '{"title":"A new todo from the benchmark"}',
-        lua: { request: `  headers["idempotency-key"] = prefix .. "-" .. n\n  return wrk.format(nil, nil, headers, nil)` },
+        lua: {
+          request: `  headers["idempotency-key"] = prefix .. "-" .. n\n  return wrk.format(nil, nil, headers, nil)`,
+        },
       },
       status: 201,
       limit: { name: 'insert', sql: INSERT_SQL },
@@ -202,7 +212,14 @@ local patch = ${luaTable(write)}`,
 
 interface ScenarioResult {
   name: string;
-  app: LoadResult & { errors: number; statuses: Record<string, number>; peakRssBytes: number; cpuMicrosPerRequest: number; responseBytes: number; contentEncoding: string | null };
+  app: LoadResult & {
+    errors: number;
+    statuses: Record<string, number>;
+    peakRssBytes: number;
+    cpuMicrosPerRequest: number;
+    responseBytes: number;
+    contentEncoding: string | null;
+  };
   database: PgbenchResult & { script: string };
   http: LoadResult;
   target?: number;
@@ -228,15 +245,27 @@ async function startBareServer(captured: object, name: string): Promise<{ baseUr
   const file = path.join(workDir ?? tmpdir(), `${name}.response.json`);
   await writeFile(file, JSON.stringify(captured));
   const port = await pickFreePort();
-  const bare = children.start(process.execPath, ['--import', 'tsx', new URL('./http/bare-server.ts', import.meta.url).pathname, file, String(port)]);
+  const bare = children.start(process.execPath, [
+    '--import',
+    'tsx',
+    new URL('./http/bare-server.ts', import.meta.url).pathname,
+    file,
+    String(port),
+  ]);
   for (let waited = 0; !bare.output().includes('listening'); waited += 20) {
-    if (bare.child.exitCode !== null || waited > 20_000) throw new Error(`the bare server did not start:\n${bare.output()}`);
+    if (bare.child.exitCode !== null || waited > 20_000)
+      throw new Error(`the bare server did not start:\n${bare.output()}`);
     await sleep(20);
   }
   return { baseUrl: `http://127.0.0.1:${port}`, stop: () => bare.stop() };
 }
 
-async function runScenario(app: AppProcess, scenario: Scenario, seeded: Seeded, index: number): Promise<ScenarioResult> {
+async function runScenario(
+  app: AppProcess,
+  scenario: Scenario,
+  seeded: Seeded,
+  index: number,
+): Promise<ScenarioResult> {
   const scriptDir = workDir ?? tmpdir();
   const { request } = scenario;
   log(`\n${scenario.name}`);
@@ -246,9 +275,13 @@ async function runScenario(app: AppProcess, scenario: Scenario, seeded: Seeded, 
     headers: { ...request.headers, ...(request.lua ? { 'idempotency-key': `capture-${index}` } : {}) },
     body: request.body,
   });
-  if (captured.status !== scenario.status) throw new Error(`${scenario.name}: expected ${scenario.status}, got ${captured.status}: ${captured.body.toString().slice(0, 500)}`);
+  if (captured.status !== scenario.status)
+    throw new Error(
+      `${scenario.name}: expected ${scenario.status}, got ${captured.status}: ${captured.body.toString().slice(0, 500)}`,
+    );
 
-  const load = (url: string, seconds: number, prefix: string) => runWrk(children, request, { url, connections: CONNECTIONS, seconds, prefix, scriptDir });
+  const load = (url: string, seconds: number, prefix: string) =>
+    runWrk(children, request, { url, connections: CONNECTIONS, seconds, prefix, scriptDir });
   const before = await requestCounts(app.metricsUrl);
   await load(app.baseUrl, WARMUP_S, `warm${index}-${randomBytes(4).toString('hex')}`);
   const sampler = sampleRss(app.pid);
@@ -259,9 +292,17 @@ async function runScenario(app: AppProcess, scenario: Scenario, seeded: Seeded, 
   const after = await requestCounts(app.metricsUrl);
   const statuses = countsBetween(before, after, request.method, scenario.metricsRoute);
   if (scenario.alsoCounted) {
-    for (const [status, count] of countsBetween(before, after, scenario.alsoCounted.method, scenario.alsoCounted.metricsRoute)) statuses.set(status, (statuses.get(status) ?? 0) + count);
+    for (const [status, count] of countsBetween(
+      before,
+      after,
+      scenario.alsoCounted.method,
+      scenario.alsoCounted.metricsRoute,
+    ))
+      statuses.set(status, (statuses.get(status) ?? 0) + count);
   }
-  const non2xx = [...statuses].filter(([status]) => status < 200 || status > 299).reduce((sum, [, count]) => sum + count, 0);
+  const non2xx = [...statuses]
+    .filter(([status]) => status < 200 || status > 299)
+    .reduce((sum, [, count]) => sum + count, 0);
   const errors = non2xx + measured.socketErrors + measured.wrkStatusErrors;
   log(
     `  app      ${measured.requestsPerSecond.toFixed(0)} req/s, p50 ${measured.p50Ms.toFixed(2)} ms, p99 ${measured.p99Ms.toFixed(2)} ms, ` +
@@ -306,7 +347,20 @@ async function runScenario(app: AppProcess, scenario: Scenario, seeded: Seeded, 
 }
 
 function table(results: ScenarioResult[]): string {
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB', 'app CPU µs/req', 'pgbench tps', 'of pgbench', 'target', 'bare node req/s', 'of bare node'];
+  const header = [
+    'scenario',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'errors',
+    'peak RSS MB',
+    'app CPU µs/req',
+    'pgbench tps',
+    'of pgbench',
+    'target',
+    'bare node req/s',
+    'of bare node',
+  ];
   const percent = (ratio: number) => `${(ratio * 100).toFixed(1)}%`;
   const rows = results.map((result) => {
     const ratio = result.app.requestsPerSecond / result.database.tps;
@@ -341,7 +395,13 @@ function startupTable(results: StartupResult[]): string {
     const goal = target
       ? `≤ ${target.readyMs} ms ${verdict(result.readyMs <= target.readyMs)}, ≤ ${megabytes(target.residentBytes)} MB ${verdict(resident <= target.residentBytes)}`
       : '—';
-    return [result.name, result.readyMs.toFixed(0), megabytes(result.idleRssBytes), megabytes(result.idleResidentBytes), goal];
+    return [
+      result.name,
+      result.readyMs.toFixed(0),
+      megabytes(result.idleRssBytes),
+      megabytes(result.idleResidentBytes),
+      goal,
+    ];
   });
   return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
@@ -350,7 +410,9 @@ function startupTable(results: StartupResult[]): string {
 async function printProfile(folder: string, pid: number): Promise<void> {
   const file = (await readdir(folder)).find((name) => name.includes(`.${pid}.`) && name.endsWith('.cpuprofile'));
   if (!file) return log(`no CPU profile of process ${pid} in ${folder}`);
-  log(`\n${path.join(path.relative(process.cwd(), folder), file)}\n${formatSummary(await summariseFile(path.join(folder, file)), 30)}`);
+  log(
+    `\n${path.join(path.relative(process.cwd(), folder), file)}\n${formatSummary(await summariseFile(path.join(folder, file)), 30)}`,
+  );
 }
 
 async function main(): Promise<number> {
@@ -369,7 +431,14 @@ async function main(): Promise<number> {
   const seeded = await seed(databaseUrl, SECRET_KEY);
   const profileDir = path.resolve('bench/results/profiles');
   if (args.profile) await mkdir(profileDir, { recursive: true });
-  const app = await startApp(children, { ...env, PORT: String(await pickFreePort()), METRICS_PORT: String(await pickFreePort()) }, [...args['node-flags'].split(/\s+/).filter(Boolean), ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])]);
+  const app = await startApp(
+    children,
+    { ...env, PORT: String(await pickFreePort()), METRICS_PORT: String(await pickFreePort()) },
+    [
+      ...args['node-flags'].split(/\s+/).filter(Boolean),
+      ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    ],
+  );
   const idle = await memoryOf(app.pid);
   log(`app ready after ${app.readyAfterMs.toFixed(0)} ms, idle RSS ${(idle.rss / 2 ** 20).toFixed(0)} MB`);
 
@@ -377,14 +446,18 @@ async function main(): Promise<number> {
   let startup: StartupResult[] = [];
   try {
     for (const [index, scenario] of scenarios(seeded).entries()) {
-      if (args.only === undefined || scenario.name.includes(args.only)) results.push(await runScenario(app, scenario, seeded, index));
+      if (args.only === undefined || scenario.name.includes(args.only))
+        results.push(await runScenario(app, scenario, seeded, index));
     }
     // Last, so that the PGlite data folders it writes are not still being
     // flushed to disk while a scenario runs.
     if (args.only === undefined || 'start-up'.includes(args.only)) {
       log('\nstart-up: PGlite (new and existing data folder), PostgreSQL, npm start');
       startup = await measureStartup(children, env);
-      for (const result of startup) log(`  ${result.name}: ready after ${result.readyMs.toFixed(0)} ms, idle RSS ${(result.idleRssBytes / 2 ** 20).toFixed(0)} MB`);
+      for (const result of startup)
+        log(
+          `  ${result.name}: ready after ${result.readyMs.toFixed(0)} ms, idle RSS ${(result.idleRssBytes / 2 ** 20).toFixed(0)} MB`,
+        );
     }
   } finally {
     const peak = await memoryOf(app.pid).catch(() => undefined);
@@ -401,13 +474,30 @@ async function main(): Promise<number> {
           `pgbench: ${PGBENCH_CLIENTS} clients, ${PGBENCH_THREADS} threads, ${MEASURE_S} s\n`,
       );
       if (results.length > 0) console.log(table(results));
-      if (peak && results.length > 0) console.log(`\nThe app's peak RSS (VmHWM) over the run: ${megabytes(peak.peak)} MB, target ≤ ${megabytes(PEAK_RSS_TARGET)} MB ${verdict(peak.peak <= PEAK_RSS_TARGET)}`);
+      if (peak && results.length > 0)
+        console.log(
+          `\nThe app's peak RSS (VmHWM) over the run: ${megabytes(peak.peak)} MB, target ≤ ${megabytes(PEAK_RSS_TARGET)} MB ${verdict(peak.peak <= PEAK_RSS_TARGET)}`,
+        );
       if (startup.length > 0) console.log(`\n${startupTable(startup)}`);
       const folder = path.resolve('bench/results');
       await mkdir(folder, { recursive: true });
       const file = path.join(folder, `http-${started.toISOString().replaceAll(':', '-')}.json`);
-      const settings = { connections: CONNECTIONS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, pgbenchClients: PGBENCH_CLIENTS, pgbenchThreads: PGBENCH_THREADS, acceptEncoding: ACCEPT_ENCODING };
-      const summary = { started, machine, settings, app: { readyAfterMs: app.readyAfterMs, idleRssBytes: idle.rss, peakRssBytes: peak?.peak }, startup, results };
+      const settings = {
+        connections: CONNECTIONS,
+        warmupSeconds: WARMUP_S,
+        measureSeconds: MEASURE_S,
+        pgbenchClients: PGBENCH_CLIENTS,
+        pgbenchThreads: PGBENCH_THREADS,
+        acceptEncoding: ACCEPT_ENCODING,
+      };
+      const summary = {
+        started,
+        machine,
+        settings,
+        app: { readyAfterMs: app.readyAfterMs, idleRssBytes: idle.rss, peakRssBytes: peak?.peak },
+        startup,
+        results,
+      };
       await writeFile(file, `${JSON.stringify(summary, null, 2)}\n`);
       console.log(`\nWritten to ${path.relative(process.cwd(), file)}`);
     }

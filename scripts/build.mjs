@@ -58,7 +58,10 @@ const keepImports = {
       if (args.kind === 'entry-point') return undefined;
       if (VENDORED.includes(args.path)) {
         // dist/ mirrors src/, so the path from this file's folder to dist/vendor is the same in both.
-        const target = path.relative(path.dirname(args.importer), path.join(src, 'vendor', `${args.path}.js`)).split(path.sep).join('/');
+        const target = path
+          .relative(path.dirname(args.importer), path.join(src, 'vendor', `${args.path}.js`))
+          .split(path.sep)
+          .join('/');
         return { path: target.startsWith('.') ? target : `./${target}`, external: true };
       }
       return { path: args.path.replace(/^(\.\.?\/.*)\.ts$/, '$1.js'), external: true };
@@ -116,11 +119,17 @@ function inputsFingerprint() {
       return entry.isDirectory() ? files(full) : [full];
     });
   const generated = path.join(src, 'views/static/app.js');
-  const inputs = [...files(src).filter((file) => file !== generated), fileURLToPath(import.meta.url), path.join(root, 'package-lock.json')].sort();
-  return inputs.map((file) => {
-    const stat = statSync(file);
-    return `${path.relative(root, file)} ${stat.size} ${stat.mtimeMs}`;
-  }).join('\n');
+  const inputs = [
+    ...files(src).filter((file) => file !== generated),
+    fileURLToPath(import.meta.url),
+    path.join(root, 'package-lock.json'),
+  ].sort();
+  return inputs
+    .map((file) => {
+      const stat = statSync(file);
+      return `${path.relative(root, file)} ${stat.size} ${stat.mtimeMs}`;
+    })
+    .join('\n');
 }
 
 const STAMP = path.join(dist, '.inputs');

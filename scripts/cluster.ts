@@ -11,14 +11,24 @@
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { DEFAULT_TIMING, FAST_TIMING, HA_SYSTEM_PACKAGES, startHaCluster, type HaCluster, type HaNode } from '../test/ha/cluster.ts';
+import {
+  DEFAULT_TIMING,
+  FAST_TIMING,
+  HA_SYSTEM_PACKAGES,
+  startHaCluster,
+  type HaCluster,
+  type HaNode,
+} from '../test/ha/cluster.ts';
 import { ensureSystemPackages } from './ensure-system-packages.ts';
 
 const USAGE = 'Usage: npm run cluster [-- --async] [-- --fast]';
 
 function parseOptions(): { synchronous: boolean; fast: boolean } {
   try {
-    const { values } = parseArgs({ options: { async: { type: 'boolean' }, fast: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+    const { values } = parseArgs({
+      options: { async: { type: 'boolean' }, fast: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    });
     if (values.help) {
       console.log(USAGE);
       process.exit(0);
@@ -46,7 +56,11 @@ async function describeNodes(cluster: HaCluster): Promise<string> {
   return lines.join('\n');
 }
 
-async function printInstructions(cluster: HaCluster, urls: { url: string; directUrl: string }, secretKey: string): Promise<void> {
+async function printInstructions(
+  cluster: HaCluster,
+  urls: { url: string; directUrl: string },
+  secretKey: string,
+): Promise<void> {
   const [first] = cluster.nodes as [HaNode, ...HaNode[]];
   const leader = (await cluster.leader()) ?? first;
   const env = `DATABASE_URL=${quote(urls.url)} SECRET_KEY=${quote(secretKey)}`;
@@ -94,7 +108,10 @@ function follow(cluster: HaCluster, initialLeader: string | undefined): NodeJS.T
           leaderlessSince = performance.now();
           console.log(`${time}  no leader (HAProxy has nowhere to send writes)`);
         } else {
-          const gap = leaderlessSince === undefined ? '' : ` after ${((performance.now() - leaderlessSince) / 1000).toFixed(1)} s without one`;
+          const gap =
+            leaderlessSince === undefined
+              ? ''
+              : ` after ${((performance.now() - leaderlessSince) / 1000).toFixed(1)} s without one`;
           console.log(`${time}  the leader is now ${current}${gap}`);
           leaderlessSince = undefined;
         }
@@ -102,7 +119,8 @@ function follow(cluster: HaCluster, initialLeader: string | undefined): NodeJS.T
       }
       for (const node of cluster.nodes) {
         const running = cluster.patroniRunning(node);
-        if (patroniUp.get(node.name) && !running) console.log(`${time}  the Patroni of ${node.name} has exited; type "start ${node.name}" to start it again`);
+        if (patroniUp.get(node.name) && !running)
+          console.log(`${time}  the Patroni of ${node.name} has exited; type "start ${node.name}" to start it again`);
         patroniUp.set(node.name, running);
       }
     })().finally(() => (busy = false));
@@ -131,11 +149,16 @@ function acceptCommands(cluster: HaCluster): void {
 
 const options = parseOptions();
 await ensureSystemPackages(HA_SYSTEM_PACKAGES);
-console.log(`Starting two PostgreSQL nodes with Patroni, etcd and HAProxy (${options.synchronous ? 'synchronous' : 'asynchronous'})…`);
+console.log(
+  `Starting two PostgreSQL nodes with Patroni, etcd and HAProxy (${options.synchronous ? 'synchronous' : 'asynchronous'})…`,
+);
 const started = performance.now();
 let cluster: HaCluster;
 try {
-  cluster = await startHaCluster({ synchronous: options.synchronous, timing: options.fast ? FAST_TIMING : DEFAULT_TIMING });
+  cluster = await startHaCluster({
+    synchronous: options.synchronous,
+    timing: options.fast ? FAST_TIMING : DEFAULT_TIMING,
+  });
 } catch (error) {
   console.error(`The cluster did not start: ${(error as Error).message}`);
   process.exit(1);

@@ -17,7 +17,11 @@ export interface SystemPackage {
 }
 
 export const SYSTEM_PACKAGES: SystemPackage[] = [
-  { name: 'postgresql', check: ['/usr/lib/postgresql/15/bin/postgres', '/usr/lib/postgresql/15/bin/initdb'], debianPackages: ['postgresql-15'] },
+  {
+    name: 'postgresql',
+    check: ['/usr/lib/postgresql/15/bin/postgres', '/usr/lib/postgresql/15/bin/initdb'],
+    debianPackages: ['postgresql-15'],
+  },
   { name: 'chromium', check: ['/usr/bin/chromium'], debianPackages: ['chromium'] },
   { name: 'patroni', check: ['/usr/bin/patroni'], debianPackages: ['patroni'] },
   { name: 'etcd', check: ['/usr/bin/etcd'], debianPackages: ['etcd-server'] },
@@ -38,7 +42,8 @@ export class MissingSystemPackagesError extends Error {
 function lookup(names: string[]): SystemPackage[] {
   return names.map((name) => {
     const entry = SYSTEM_PACKAGES.find((p) => p.name === name);
-    if (!entry) throw new Error(`Unknown system package "${name}"; known: ${SYSTEM_PACKAGES.map((p) => p.name).join(', ')}`);
+    if (!entry)
+      throw new Error(`Unknown system package "${name}"; known: ${SYSTEM_PACKAGES.map((p) => p.name).join(', ')}`);
     return entry;
   });
 }
@@ -61,7 +66,10 @@ function onPath(command: string): boolean {
 function run(command: string, args: string[]): Promise<void> {
   console.log(`$ ${command} ${args.join(' ')}`);
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    const child = spawn(command, args, {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       if (code === 0) resolve();
@@ -87,7 +95,7 @@ export async function ensureSystemPackages(needs: string[] = DEFAULT_NEEDS): Pro
     throw new MissingSystemPackagesError(
       `Missing system software: ${describe(absent)}.\n` +
         `Install it with: sudo apt-get install ${debianPackages.join(' ')}\n` +
-        '(or your system\'s equivalent packages), then run again.',
+        "(or your system's equivalent packages), then run again.",
     );
   }
   console.log(`Installing missing system software: ${describe(absent)}`);
@@ -97,7 +105,9 @@ export async function ensureSystemPackages(needs: string[] = DEFAULT_NEEDS): Pro
   await run('apt-get', ['install', '-y', '--no-install-recommends', ...debianPackages]);
   const stillAbsent = missing(absent);
   if (stillAbsent.length > 0) {
-    throw new MissingSystemPackagesError(`apt-get installed ${debianPackages.join(' ')} but these are still missing: ${describe(stillAbsent)}`);
+    throw new MissingSystemPackagesError(
+      `apt-get installed ${debianPackages.join(' ')} but these are still missing: ${describe(stillAbsent)}`,
+    );
   }
 }
 

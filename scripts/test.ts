@@ -15,7 +15,8 @@ import { DEFAULT_NEEDS, ensureSystemPackages } from './ensure-system-packages.ts
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name: string) => path.join(root, 'node_modules', '.bin', name);
-
+/** What Prettier formats: the code (.prettierignore keeps docs, manifests and data as written). */
+const PRETTIER_FILES = ['**/*.{ts,mjs,js}'];
 
 let server: PostgresServer | undefined;
 let stopping = false;
@@ -90,15 +91,20 @@ async function main(): Promise<number> {
   if (skipped('SKIP_LINT')) {
     header('Lint: skipped (SKIP_LINT)');
   } else {
-    header('Lint: eslint .');
+    header(`Lint: eslint . and prettier --check (the code's format; \`npm run format\` writes it)`);
     started = performance.now();
     const code = await run(bin('eslint'), ['.']);
     if (code !== 0) return code;
+    const formatted = await run(bin('prettier'), ['--check', '--log-level', 'warn', ...PRETTIER_FILES]);
+    if (formatted !== 0) return formatted;
     console.log(`ok (${seconds(started)})`);
   }
 
   const requested = process.argv.slice(2);
-  const files = requested.length > 0 ? requested : (await findTestFiles(path.join(root, 'test'))).map((file) => path.relative(root, file));
+  const files =
+    requested.length > 0
+      ? requested
+      : (await findTestFiles(path.join(root, 'test'))).map((file) => path.relative(root, file));
   if (files.length === 0) {
     console.error('No test files found (test/**/*.test.ts).');
     return 1;

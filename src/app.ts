@@ -72,7 +72,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // or within a second, instead of a write call per line (at info, one per
   // request); pino writes out what is left when the process exits. Only a
   // kill -9 could lose the last second's lines.
-  const logDestination = options.logger === undefined ? pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES }) : undefined;
+  const logDestination =
+    options.logger === undefined ? pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES }) : undefined;
   const flushLogs = logDestination && setInterval(() => logDestination.flush(), LOG_FLUSH_MS).unref();
   const app = Fastify({
     logger: options.logger ?? {
@@ -96,7 +97,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // each API route refuses a stranger) so a new route is covered by itself.
   const routeTable: RouteEntry[] = [];
   app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) routeTable.push({ method, url: route.url, public: route.config?.public === true });
+    for (const method of [route.method].flat())
+      routeTable.push({ method, url: route.url, public: route.config?.public === true });
   });
   app.decorate('routeTable', routeTable);
   app.decorate('flushLogs', () => logDestination?.flush());
@@ -129,7 +131,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     clearInterval(flushLogs);
     logDestination?.flush();
   });
-  const auth = installAuth(app, { db, secretKey: options.secretKey, sessionTtlDays: config.sessionTtlDays, lookups: caches.authLookups });
+  const auth = installAuth(app, {
+    db,
+    secretKey: options.secretKey,
+    sessionTtlDays: config.sessionTtlDays,
+    lookups: caches.authLookups,
+  });
   const viewerOf = (request: FastifyRequest, reply: FastifyReply): Viewer | undefined =>
     request.user && request.authMethod === 'session'
       ? { username: request.user.username, isAdmin: request.user.isAdmin, csrfToken: auth.csrfToken(request, reply) }
@@ -140,14 +147,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'todoapp API', version: '1', description: 'Todos as JSON. Errors are `{ error, details: [{ field, message }] }`.' },
+      info: {
+        title: 'todoapp API',
+        version: '1',
+        description: 'Todos as JSON. Errors are `{ error, details: [{ field, message }] }`.',
+      },
     },
     hideUntagged: true,
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
 
   const pruneKeys = setInterval(() => {
-    idempotencyRepository.deleteExpired(options.db).catch((error: unknown) => app.log.warn({ err: error }, 'could not delete expired idempotency keys'));
+    idempotencyRepository
+      .deleteExpired(options.db)
+      .catch((error: unknown) => app.log.warn({ err: error }, 'could not delete expired idempotency keys'));
   }, PRUNE_KEYS_EVERY_MS).unref();
   app.addHook('onClose', async () => clearInterval(pruneKeys));
 
@@ -165,7 +178,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         });
       }
       await api.register(todoApiRoutes, { db, writeOnce, caches });
-      api.get('/openapi.json', { schema: { hide: true } as object, config: { public: true } }, async () => app.swagger());
+      api.get('/openapi.json', { schema: { hide: true } as object, config: { public: true } }, async () =>
+        app.swagger(),
+      );
     },
     { prefix: '/api' },
   );

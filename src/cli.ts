@@ -43,8 +43,11 @@ async function runMigrate(config: Config, args: string[]): Promise<void> {
       const { applied, pending, newer } = await migrationStatus(db, migrations);
       for (const m of applied) console.log(`applied  ${m.version}_${m.name}  ${m.appliedAt.toISOString()}`);
       for (const m of pending) console.log(`pending  ${m.version}_${m.name}`);
-      for (const m of newer) console.log(`newer    ${m.version}_${m.name}  ${m.appliedAt.toISOString()}  (from a newer version of todoapp)`);
-      console.log(`${applied.length} applied, ${pending.length} pending${newer.length > 0 ? `, ${newer.length} from a newer version` : ''}`);
+      for (const m of newer)
+        console.log(`newer    ${m.version}_${m.name}  ${m.appliedAt.toISOString()}  (from a newer version of todoapp)`);
+      console.log(
+        `${applied.length} applied, ${pending.length} pending${newer.length > 0 ? `, ${newer.length} from a newer version` : ''}`,
+      );
       return;
     }
     const applied = await migrate(db, migrations);
@@ -90,7 +93,10 @@ async function withCurrentSchema<T>(config: Config, work: (db: Database) => Prom
       await migrate(db, migrations);
     } else {
       const { pending } = await migrationStatus(db, migrations);
-      if (pending.length > 0) throw new CommandError(`The database schema is behind: ${pending.length} migration(s) pending. Run "todoapp migrate" first; nothing was changed.`);
+      if (pending.length > 0)
+        throw new CommandError(
+          `The database schema is behind: ${pending.length} migration(s) pending. Run "todoapp migrate" first; nothing was changed.`,
+        );
     }
     return work(db);
   });
@@ -109,10 +115,12 @@ function databaseFailure(error: unknown): string | undefined {
     return `could not reach the database (${String(code)}); check DATABASE_URL or POSTGRES_HOST and that the server is running`;
   }
   if (typeof code !== 'string' || !SQLSTATE.test(code)) return undefined;
-  if (code.startsWith('28')) return `the database refused the user name or password (SQLSTATE ${code}); check the credentials in DATABASE_URL or POSTGRES_USER/POSTGRES_PASSWORD`;
+  if (code.startsWith('28'))
+    return `the database refused the user name or password (SQLSTATE ${code}); check the credentials in DATABASE_URL or POSTGRES_USER/POSTGRES_PASSWORD`;
   if (code === '3D000') return `the database named in DATABASE_URL or POSTGRES_DB does not exist (SQLSTATE ${code})`;
   if (code === '42501') return `the database user lacks a permission this needs (SQLSTATE ${code})`;
-  if (code === '42P01' || code === '42703') return `the database schema is not what this version of todoapp expects (SQLSTATE ${code}); run "todoapp migrate"`;
+  if (code === '42P01' || code === '42703')
+    return `the database schema is not what this version of todoapp expects (SQLSTATE ${code}); run "todoapp migrate"`;
   return `the database refused the operation (SQLSTATE ${code})`;
 }
 
@@ -124,7 +132,8 @@ async function findUser(db: Database, username: string) {
 
 async function runCreateSuperuser(config: Config, args: string[]): Promise<void> {
   const { username } = requiredUsername(args);
-  if (!/^[A-Za-z0-9_.-]{1,50}$/.test(username)) throw new CommandError('The username must be 1–50 letters, digits, dots, dashes or underscores.');
+  if (!/^[A-Za-z0-9_.-]{1,50}$/.test(username))
+    throw new CommandError('The username must be 1–50 letters, digits, dots, dashes or underscores.');
   const password = process.env.TODOAPP_PASSWORD ?? (await readStdin());
   const problem = await passwordProblem(password, username);
   if (problem) throw new CommandError(`The password ${problem}.`);
@@ -132,7 +141,8 @@ async function runCreateSuperuser(config: Config, args: string[]): Promise<void>
     try {
       await usersRepository.create(db, { username, passwordHash: await hashPassword(password), admin: true });
     } catch (error) {
-      if (error instanceof UsernameTakenError) throw new CommandError(`A user named "${username}" already exists; nothing was changed.`);
+      if (error instanceof UsernameTakenError)
+        throw new CommandError(`A user named "${username}" already exists; nothing was changed.`);
       throw error;
     }
   });
@@ -153,14 +163,23 @@ async function runCreateToken(config: Config, args: string[]): Promise<void> {
 
 async function runAssignLegacy(config: Config, args: string[]): Promise<void> {
   const { username } = requiredUsername(args);
-  const moved = await withCurrentSchema(config, async (db) => usersRepository.assignLegacyTodos(db, (await findUser(db, username)).id));
+  const moved = await withCurrentSchema(config, async (db) =>
+    usersRepository.assignLegacyTodos(db, (await findUser(db, username)).id),
+  );
   console.log(`Gave ${moved} todo(s) taken over from the old app to "${username}".`);
 }
 
 /** Columns padded to their widest cell, two spaces apart. */
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_cell, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 async function runReplicationStatus(config: Config, args: string[]): Promise<void> {
@@ -173,7 +192,9 @@ async function runReplicationStatus(config: Config, args: string[]): Promise<voi
   }
   const { server, standbys } = await withDatabase(config, readReplicationStatus);
   const where = server.address === null ? 'a local socket' : `${server.address}:${server.port}`;
-  console.log(`Connected to ${where}, PostgreSQL ${server.version}: ${server.isPrimary ? 'the primary' : 'a standby (in recovery), not the primary'}.`);
+  console.log(
+    `Connected to ${where}, PostgreSQL ${server.version}: ${server.isPrimary ? 'the primary' : 'a standby (in recovery), not the primary'}.`,
+  );
   if (standbys.length === 0) {
     console.log(`No standbys are streaming from it${server.isPrimary ? ': a failover would have nowhere to go' : ''}.`);
     return;
@@ -237,7 +258,12 @@ export async function main(argv: string[]): Promise<number> {
       console.error(error.message);
       return 2;
     }
-    if (error instanceof DataDirInUseError || error instanceof MigrationError || error instanceof StartupError || error instanceof CommandError) {
+    if (
+      error instanceof DataDirInUseError ||
+      error instanceof MigrationError ||
+      error instanceof StartupError ||
+      error instanceof CommandError
+    ) {
       console.error(error.message);
       return 1;
     }

@@ -5,9 +5,7 @@ import path from 'node:path';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
-export type DatabaseConfig =
-  | { kind: 'embedded'; dataDir: string }
-  | { kind: 'server'; url: string };
+export type DatabaseConfig = { kind: 'embedded'; dataDir: string } | { kind: 'server'; url: string };
 
 export interface Config {
   port: number;
@@ -78,7 +76,8 @@ function parseInteger(env: Env, name: string, fallback: number, min: number, max
   if (raw === undefined) return fallback;
   if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number from ${min} to ${max} (got "${raw}")`);
   const value = Number(raw);
-  if (value < min || value > max) throw new ConfigError(name, `must be a whole number from ${min} to ${max} (got "${raw}")`);
+  if (value < min || value > max)
+    throw new ConfigError(name, `must be a whole number from ${min} to ${max} (got "${raw}")`);
   return value;
 }
 
@@ -118,7 +117,10 @@ function parseTrustProxy(env: Env): Config['trustProxy'] {
   const entries = parseList(raw);
   const invalid = entries.find((entry) => !/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(entry));
   if (entries.length === 0 || invalid !== undefined) {
-    throw new ConfigError('TRUST_PROXY', 'must be true, false, a hop count, or a comma-separated list of proxy addresses/CIDRs');
+    throw new ConfigError(
+      'TRUST_PROXY',
+      'must be true, false, a hop count, or a comma-separated list of proxy addresses/CIDRs',
+    );
   }
   return entries;
 }
@@ -129,7 +131,10 @@ function parseAllowedHosts(env: Env): string[] {
   const hosts = parseList(raw).map((host) => host.toLowerCase());
   const invalid = hosts.find((host) => !/^(\*|\.?[a-z0-9.-]+|\[[0-9a-f:.]+\])$/.test(host));
   if (hosts.length === 0 || invalid !== undefined) {
-    throw new ConfigError('ALLOWED_HOSTS', 'must be a comma-separated list of host names (e.g. "todo.example.com,.example.org" or "*")');
+    throw new ConfigError(
+      'ALLOWED_HOSTS',
+      'must be a comma-separated list of host names (e.g. "todo.example.com,.example.org" or "*")',
+    );
   }
   return hosts;
 }
@@ -169,7 +174,10 @@ function parseDatabaseUrl(env: Env): string | undefined {
   const raw = readVariable(env, 'DATABASE_URL');
   if (raw === undefined) return undefined;
   if (!/^postgres(ql)?:\/\/[^/]*[^/]\/?/.test(raw)) {
-    throw new ConfigError('DATABASE_URL', 'must be a postgres:// URL, e.g. postgres://user:password@db1:5432,db2:5432/todo?target_session_attrs=primary');
+    throw new ConfigError(
+      'DATABASE_URL',
+      'must be a postgres:// URL, e.g. postgres://user:password@db1:5432,db2:5432/todo?target_session_attrs=primary',
+    );
   }
   return raw;
 }
@@ -177,22 +185,31 @@ function parseDatabaseUrl(env: Env): string | undefined {
 function parseSecretKey(env: Env, database: DatabaseConfig): string | undefined {
   const key = readVariable(env, 'SECRET_KEY');
   if (key === undefined && database.kind === 'server') {
-    throw new ConfigError('SECRET_KEY', 'is required with a PostgreSQL server (at least 32 random characters, e.g. from `openssl rand -base64 48`), and must be the same on every replica');
+    throw new ConfigError(
+      'SECRET_KEY',
+      'is required with a PostgreSQL server (at least 32 random characters, e.g. from `openssl rand -base64 48`), and must be the same on every replica',
+    );
   }
-  if (key !== undefined && key.length < 32) throw new ConfigError('SECRET_KEY', `must be at least 32 characters (got ${key.length})`);
+  if (key !== undefined && key.length < 32)
+    throw new ConfigError('SECRET_KEY', `must be at least 32 characters (got ${key.length})`);
   return key;
 }
 
 function parseRegistration(env: Env): Config['registration'] {
   const raw = readVariable(env, 'REGISTRATION') ?? 'open';
-  if (raw !== 'open' && raw !== 'closed') throw new ConfigError('REGISTRATION', `must be open or closed (got "${raw}")`);
+  if (raw !== 'open' && raw !== 'closed')
+    throw new ConfigError('REGISTRATION', `must be open or closed (got "${raw}")`);
   return raw;
 }
 
 function parseCorsOrigins(env: Env): string[] {
   const origins = parseList(readVariable(env, 'CORS_ORIGINS') ?? '');
   const invalid = origins.find((origin) => !/^https?:\/\/[^/\s]+$/.test(origin));
-  if (invalid !== undefined) throw new ConfigError('CORS_ORIGINS', `must be a comma-separated list of origins like https://app.example.com (got "${invalid}")`);
+  if (invalid !== undefined)
+    throw new ConfigError(
+      'CORS_ORIGINS',
+      `must be a comma-separated list of origins like https://app.example.com (got "${invalid}")`,
+    );
   return origins;
 }
 
@@ -205,9 +222,11 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const port = parseInteger(env, 'PORT', 8000, 0, 65535);
   const metricsPort = parseInteger(env, 'METRICS_PORT', 9464, 0, 65535);
-  if (metricsPort !== 0 && metricsPort === port) throw new ConfigError('METRICS_PORT', `must differ from PORT (both are ${port}); 0 turns the metrics listener off`);
+  if (metricsPort !== 0 && metricsPort === port)
+    throw new ConfigError('METRICS_PORT', `must differ from PORT (both are ${port}); 0 turns the metrics listener off`);
   const serverUrl = databaseUrl ?? postgresUrl;
-  const database: DatabaseConfig = serverUrl === undefined ? { kind: 'embedded', dataDir } : { kind: 'server', url: serverUrl };
+  const database: DatabaseConfig =
+    serverUrl === undefined ? { kind: 'embedded', dataDir } : { kind: 'server', url: serverUrl };
   const publicUrl = parsePublicUrl(env);
   // The public origin's own name is always allowed: setting PUBLIC_URL alone must not make the app refuse it.
   const allowedHosts = parseAllowedHosts(env);

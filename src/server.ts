@@ -33,7 +33,13 @@ async function prepareSchema(config: Config, db: Database, migrations: Migration
  * (features/accounts/setup-code.ts). A failure here must not stop a server
  * that otherwise works; createsuperuser remains.
  */
-async function announceSetup(app: FastifyInstance, db: Database, config: Config, secretKey: string, address: string): Promise<void> {
+async function announceSetup(
+  app: FastifyInstance,
+  db: Database,
+  config: Config,
+  secretKey: string,
+  address: string,
+): Promise<void> {
   // A server listening on every interface is reached through one of them; localhost is the one that surely works on this machine.
   const signupUrl = `${address.replace(/\/\/(0\.0\.0\.0|\[::\])(?=:)/, '//localhost')}/signup`;
   try {
@@ -43,10 +49,18 @@ async function announceSetup(app: FastifyInstance, db: Database, config: Config,
       signupUrl,
       print: (text) => process.stderr.write(text),
     });
-    if (printed === 'setup-code') app.log.warn({ signupUrl }, 'no admin account exists yet: sign up with the one-time setup code printed on standard error');
-    if (printed === 'createsuperuser') app.log.warn('no admin account exists yet: create one with todoapp createsuperuser');
+    if (printed === 'setup-code')
+      app.log.warn(
+        { signupUrl },
+        'no admin account exists yet: sign up with the one-time setup code printed on standard error',
+      );
+    if (printed === 'createsuperuser')
+      app.log.warn('no admin account exists yet: create one with todoapp createsuperuser');
   } catch (error) {
-    app.log.error({ err: error }, 'could not make a setup code for the first admin; todoapp createsuperuser still makes one');
+    app.log.error(
+      { err: error },
+      'could not make a setup code for the first admin; todoapp createsuperuser still makes one',
+    );
   }
 }
 
@@ -74,7 +88,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     const { buildApp } = await appModule;
     app = await buildApp({ config, db, migrations, secretKey });
     await app.listen({ port: config.port, host: config.host });
-    if (config.metricsPort !== 0) metrics = await startMetricsServer({ host: config.host, port: config.metricsPort, log: app.log });
+    if (config.metricsPort !== 0)
+      metrics = await startMetricsServer({ host: config.host, port: config.metricsPort, log: app.log });
   } catch (error) {
     await app?.close();
     await db.close();
@@ -82,7 +97,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   }
   const origin = (port: number) => `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   const address = origin((app.server.address() as { port: number }).port);
-  app.log.info({ address, metrics: metrics ? `${origin(metrics.port)}/metrics` : 'off', database: config.database.kind }, 'todoapp is listening');
+  app.log.info(
+    { address, metrics: metrics ? `${origin(metrics.port)}/metrics` : 'off', database: config.database.kind },
+    'todoapp is listening',
+  );
   await announceSetup(app, db, config, secretKey, address);
   app.flushLogs();
 

@@ -66,7 +66,11 @@ describe('a schema one release ahead (a rolling update, after the new release mi
       const status = await runCli(['migrate', '--status'], database.env);
       assert.match(status.stdout, /newer {4}9999_from_the_future .*newer version of todoapp/);
       const restarted = await startCliServer(database.env);
-      assert.equal((await fetch(`${restarted.baseUrl}/readyz`)).status, 200, 'an old pod restarting mid-rollout starts');
+      assert.equal(
+        (await fetch(`${restarted.baseUrl}/readyz`)).status,
+        200,
+        'an old pod restarting mid-rollout starts',
+      );
       await restarted.stop();
       const migrate = await runCli(['migrate'], database.env);
       assert.equal(migrate.code, 1);

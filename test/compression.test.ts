@@ -18,9 +18,12 @@ describe('compression', () => {
   let assets: string[];
   before(async () => {
     t = await startTestApp('pglite');
-    for (let index = 0; index < 30; index++) await t.request('/api/todos', { method: 'POST', json: { title: `Todo number ${index}`, notes: 'a note' } });
+    for (let index = 0; index < 30; index++)
+      await t.request('/api/todos', { method: 'POST', json: { title: `Todo number ${index}`, notes: 'a note' } });
     browser = await t.browserFor(t.alice);
-    assets = [...(await browser.page('/')).matchAll(/(?:href|src)="(\/static\/[^"]+)"/g)].map((match) => match[1] ?? '');
+    assets = [...(await browser.page('/')).matchAll(/(?:href|src)="(\/static\/[^"]+)"/g)].map(
+      (match) => match[1] ?? '',
+    );
   });
   after(() => t.close());
 
@@ -49,7 +52,11 @@ describe('compression', () => {
         assert.equal(response.headers['cache-control'], 'public, max-age=31536000, immutable', label);
         assert.equal(Number(response.headers['content-length']), response.body.length, label);
         assert.ok(decode(expected, response.body).equals(plain.body), `${label}: decodes to the same bytes`);
-        if (expected) assert.ok(response.body.length < plain.body.length * 0.6, `${label}: ${response.body.length} of ${plain.body.length} bytes`);
+        if (expected)
+          assert.ok(
+            response.body.length < plain.body.length * 0.6,
+            `${label}: ${response.body.length} of ${plain.body.length} bytes`,
+          );
       }
       const br = await get(asset, { 'accept-encoding': 'br' });
       const gzip = await get(asset, { 'accept-encoding': 'gzip' });
@@ -74,8 +81,15 @@ describe('compression', () => {
           .toString('utf8')
           .replace(/name="_idempotency" value="[^"]+"/g, '')
           .replace(/(name="_csrf" value|name="csrf-token" content)="[^"]+"/g, '$1');
-      assert.equal(withoutKeys(decode(encoding, response.body)), withoutKeys(plain.body), `${encoding} decodes to the same page`);
-      assert.ok(response.body.length < plain.body.length / 4, `${encoding}: ${response.body.length} of ${plain.body.length} bytes`);
+      assert.equal(
+        withoutKeys(decode(encoding, response.body)),
+        withoutKeys(plain.body),
+        `${encoding} decodes to the same page`,
+      );
+      assert.ok(
+        response.body.length < plain.body.length / 4,
+        `${encoding}: ${response.body.length} of ${plain.body.length} bytes`,
+      );
     }
   });
 

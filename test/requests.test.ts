@@ -8,7 +8,17 @@ import { ENGINES, startTestApp, type TestApp, type TodoJson } from './support/ap
 import { BrowserSession } from './support/browser.ts';
 import { rawRequest, type RawResponse } from './support/http.ts';
 
-const EVIL_HOSTS = ['127.0.0.1:1@evil.example', '127.0.0.1:9/evil', 'localhost:x<y>', 'localhost:', 'localhost:99999', 'localhost:80:80', '[::1]x', 'localhost evil', 'evil.example'];
+const EVIL_HOSTS = [
+  '127.0.0.1:1@evil.example',
+  '127.0.0.1:9/evil',
+  'localhost:x<y>',
+  'localhost:',
+  'localhost:99999',
+  'localhost:80:80',
+  '[::1]x',
+  'localhost evil',
+  'evil.example',
+];
 
 for (const engine of ENGINES) {
   describe(`requests on ${engine}`, () => {
@@ -23,9 +33,15 @@ for (const engine of ENGINES) {
       await t.request('/api/todos', { method: 'DELETE' });
     });
 
-    const raw = (method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<RawResponse> =>
+    const raw = (
+      method: string,
+      path: string,
+      headers: Record<string, string> = {},
+      body?: string,
+    ): Promise<RawResponse> =>
       rawRequest(t.baseUrl, { method, path, body, headers: { authorization: `Bearer ${t.alice.token}`, ...headers } });
-    const create = async (title: string) => (await (await t.request('/api/todos', { method: 'POST', json: { title } })).json()) as TodoJson;
+    const create = async (title: string) =>
+      (await (await t.request('/api/todos', { method: 'POST', json: { title } })).json()) as TodoJson;
     const count = async () => ((await (await t.request('/api/todos')).json()) as TodoJson[]).length;
     const json = { 'content-type': 'application/json' };
 
@@ -55,11 +71,21 @@ for (const engine of ENGINES) {
 
       it('POST and PATCH with an empty JSON body stay a 400 naming the body, and change nothing', async () => {
         const todo = await create('one');
-        for (const [method, path] of [['POST', '/api/todos'], ['PATCH', `/api/todos/${todo.id}`], ['PATCH', '/api/todos']] as const) {
-          for (const headers of [{ ...json, 'content-length': '0' }, { ...json, 'transfer-encoding': 'chunked' }]) {
+        for (const [method, path] of [
+          ['POST', '/api/todos'],
+          ['PATCH', `/api/todos/${todo.id}`],
+          ['PATCH', '/api/todos'],
+        ] as const) {
+          for (const headers of [
+            { ...json, 'content-length': '0' },
+            { ...json, 'transfer-encoding': 'chunked' },
+          ]) {
             const response = await raw(method, path, headers);
             assert.equal(response.status, 400, `${method} ${path} ${JSON.stringify(headers)}: ${response.body}`);
-            assert.deepEqual(JSON.parse(response.body), { error: 'Empty JSON body', details: [{ field: 'body', message: 'must be a JSON object' }] });
+            assert.deepEqual(JSON.parse(response.body), {
+              error: 'Empty JSON body',
+              details: [{ field: 'body', message: 'must be a JSON object' }],
+            });
           }
         }
         assert.equal(await count(), 1);
@@ -110,13 +136,25 @@ for (const engine of ENGINES) {
     });
 
     describe('redirect targets', () => {
-      const EVIL_TARGETS = ['/\t/evil.example/x', '//evil.example', '/\\evil.example', 'https://evil.example/', '/.//evil.example', '/\n/evil.example', 'javascript:alert(1)'];
+      const EVIL_TARGETS = [
+        '/\t/evil.example/x',
+        '//evil.example',
+        '/\\evil.example',
+        'https://evil.example/',
+        '/.//evil.example',
+        '/\n/evil.example',
+        'javascript:alert(1)',
+      ];
 
       it('log-in keeps a same-origin next, normalised, and sends anything else to /', async () => {
         const logIn = async (next: string) => {
           const browser = new BrowserSession(t.baseUrl);
           await browser.page('/login');
-          const response = await browser.postForm('/login', { username: t.alice.username, password: t.alice.password, next });
+          const response = await browser.postForm('/login', {
+            username: t.alice.username,
+            password: t.alice.password,
+            next,
+          });
           assert.equal(response.status, 303, JSON.stringify(next));
           return response.headers.get('location');
         };
@@ -162,7 +200,12 @@ for (const engine of ENGINES) {
         assert.equal(created.headers.get('cache-control'), PERSONAL);
         const todo = (await created.json()) as TodoJson;
         assert.equal((await t.request(`/api/todos/${todo.id}`)).headers.get('cache-control'), PERSONAL);
-        assert.equal((await t.request(`/api/todos/${todo.id}`, { method: 'PATCH', json: { completed: true } })).headers.get('cache-control'), PERSONAL);
+        assert.equal(
+          (await t.request(`/api/todos/${todo.id}`, { method: 'PATCH', json: { completed: true } })).headers.get(
+            'cache-control',
+          ),
+          PERSONAL,
+        );
         assert.equal((await t.request('/api/todos/999999')).headers.get('cache-control'), PERSONAL);
         assert.equal((await t.request('/api/todos', { anonymous: true })).headers.get('cache-control'), PERSONAL);
         const list = await t.request('/api/todos');
@@ -172,13 +215,26 @@ for (const engine of ENGINES) {
         const again = await t.request('/api/todos', { headers: { 'if-none-match': etag ?? '' } });
         assert.equal(again.status, 304);
         assert.equal(again.headers.get('cache-control'), 'private, no-cache');
-        assert.equal((await t.request(`/api/todos/${todo.id}`, { method: 'DELETE' })).headers.get('cache-control'), PERSONAL);
+        assert.equal(
+          (await t.request(`/api/todos/${todo.id}`, { method: 'DELETE' })).headers.get('cache-control'),
+          PERSONAL,
+        );
       });
 
       it('every page, redirect and error private, no-store; fingerprinted assets immutable', async () => {
         const todo = await create('mine');
         const browser = await t.browserFor(t.alice);
-        for (const path of ['/', '/active', '/completed', `/todos/${todo.id}/edit`, '/account', '/admin', '/admin/users', `/admin/todos/${todo.id}`, '/no-such-page']) {
+        for (const path of [
+          '/',
+          '/active',
+          '/completed',
+          `/todos/${todo.id}/edit`,
+          '/account',
+          '/admin',
+          '/admin/users',
+          `/admin/todos/${todo.id}`,
+          '/no-such-page',
+        ]) {
           const response = await browser.fetch(path);
           assert.ok([200, 404].includes(response.status), `${path}: ${response.status}`);
           assert.equal(response.headers.get('cache-control'), PERSONAL, path);
@@ -194,7 +250,10 @@ for (const engine of ENGINES) {
         const page = await browser.page('/');
         const asset = /(\/static\/[^"]+)"/.exec(page)?.[1];
         assert.ok(asset, 'the page links a fingerprinted asset');
-        assert.equal((await fetch(new URL(asset, t.baseUrl))).headers.get('cache-control'), 'public, max-age=31536000, immutable');
+        assert.equal(
+          (await fetch(new URL(asset, t.baseUrl))).headers.get('cache-control'),
+          'public, max-age=31536000, immutable',
+        );
       });
     });
   });
@@ -202,20 +261,38 @@ for (const engine of ENGINES) {
   describe(`PUBLIC_URL on ${engine}`, () => {
     let t: TestApp;
     before(async () => {
-      t = await startTestApp(engine, { PUBLIC_URL: 'https://todo.example.com/', TRUST_PROXY: 'true', ALLOWED_HOSTS: 'localhost,todo.example.com,internal' });
+      t = await startTestApp(engine, {
+        PUBLIC_URL: 'https://todo.example.com/',
+        TRUST_PROXY: 'true',
+        ALLOWED_HOSTS: 'localhost,todo.example.com,internal',
+      });
     });
     after(() => t.close());
 
     it('builds the API’s url fields, Location and Link from it, whatever the Host or X-Forwarded-* say', async () => {
-      const headers = { authorization: `Bearer ${t.alice.token}`, 'content-type': 'application/json', host: 'internal:8000', 'x-forwarded-host': 'localhost', 'x-forwarded-proto': 'http' };
-      const created = await rawRequest(t.baseUrl, { method: 'POST', path: '/api/todos', headers, body: JSON.stringify({ title: 'one' }) });
+      const headers = {
+        authorization: `Bearer ${t.alice.token}`,
+        'content-type': 'application/json',
+        host: 'internal:8000',
+        'x-forwarded-host': 'localhost',
+        'x-forwarded-proto': 'http',
+      };
+      const created = await rawRequest(t.baseUrl, {
+        method: 'POST',
+        path: '/api/todos',
+        headers,
+        body: JSON.stringify({ title: 'one' }),
+      });
       assert.equal(created.status, 201, created.body);
       const todo = JSON.parse(created.body) as TodoJson;
       assert.equal(todo.url, `https://todo.example.com/api/todos/${todo.id}`);
       assert.equal(created.headers.location, todo.url);
       await t.request('/api/todos', { method: 'POST', json: { title: 'two' } });
       const listed = await t.request('/api/todos?limit=1');
-      assert.equal(((await listed.json()) as TodoJson[])[0]?.url.startsWith('https://todo.example.com/api/todos/'), true);
+      assert.equal(
+        ((await listed.json()) as TodoJson[])[0]?.url.startsWith('https://todo.example.com/api/todos/'),
+        true,
+      );
       assert.match(listed.headers.get('link') ?? '', /^<https:\/\/todo\.example\.com\/api\/todos\?limit=1&cursor=/);
       const patched = await t.request(`/api/todos/${todo.id}`, { method: 'PATCH', json: { completed: true } });
       assert.equal(((await patched.json()) as TodoJson).url, todo.url);
@@ -230,12 +307,21 @@ for (const engine of ENGINES) {
       const response = await browser.postForm('/login', { username: t.alice.username, password: t.alice.password });
       assert.equal(response.status, 303);
       const cookies = response.headers.getSetCookie();
-      assert.ok(cookies.some((cookie) => /^__Host-[^=]*session[^=]*=/.test(cookie) && /; Secure/i.test(cookie)), cookies.join('\n'));
-      assert.ok(cookies.every((cookie) => /; Secure/i.test(cookie)), cookies.join('\n'));
+      assert.ok(
+        cookies.some((cookie) => /^__Host-[^=]*session[^=]*=/.test(cookie) && /; Secure/i.test(cookie)),
+        cookies.join('\n'),
+      );
+      assert.ok(
+        cookies.every((cookie) => /; Secure/i.test(cookie)),
+        cookies.join('\n'),
+      );
     });
 
     it('still refuses a malformed Host', async () => {
-      const response = await rawRequest(t.baseUrl, { path: '/api/todos', headers: { authorization: `Bearer ${t.alice.token}`, host: 'localhost:1@evil.example' } });
+      const response = await rawRequest(t.baseUrl, {
+        path: '/api/todos',
+        headers: { authorization: `Bearer ${t.alice.token}`, host: 'localhost:1@evil.example' },
+      });
       assert.equal(response.status, 400);
     });
 
@@ -243,7 +329,9 @@ for (const engine of ENGINES) {
       const logIn = async (next: string) => {
         const browser = new BrowserSession(t.baseUrl);
         await browser.page('/login');
-        return (await browser.postForm('/login', { username: t.alice.username, password: t.alice.password, next })).headers.get('location');
+        return (
+          await browser.postForm('/login', { username: t.alice.username, password: t.alice.password, next })
+        ).headers.get('location');
       };
       assert.equal(await logIn('https://todo.example.com/active'), '/active');
       assert.equal(await logIn(`${t.baseUrl}/active`), '/');
@@ -260,8 +348,15 @@ describe('the Host header with ALLOWED_HOSTS=*', () => {
 
   it('answers any well-formed name but still refuses a malformed Host, X-Forwarded-Host or X-Forwarded-Proto', async () => {
     const auth = { authorization: `Bearer ${t.alice.token}` };
-    assert.equal((await rawRequest(t.baseUrl, { path: '/api/todos', headers: { ...auth, host: 'anything.example:8000' } })).status, 200);
-    for (const headers of <Record<string, string>[]>[{ host: '127.0.0.1:1@evil.example' }, { host: 'localhost', 'x-forwarded-host': 'a.example:1@evil.example' }, { host: 'localhost', 'x-forwarded-proto': 'javascript' }]) {
+    assert.equal(
+      (await rawRequest(t.baseUrl, { path: '/api/todos', headers: { ...auth, host: 'anything.example:8000' } })).status,
+      200,
+    );
+    for (const headers of <Record<string, string>[]>[
+      { host: '127.0.0.1:1@evil.example' },
+      { host: 'localhost', 'x-forwarded-host': 'a.example:1@evil.example' },
+      { host: 'localhost', 'x-forwarded-proto': 'javascript' },
+    ]) {
       const response = await rawRequest(t.baseUrl, { path: '/api/todos', headers: { ...auth, ...headers } });
       assert.equal(response.status, 400, `${JSON.stringify(headers)}: ${response.body}`);
       assert.doesNotMatch(response.body, /evil|javascript/);

@@ -18,13 +18,24 @@ for (const engine of ENGINES) {
     after(() => t.close());
 
     it('every API route but the public ones answers 401 to no credentials, whatever the body, and changes nothing', async () => {
-      const routes = t.routes.filter((route) => route.url.startsWith('/api/') && !route.url.startsWith('/api/docs') && !route.public && route.method !== 'HEAD' && route.method !== 'OPTIONS');
+      const routes = t.routes.filter(
+        (route) =>
+          route.url.startsWith('/api/') &&
+          !route.url.startsWith('/api/docs') &&
+          !route.public &&
+          route.method !== 'HEAD' &&
+          route.method !== 'OPTIONS',
+      );
       assert.ok(routes.length >= 8, `only ${routes.length} API routes found`);
       const before = await t.db.query('SELECT count(*)::int AS n FROM todos');
       for (const route of routes) {
         const hasBody = !['GET', 'DELETE'].includes(route.method);
         // A body that no route accepts: the gate must answer before validation would.
-        const response = await t.request(pathFor(route.url), { method: route.method, anonymous: true, ...(hasBody ? { json: { title: 5, bogus: true } } : {}) });
+        const response = await t.request(pathFor(route.url), {
+          method: route.method,
+          anonymous: true,
+          ...(hasBody ? { json: { title: 5, bogus: true } } : {}),
+        });
         assert.equal(response.status, 401, `${route.method} ${route.url}: ${response.status}`);
         assert.match(((await response.json()) as { error: string }).error, /Authentication required/);
       }
@@ -41,11 +52,26 @@ for (const engine of ENGINES) {
     });
 
     it('every todo page route sends a stranger to log in, before parsing the form', async () => {
-      const pages = t.routes.filter((route) => (route.url === '/' || route.url === '/active' || route.url === '/completed' || route.url.startsWith('/todos')) && route.method !== 'HEAD');
+      const pages = t.routes.filter(
+        (route) =>
+          (route.url === '/' ||
+            route.url === '/active' ||
+            route.url === '/completed' ||
+            route.url.startsWith('/todos')) &&
+          route.method !== 'HEAD',
+      );
       assert.ok(pages.length >= 8, `only ${pages.length} page routes found`);
       for (const route of pages) {
-        const body = route.method === 'POST' ? { body: 'title=x&completed=maybe', headers: { 'content-type': 'application/x-www-form-urlencoded' } } : {};
-        const response = await t.request(pathFor(route.url), { method: route.method, anonymous: true, redirect: 'manual', ...body });
+        const body =
+          route.method === 'POST'
+            ? { body: 'title=x&completed=maybe', headers: { 'content-type': 'application/x-www-form-urlencoded' } }
+            : {};
+        const response = await t.request(pathFor(route.url), {
+          method: route.method,
+          anonymous: true,
+          redirect: 'manual',
+          ...body,
+        });
         assert.equal(response.status, 303, `${route.method} ${route.url}: ${response.status}`);
         assert.match(response.headers.get('location') ?? '', /^\/login/);
       }

@@ -41,7 +41,11 @@ export interface AppProcess extends Started {
   readyAfterMs: number;
 }
 
-export async function startApp(children: Children, env: Record<string, string>, nodeArgs: string[] = []): Promise<AppProcess> {
+export async function startApp(
+  children: Children,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<AppProcess> {
   const port = env.PORT;
   const metricsPort = env.METRICS_PORT;
   if (!port || !metricsPort) throw new Error('PORT and METRICS_PORT must be set');
@@ -49,13 +53,28 @@ export async function startApp(children: Children, env: Record<string, string>, 
   const started = performance.now();
   const app = children.start(process.execPath, [...NODE_FLAGS, ...nodeArgs, CLI.pathname, 'serve'], {
     // Only what is named here, so the caller's settings never leak in.
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', ...SHIPPED_SETTINGS, HOST: '127.0.0.1', ...env },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NODE_ENV: 'production',
+      ...SHIPPED_SETTINGS,
+      HOST: '127.0.0.1',
+      ...env,
+    },
   });
   const deadline = started + 60_000;
   while (performance.now() < deadline) {
-    if (app.child.exitCode !== null) throw new Error(`todoapp serve exited with ${app.child.exitCode}:\n${app.output()}`);
+    if (app.child.exitCode !== null)
+      throw new Error(`todoapp serve exited with ${app.child.exitCode}:\n${app.output()}`);
     const status = await fetchStatus(`${baseUrl}/readyz`);
-    if (status === 200) return { ...app, baseUrl, metricsUrl: `http://127.0.0.1:${metricsPort}`, pid: app.child.pid ?? 0, readyAfterMs: performance.now() - started };
+    if (status === 200)
+      return {
+        ...app,
+        baseUrl,
+        metricsUrl: `http://127.0.0.1:${metricsPort}`,
+        pid: app.child.pid ?? 0,
+        readyAfterMs: performance.now() - started,
+      };
     await sleep(10);
   }
   await app.stop();
@@ -75,7 +94,8 @@ function fetchStatus(url: string): Promise<number | undefined> {
 /** Resident memory now and at its peak (VmHWM), in bytes. */
 export async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kilobytes = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+  const kilobytes = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
   return { rss: kilobytes('VmRSS'), peak: kilobytes('VmHWM') };
 }
 

@@ -48,7 +48,10 @@ export class Children {
   async run(command: string, args: string[], options: SpawnOptions = {}): Promise<string> {
     const started = this.start(command, args, options);
     const [code, signal] = (await once(started.child, 'exit')) as [number | null, NodeJS.Signals | null];
-    if (code !== 0) throw new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit code ${code}`}):\n${started.output().slice(-4000)}`);
+    if (code !== 0)
+      throw new Error(
+        `${command} ${args.join(' ')} failed (${signal ?? `exit code ${code}`}):\n${started.output().slice(-4000)}`,
+      );
     return started.output();
   }
 
@@ -57,7 +60,11 @@ export class Children {
     const all = [...this.running];
     for (const child of all) child.kill('SIGTERM');
     const timer = setTimeout(() => all.forEach((child) => child.kill('SIGKILL')), graceMs);
-    await Promise.all(all.map((child) => (child.exitCode !== null || child.signalCode !== null ? undefined : once(child, 'exit').catch(() => undefined))));
+    await Promise.all(
+      all.map((child) =>
+        child.exitCode !== null || child.signalCode !== null ? undefined : once(child, 'exit').catch(() => undefined),
+      ),
+    );
     clearTimeout(timer);
   }
 

@@ -22,7 +22,12 @@ export interface PgbenchOptions {
   scriptDir: string;
 }
 
-export async function runPgbench(children: Children, name: string, script: string, options: PgbenchOptions): Promise<PgbenchResult> {
+export async function runPgbench(
+  children: Children,
+  name: string,
+  script: string,
+  options: PgbenchOptions,
+): Promise<PgbenchResult> {
   const file = path.join(options.scriptDir, `${name}.sql`);
   await writeFile(file, `${script.trim()}\n`);
   const args = [
@@ -45,6 +50,7 @@ export async function runPgbench(children: Children, name: string, script: strin
     averageLatencyMs: number(/latency average = ([\d.]+) ms/),
     failed: number(/number of failed transactions: (\d+)/) || 0,
   };
-  if (!Number.isFinite(result.tps) || result.transactions === 0) throw new Error(`pgbench ${name} printed no figures:\n${output}`);
+  if (!Number.isFinite(result.tps) || result.transactions === 0)
+    throw new Error(`pgbench ${name} printed no figures:\n${output}`);
   return result;
 }

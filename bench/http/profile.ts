@@ -37,7 +37,9 @@ export interface ProfileSummary {
 
 export function summarise(profile: Profile): ProfileSummary {
   const selfMs = new Map<number, number>();
-  profile.samples.forEach((id, index) => selfMs.set(id, (selfMs.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0) / 1000));
+  profile.samples.forEach((id, index) =>
+    selfMs.set(id, (selfMs.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0) / 1000),
+  );
   const byOwner = new Map<string, number>();
   const byFunction = new Map<string, number>();
   let totalMs = 0;
@@ -57,7 +59,8 @@ export function summarise(profile: Profile): ProfileSummary {
 }
 
 export function formatSummary(summary: ProfileSummary, top = 25): string {
-  const line = ([name, ms]: [string, number]) => `${((ms / summary.totalMs) * 100).toFixed(1).padStart(5)}%  ${ms.toFixed(0).padStart(7)} ms  ${name}`;
+  const line = ([name, ms]: [string, number]) =>
+    `${((ms / summary.totalMs) * 100).toFixed(1).padStart(5)}%  ${ms.toFixed(0).padStart(7)} ms  ${name}`;
   return [
     `CPU profile: ${summary.totalMs.toFixed(0)} ms busy (self time; idle left out)`,
     'by package / file:',

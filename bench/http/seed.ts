@@ -17,12 +17,24 @@ export interface Seeded {
   todoIds: number[];
 }
 
-const CHORES = ['Buy groceries for the week', 'Call the plumber about the kitchen sink', 'Renew the car insurance', 'Book dentist appointment', 'Write the quarterly report', 'Water the plants on the balcony', 'Return the library books', 'Plan the team offsite agenda'];
+const CHORES = [
+  'Buy groceries for the week',
+  'Call the plumber about the kitchen sink',
+  'Renew the car insurance',
+  'Book dentist appointment',
+  'Write the quarterly report',
+  'Water the plants on the balcony',
+  'Return the library books',
+  'Plan the team offsite agenda',
+];
 
 export async function seed(databaseUrl: string, secretKey: string): Promise<Seeded> {
   const db = await openDatabase(loadConfig({ DATABASE_URL: databaseUrl, SECRET_KEY: secretKey, LOG_LEVEL: 'silent' }));
   try {
-    const user = await usersRepository.create(db, { username: 'bench', passwordHash: await hashPassword('a bench password nobody types') });
+    const user = await usersRepository.create(db, {
+      username: 'bench',
+      passwordHash: await hashPassword('a bench password nobody types'),
+    });
     const token = newSecret();
     await tokensRepository.create(db, user.id, 'bench', keyedHash(secretKey, token));
     const sessionId = newSecret();
@@ -30,12 +42,16 @@ export async function seed(databaseUrl: string, secretKey: string): Promise<Seed
     const todoIds: number[] = [];
     for (let i = 0; i < TODO_COUNT; i++) {
       const day = String(1 + (i % 28)).padStart(2, '0');
-      const todo = await todosRepository.createForOwner(db, { ownerId: user.id }, {
-        title: `${CHORES[i % CHORES.length]} (#${i + 1})`,
-        notes: i % 3 === 0 ? 'Remember to check the details first & bring the receipts.\nSecond line of notes.' : '',
-        dueDate: i % 4 === 0 ? `2030-0${1 + (i % 9)}-${day}` : i % 10 === 1 ? `2020-01-${day}` : null,
-        completed: i % 5 === 0,
-      });
+      const todo = await todosRepository.createForOwner(
+        db,
+        { ownerId: user.id },
+        {
+          title: `${CHORES[i % CHORES.length]} (#${i + 1})`,
+          notes: i % 3 === 0 ? 'Remember to check the details first & bring the receipts.\nSecond line of notes.' : '',
+          dueDate: i % 4 === 0 ? `2030-0${1 + (i % 9)}-${day}` : i % 10 === 1 ? `2020-01-${day}` : null,
+          completed: i % 5 === 0,
+        },
+      );
       todoIds.push(todo.id);
     }
     return { userId: user.id, token, sessionId, todoIds };

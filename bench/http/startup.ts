@@ -37,10 +37,19 @@ const SETTLE_MS = 1000;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 async function startOnce(children: Children, name: string, env: Record<string, string>): Promise<StartupResult> {
-  const app = await startApp(children, { ...env, PORT: String(await pickFreePort()), METRICS_PORT: String(await pickFreePort()) });
+  const app = await startApp(children, {
+    ...env,
+    PORT: String(await pickFreePort()),
+    METRICS_PORT: String(await pickFreePort()),
+  });
   try {
     await sleep(SETTLE_MS);
-    return { name, readyMs: app.readyAfterMs, idleRssBytes: (await memoryOf(app.pid)).rss, idleResidentBytes: await residentBytes([app.pid]) };
+    return {
+      name,
+      readyMs: app.readyAfterMs,
+      idleRssBytes: (await memoryOf(app.pid)).rss,
+      idleResidentBytes: await residentBytes([app.pid]),
+    };
   } finally {
     await app.stop();
   }
@@ -92,8 +101,18 @@ async function npmStartOnce(name: string, dataDir: string, targetMs: number): Pr
     await sleep(SETTLE_MS);
     let rss = 0;
     const tree = await processTree(child.pid as number);
-    for (const pid of tree) rss += await memoryOf(pid).then((memory) => memory.rss, () => 0);
-    return { name, readyMs, idleRssBytes: rss, idleResidentBytes: await residentBytes(tree), target: { readyMs: targetMs, residentBytes: NPM_START_RESIDENT_TARGET } };
+    for (const pid of tree)
+      rss += await memoryOf(pid).then(
+        (memory) => memory.rss,
+        () => 0,
+      );
+    return {
+      name,
+      readyMs,
+      idleRssBytes: rss,
+      idleResidentBytes: await residentBytes(tree),
+      target: { readyMs: targetMs, residentBytes: NPM_START_RESIDENT_TARGET },
+    };
   } finally {
     process.kill(-(child.pid as number), 'SIGTERM');
     await exited;

@@ -88,7 +88,19 @@ export interface WrkOptions {
 export async function runWrk(children: Children, request: LoadRequest, options: WrkOptions): Promise<LoadResult> {
   const script = path.join(options.scriptDir, `${options.prefix}.lua`);
   await writeFile(script, wrkScript(request, options.prefix));
-  const args = ['-t', '1', '-c', String(options.connections), '-d', `${options.seconds}s`, '--timeout', '10s', '-s', script, options.url];
+  const args = [
+    '-t',
+    '1',
+    '-c',
+    String(options.connections),
+    '-d',
+    `${options.seconds}s`,
+    '--timeout',
+    '10s',
+    '-s',
+    script,
+    options.url,
+  ];
   const output = await children.run('wrk', args);
   const line = output.split('\n').find((candidate) => candidate.startsWith('WRK_JSON '));
   if (!line) throw new Error(`wrk printed no figures:\n${output}`);

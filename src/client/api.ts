@@ -57,9 +57,18 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * tried once more, with the same Idempotency-Key.
  */
 export async function send(action: ApiAction): Promise<void> {
-  const headers: Record<string, string> = { Accept: 'application/json', 'X-CSRF-Token': csrfToken(), 'Idempotency-Key': action.idempotencyKey };
+  const headers: Record<string, string> = {
+    Accept: 'application/json',
+    'X-CSRF-Token': csrfToken(),
+    'Idempotency-Key': action.idempotencyKey,
+  };
   if (action.body !== undefined) headers['Content-Type'] = 'application/json';
-  const init: RequestInit = { method: action.method, headers, credentials: 'same-origin', body: action.body === undefined ? undefined : JSON.stringify(action.body) };
+  const init: RequestInit = {
+    method: action.method,
+    headers,
+    credentials: 'same-origin',
+    body: action.body === undefined ? undefined : JSON.stringify(action.body),
+  };
   for (let attempt = 1; ; attempt++) {
     const lastTry = attempt === 2;
     let response: Response;
@@ -87,6 +96,7 @@ export async function fetchMainHtml(): Promise<string> {
   if (!response.ok) throw new RequestFailed(`Could not refresh the list (${response.status}).`);
   const doc = new DOMParser().parseFromString(await response.text(), 'text/html');
   const main = doc.querySelector('main');
-  if (!main || !doc.querySelector('form.add')) throw new RequestFailed('Could not refresh the list. Please reload the page.');
+  if (!main || !doc.querySelector('form.add'))
+    throw new RequestFailed('Could not refresh the list. Please reload the page.');
   return main.innerHTML;
 }

@@ -45,13 +45,17 @@ function enhance(main: HTMLElement): void {
   function focusKeyOf(element: Element | null): FocusKey {
     if (!element || !main.contains(element)) return {};
     const todoId = element.closest<HTMLElement>('li.todo')?.dataset.id;
-    if (element instanceof HTMLInputElement && element.classList.contains('select')) return { key: `input.select${attribute('value', element.value)}`, todoId };
+    if (element instanceof HTMLInputElement && element.classList.contains('select'))
+      return { key: `input.select${attribute('value', element.value)}`, todoId };
     const formAction = element.getAttribute('formaction');
     if (formAction) {
       // Move up and move down share their formaction and differ by value; a
       // checkbox's value is the state it sets next, which changes.
       const value = element.getAttribute('role') === 'checkbox' ? null : element.getAttribute('value');
-      return { key: `${element.tagName.toLowerCase()}${attribute('formaction', formAction)}${value ? attribute('value', value) : ''}`, todoId };
+      return {
+        key: `${element.tagName.toLowerCase()}${attribute('formaction', formAction)}${value ? attribute('value', value) : ''}`,
+        todoId,
+      };
     }
     const form = element.closest('form');
     const action = form?.getAttribute('action');
@@ -59,7 +63,9 @@ function enhance(main: HTMLElement): void {
       const name = element.getAttribute('name');
       // Two buttons of one form (move up / move down) differ by their value.
       const value = element instanceof HTMLButtonElement && name ? element.getAttribute('value') : null;
-      const control = name ? `${attribute('name', name)}${value ? attribute('value', value) : ''}` : element.tagName.toLowerCase();
+      const control = name
+        ? `${attribute('name', name)}${value ? attribute('value', value) : ''}`
+        : element.tagName.toLowerCase();
       return { key: `form${attribute('action', action)} ${control}`, todoId };
     }
     if (element.id) return { key: `#${CSS.escape(element.id)}`, todoId };
@@ -67,9 +73,12 @@ function enhance(main: HTMLElement): void {
   }
 
   function restoreFocus(wanted: FocusKey): void {
-    if (document.activeElement && document.activeElement !== document.body && main.contains(document.activeElement)) return;
+    if (document.activeElement && document.activeElement !== document.body && main.contains(document.activeElement))
+      return;
     const byKey = wanted.key ? main.querySelector<HTMLElement>(wanted.key) : null;
-    const todo = wanted.todoId ? main.querySelector<HTMLElement>(`li.todo${attribute('data-id', wanted.todoId)}`) : null;
+    const todo = wanted.todoId
+      ? main.querySelector<HTMLElement>(`li.todo${attribute('data-id', wanted.todoId)}`)
+      : null;
     const target = byKey ?? todo?.querySelector<HTMLElement>('button.check') ?? newTodoField();
     target?.focus();
   }
@@ -106,7 +115,8 @@ function enhance(main: HTMLElement): void {
     });
   }
 
-  const idOf = (action: string, verb: string): string | undefined => new RegExp(`^/todos/(\\d+)/${verb}$`).exec(action)?.[1];
+  const idOf = (action: string, verb: string): string | undefined =>
+    new RegExp(`^/todos/(\\d+)/${verb}$`).exec(action)?.[1];
 
   document.addEventListener('submit', (event) => {
     const form = event.target;
@@ -141,7 +151,9 @@ function enhance(main: HTMLElement): void {
         newTodoField()?.focus();
         return;
       }
-      run(apiAction('POST', '/api/todos', { title, dueDate: field('dueDate').trim() || null, notes: field('notes') }), { focus: { key: 'form.add [name="title"]' } });
+      run(apiAction('POST', '/api/todos', { title, dueDate: field('dueDate').trim() || null, notes: field('notes') }), {
+        focus: { key: 'form.add [name="title"]' },
+      });
       return;
     }
 
@@ -166,7 +178,9 @@ function enhance(main: HTMLElement): void {
     const moveId = idOf(action, 'move');
     if (moveId && submitter instanceof HTMLButtonElement && (submitter.value === 'up' || submitter.value === 'down')) {
       // Focus stays on the button pressed, which moves with its todo.
-      run(apiAction('POST', `/api/todos/${moveId}/move`, { direction: submitter.value }), { focus: focusKeyOf(submitter) });
+      run(apiAction('POST', `/api/todos/${moveId}/move`, { direction: submitter.value }), {
+        focus: focusKeyOf(submitter),
+      });
       return;
     }
 
@@ -181,7 +195,9 @@ function enhance(main: HTMLElement): void {
     }
 
     if (action === '/todos/delete-selected') {
-      const ids = Array.from(main.querySelectorAll<HTMLInputElement>('input.select:checked'), (box) => Number(box.value));
+      const ids = Array.from(main.querySelectorAll<HTMLInputElement>('input.select:checked'), (box) =>
+        Number(box.value),
+      );
       if (ids.length === 0) {
         event.preventDefault();
         return;
@@ -266,7 +282,11 @@ function enhance(main: HTMLElement): void {
       }
       finished = true;
       for (const control of [titleField, dueField, notesField]) control.readOnly = true;
-      perform(title ? apiAction('PATCH', `/api/todos/${id}`, changes) : apiAction('DELETE', `/api/todos/${id}`), editButtonKey, before);
+      perform(
+        title ? apiAction('PATCH', `/api/todos/${id}`, changes) : apiAction('DELETE', `/api/todos/${id}`),
+        editButtonKey,
+        before,
+      );
     };
     editor.addEventListener('keydown', (event) => {
       const inNotes = event.target === notesField;

@@ -56,7 +56,9 @@ interface AppliedRow {
 }
 
 async function readApplied(db: Queryable): Promise<AppliedRow[]> {
-  const [exists] = await db.query<{ present: boolean }>(`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`);
+  const [exists] = await db.query<{ present: boolean }>(
+    `SELECT to_regclass('schema_migrations') IS NOT NULL AS present`,
+  );
   if (!exists?.present) return [];
   return db.query<AppliedRow>('SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version');
 }
@@ -66,7 +68,9 @@ function compare(migrations: Migration[], applied: AppliedRow[]): MigrationStatu
   for (const row of applied) {
     const migration = known.get(row.version);
     if (migration && migration.checksum !== row.checksum) {
-      throw new MigrationError(`Migration ${row.version}_${row.name} was changed after it was applied; restore the original file.`);
+      throw new MigrationError(
+        `Migration ${row.version}_${row.name} was changed after it was applied; restore the original file.`,
+      );
     }
   }
   const done = new Set(applied.map((row) => row.version));
@@ -105,7 +109,9 @@ export async function migrate(db: Database, migrations?: Migration[]): Promise<M
       try {
         await tx.execScript(migration.sql);
       } catch (error) {
-        throw new MigrationError(`Migration ${migration.version}_${migration.name} failed: ${(error as Error).message}`);
+        throw new MigrationError(
+          `Migration ${migration.version}_${migration.name} failed: ${(error as Error).message}`,
+        );
       }
       await tx.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
         migration.version,

@@ -15,7 +15,9 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PGLITE_VERSION = (
-  JSON.parse(readFileSync(path.join(ROOT, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')) as { version: string }
+  JSON.parse(readFileSync(path.join(ROOT, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')) as {
+    version: string;
+  }
 ).version;
 
 /** In node_modules/.cache, where tools keep what a reinstall may throw away: a new PGlite version makes a new one. */

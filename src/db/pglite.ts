@@ -85,11 +85,17 @@ async function holdDataDir(dataDir: string): Promise<() => Promise<void>> {
         process.exit(1);
       },
     });
-  const inUse = (error: unknown) => ((error as NodeJS.ErrnoException).code === 'ELOCKED' ? new DataDirInUseError(dataDir) : error);
+  const inUse = (error: unknown) =>
+    (error as NodeJS.ErrnoException).code === 'ELOCKED' ? new DataDirInUseError(dataDir) : error;
   // proper-lockfile keeps its locks by their first argument: the gate needs one of its own.
   const gatePath = path.join(dataDir, LOCK_GATE_FILE);
   const releaseGate = await lockfile
-    .lock(gatePath, { lockfilePath: gatePath, stale: LOCK_GATE_STALE_MS, retries: { retries: 30, minTimeout: 20, maxTimeout: 200 }, realpath: false })
+    .lock(gatePath, {
+      lockfilePath: gatePath,
+      stale: LOCK_GATE_STALE_MS,
+      retries: { retries: 30, minTimeout: 20, maxTimeout: 200 },
+      realpath: false,
+    })
     .catch((error: unknown) => Promise.reject(inUse(error)));
   try {
     let release: () => Promise<void>;
@@ -134,7 +140,10 @@ async function createCluster(pgliteDir: string): Promise<void> {
 function wrap(target: PGlite | Transaction, onFailure: FailureObserver, sent?: Promise<unknown>[]): Queryable {
   return {
     query<Row>(text: string, params: readonly unknown[] = []) {
-      return trackStatement(observeFailures(target.query<Row>(text, params as unknown[]), onFailure).then((done) => done.rows), sent);
+      return trackStatement(
+        observeFailures(target.query<Row>(text, params as unknown[]), onFailure).then((done) => done.rows),
+        sent,
+      );
     },
     async execScript(text: string) {
       await observeFailures(target.exec(text), onFailure);

@@ -13,7 +13,13 @@ type Sql = postgres.Sql | postgres.TransactionSql;
 function wrap(sql: Sql, onFailure: FailureObserver, sent?: Promise<unknown>[]): Queryable {
   return {
     query<Row>(text: string, params: readonly unknown[] = []) {
-      return trackStatement(observeFailures(sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true }), onFailure) as Promise<unknown> as Promise<Row[]>, sent);
+      return trackStatement(
+        observeFailures(
+          sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true }),
+          onFailure,
+        ) as Promise<unknown> as Promise<Row[]>,
+        sent,
+      );
     },
     async execScript(text: string) {
       await observeFailures(sql.unsafe(text).simple(), onFailure);
@@ -52,7 +58,11 @@ function socketsWithBackoff() {
   };
 }
 
-export function openServerDatabase(url: string, options: Config['db'], onFailure: FailureObserver = () => {}): Database {
+export function openServerDatabase(
+  url: string,
+  options: Config['db'],
+  onFailure: FailureObserver = () => {},
+): Database {
   const sql = postgres(url, {
     max: options.poolSize,
     connect_timeout: options.connectTimeoutSeconds,

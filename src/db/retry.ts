@@ -82,7 +82,9 @@ const REPEATABLE = /^\s*(select\b|\/\* repeatable \*\/)/i;
  */
 export function withRetries(db: Database, budgetMs: number): Database {
   const query: Queryable['query'] = (text, params) =>
-    REPEATABLE.test(text) ? retryWhileUnavailable(() => db.query(text, params), budgetMs) : onceWithinBudget(() => db.query(text, params), budgetMs);
+    REPEATABLE.test(text)
+      ? retryWhileUnavailable(() => db.query(text, params), budgetMs)
+      : onceWithinBudget(() => db.query(text, params), budgetMs);
   return {
     engine: db.engine,
     query: query as Database['query'],

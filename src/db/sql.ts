@@ -24,7 +24,13 @@ export function isoTimestamp(text: string): string {
   const length = text.length;
   // 'YYYY-MM-DD HH:MM:SS+00', optionally with a fraction before the offset.
   if (length >= 22 && text.charCodeAt(4) === 45 && text.charCodeAt(10) === 32 && text.endsWith('+00')) {
-    const fraction = length > 22 ? text.slice(20, length - 3).padEnd(3, '0').slice(0, 3) : '000';
+    const fraction =
+      length > 22
+        ? text
+            .slice(20, length - 3)
+            .padEnd(3, '0')
+            .slice(0, 3)
+        : '000';
     return `${text.slice(0, 10)}T${text.slice(11, 19)}.${fraction}Z`;
   }
   return new Date(text).toISOString();

@@ -101,9 +101,14 @@ export interface Auth {
   forgetLookups(): void;
 }
 
-
 function cookieOptions(request: FastifyRequest, maxAgeSeconds?: number) {
-  return { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: isHttps(request), ...(maxAgeSeconds ? { maxAge: maxAgeSeconds } : {}) };
+  return {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax' as const,
+    secure: isHttps(request),
+    ...(maxAgeSeconds ? { maxAge: maxAgeSeconds } : {}),
+  };
 }
 
 /**
@@ -135,7 +140,8 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
   const hash = (secret: string) => keyedHash(secretKey, secret);
   /** The session cookie's name: `__Host-` prefixed (and Secure) over HTTPS. */
   const cookieName = (request: FastifyRequest) => (isHttps(request) ? `__Host-${SESSION_COOKIE}` : SESSION_COOKIE);
-  const anonymousCookieName = (request: FastifyRequest) => (isHttps(request) ? `__Host-${ANONYMOUS_CSRF_COOKIE}` : ANONYMOUS_CSRF_COOKIE);
+  const anonymousCookieName = (request: FastifyRequest) =>
+    isHttps(request) ? `__Host-${ANONYMOUS_CSRF_COOKIE}` : ANONYMOUS_CSRF_COOKIE;
   const csrfFor = (binding: string) => hash(`csrf:${binding}`);
 
   app.decorateRequest('user', undefined);
@@ -149,7 +155,10 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
     if (authorization !== undefined) {
       const token = /^Bearer ([A-Za-z0-9_-]{20,200})$/.exec(authorization)?.[1];
       const tokenHash = token === undefined ? undefined : hash(token);
-      const user = tokenHash === undefined ? undefined : await recent.through(`t:${tokenHash}`, () => tokensRepository.findUser(db, tokenHash));
+      const user =
+        tokenHash === undefined
+          ? undefined
+          : await recent.through(`t:${tokenHash}`, () => tokensRepository.findUser(db, tokenHash));
       if (!user) throw new HttpError(401, 'Invalid or revoked API token');
       request.user = user;
       request.authMethod = 'token';
@@ -223,7 +232,10 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
  */
 export async function refuseApiTokens(request: FastifyRequest): Promise<void> {
   if (request.authMethod === 'token') {
-    throw new HttpError(403, 'API tokens work only under /api: pages and their forms need a browser session (log in at /login)');
+    throw new HttpError(
+      403,
+      'API tokens work only under /api: pages and their forms need a browser session (log in at /login)',
+    );
   }
 }
 
@@ -242,6 +254,7 @@ export async function requireApiCaller(request: FastifyRequest): Promise<void> {
 }
 
 export function requireApiUser(request: FastifyRequest): User {
-  if (!request.user) throw new HttpError(401, 'Authentication required: send a session cookie or "Authorization: Bearer <token>"');
+  if (!request.user)
+    throw new HttpError(401, 'Authentication required: send a session cookie or "Authorization: Bearer <token>"');
   return request.user;
 }

@@ -183,7 +183,8 @@ export class ByteCache<V extends NonNullable<unknown>> implements KeptCache {
   report(): void {
     const reported = this.#reported;
     if (this.#hits > reported.hits) lookups.inc({ cache: this.name, result: 'hit' }, this.#hits - reported.hits);
-    if (this.#misses > reported.misses) lookups.inc({ cache: this.name, result: 'miss' }, this.#misses - reported.misses);
+    if (this.#misses > reported.misses)
+      lookups.inc({ cache: this.name, result: 'miss' }, this.#misses - reported.misses);
     if (this.#notKept > reported.notKept) notKept.inc({ cache: this.name }, this.#notKept - reported.notKept);
     this.#reported = { hits: this.#hits, misses: this.#misses, notKept: this.#notKept };
   }
@@ -205,7 +206,13 @@ function userBytes(user: User): number {
 
 /** A kept API list: its JSON, the compressed forms made so far, its key and tag (twice: the cache's key is counted apart). */
 function listBytes(list: CachedList): number {
-  return list.json.length + (list.encoded.br?.length ?? 0) + (list.encoded.gzip?.length ?? 0) + stringBytes(list.etag) + stringBytes(list.key);
+  return (
+    list.json.length +
+    (list.encoded.br?.length ?? 0) +
+    (list.encoded.gzip?.length ?? 0) +
+    stringBytes(list.etag) +
+    stringBytes(list.key)
+  );
 }
 
 export interface AppCaches {

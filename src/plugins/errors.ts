@@ -38,7 +38,11 @@ function toClientError(error: FastifyError, bodyLimit: number): ClientError | un
   }
   if (error.validation) {
     const subject = VALIDATION_SUBJECT[error.validationContext ?? 'body'] ?? 'request';
-    return { statusCode: 400, error: `Invalid ${subject}`, details: describeValidationErrors(error.validation as never) };
+    return {
+      statusCode: 400,
+      error: `Invalid ${subject}`,
+      details: describeValidationErrors(error.validation as never),
+    };
   }
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -48,11 +52,19 @@ function toClientError(error: FastifyError, bodyLimit: number): ClientError | un
         details: [{ field: 'Content-Type', message: 'must be application/json (or a form encoding on HTML forms)' }],
       };
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { statusCode: 413, error: 'Request body too large', details: [{ field: 'body', message: `must be at most ${bodyLimit} bytes` }] };
+      return {
+        statusCode: 413,
+        error: 'Request body too large',
+        details: [{ field: 'body', message: `must be at most ${bodyLimit} bytes` }],
+      };
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return { statusCode: 400, error: 'Malformed JSON', details: [{ field: 'body', message: 'is not valid JSON' }] };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { statusCode: 400, error: 'Empty JSON body', details: [{ field: 'body', message: 'must be a JSON object' }] };
+      return {
+        statusCode: 400,
+        error: 'Empty JSON body',
+        details: [{ field: 'body', message: 'must be a JSON object' }],
+      };
   }
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) return { statusCode: status, error: status === 404 ? 'Not found' : 'Bad request' };
@@ -60,7 +72,9 @@ function toClientError(error: FastifyError, bodyLimit: number): ClientError | un
 }
 
 export function wantsJson(request: FastifyRequest): boolean {
-  return request.url.startsWith('/api/') || request.url === '/api' || !(request.headers.accept ?? '').includes('text/html');
+  return (
+    request.url.startsWith('/api/') || request.url === '/api' || !(request.headers.accept ?? '').includes('text/html')
+  );
 }
 
 function send(request: FastifyRequest, reply: FastifyReply, problem: ClientError, debugText?: string): FastifyReply {
@@ -68,7 +82,9 @@ function send(request: FastifyRequest, reply: FastifyReply, problem: ClientError
   if (wantsJson(request)) {
     return reply.send({ error: problem.error, details: problem.details, ...(debugText ? { debug: debugText } : {}) });
   }
-  return reply.type('text/html; charset=utf-8').send(renderErrorPage(problem.statusCode, problem.error, problem.details, debugText));
+  return reply
+    .type('text/html; charset=utf-8')
+    .send(renderErrorPage(problem.statusCode, problem.error, problem.details, debugText));
 }
 
 export function installErrorHandling(app: FastifyInstance, options: { debug: boolean; bodyLimit: number }): void {
@@ -84,7 +100,12 @@ export function installErrorHandling(app: FastifyInstance, options: { debug: boo
       return send(request, reply, { statusCode: 503, error: 'Service temporarily unavailable; please retry shortly' });
     }
     request.log.error({ err: error }, 'request failed');
-    return send(request, reply, { statusCode: 500, error: 'Internal server error' }, options.debug ? (error.stack ?? error.message) : undefined);
+    return send(
+      request,
+      reply,
+      { statusCode: 500, error: 'Internal server error' },
+      options.debug ? (error.stack ?? error.message) : undefined,
+    );
   });
   app.setNotFoundHandler((request, reply) => send(request, reply, { statusCode: 404, error: 'Not found' }));
 }

@@ -27,7 +27,10 @@ export function hostName(host: string): string | undefined {
 export function hostIsAllowed(host: string, allowed: readonly string[]): boolean {
   const name = hostName(host);
   if (name === undefined) return false;
-  return allowed.some((entry) => entry === '*' || entry === name || (entry.startsWith('.') && (name === entry.slice(1) || name.endsWith(entry))));
+  return allowed.some(
+    (entry) =>
+      entry === '*' || entry === name || (entry.startsWith('.') && (name === entry.slice(1) || name.endsWith(entry))),
+  );
 }
 
 function badRequest(field: string, message: string): HttpError {
@@ -56,13 +59,16 @@ export function installHostAllowlist(app: FastifyInstance, { allowedHosts, publi
   app.addHook('onRequest', async (request) => {
     if (EXEMPT.has(request.url.split('?')[0] ?? '')) return;
     // Behind a trusted proxy these come from X-Forwarded-Host and -Proto.
-    if (request.protocol !== 'http' && request.protocol !== 'https') throw badRequest('X-Forwarded-Proto', 'must be http or https');
+    if (request.protocol !== 'http' && request.protocol !== 'https')
+      throw badRequest('X-Forwarded-Proto', 'must be http or https');
     if (hostName(request.host) === undefined) {
       const forwarded = request.host !== request.headers.host;
       throw badRequest(forwarded ? 'X-Forwarded-Host' : 'Host', 'must be a host name, with an optional numeric port');
     }
     if (!anyHost && !hostIsAllowed(request.host, allowedHosts)) {
-      throw new HttpError(400, 'Bad request: this host name is not served here', [{ field: 'Host', message: 'is not in ALLOWED_HOSTS' }]);
+      throw new HttpError(400, 'Bad request: this host name is not served here', [
+        { field: 'Host', message: 'is not in ALLOWED_HOSTS' },
+      ]);
     }
   });
 }

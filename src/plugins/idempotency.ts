@@ -15,7 +15,12 @@ import { LRUCache } from 'lru-cache';
 import { isUniqueViolation } from '../db/errors.ts';
 import { retryWhileUnavailable } from '../db/retry.ts';
 import type { Statement } from '../db/sql.ts';
-import { idempotencyRepository, KEY_CONSTRAINT, recorded, type StoredOutcome } from '../features/idempotency/repository.ts';
+import {
+  idempotencyRepository,
+  KEY_CONSTRAINT,
+  recorded,
+  type StoredOutcome,
+} from '../features/idempotency/repository.ts';
 import { HttpError } from './errors.ts';
 
 /** What a write answers; stored with the change so a repeat answers the same. */
@@ -69,15 +74,22 @@ function clientKey(request: FastifyRequest, fingerprint: string): string | undef
   const field = (request.body as { _idempotency?: unknown } | null | undefined)?._idempotency;
   const key = typeof header === 'string' ? header : typeof field === 'string' && field !== '' ? field : undefined;
   if (key !== undefined && !KEY_PATTERN.test(key)) {
-    throw new HttpError(400, 'Invalid Idempotency-Key', [{ field: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters' }]);
+    throw new HttpError(400, 'Invalid Idempotency-Key', [
+      { field: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters' },
+    ]);
   }
   return key === undefined || typeof header === 'string' ? key : `form:${key}:${fingerprint}`;
 }
 
 /** What the request asks for: a repeat of a key must ask for the same. */
 function fingerprintOf(request: FastifyRequest): string {
-  const body = request.body && typeof request.body === 'object' ? Object.entries(request.body).filter(([name]) => !NOT_THE_REQUEST.has(name)) : request.body;
-  return createHash('sha256').update(`${request.method} ${request.url}\n${JSON.stringify(body ?? null)}`).digest('base64url');
+  const body =
+    request.body && typeof request.body === 'object'
+      ? Object.entries(request.body).filter(([name]) => !NOT_THE_REQUEST.has(name))
+      : request.body;
+  return createHash('sha256')
+    .update(`${request.method} ${request.url}\n${JSON.stringify(body ?? null)}`)
+    .digest('base64url');
 }
 
 /** Rolls back the transaction of a request whose key was claimed before: its response is replayed instead. */
@@ -99,7 +111,9 @@ export function idempotentWrites(db: Database, retryBudgetMs: number): WriteOnce
     sinceTrim.set(ownerId, count);
     if (count.writes < TRIM_EVERY_WRITES && count.bytes < TRIM_EVERY_BYTES) return;
     sinceTrim.delete(ownerId);
-    idempotencyRepository.trim(db, ownerId).catch((error: unknown) => request.log.warn({ err: error }, 'could not trim idempotency records'));
+    idempotencyRepository
+      .trim(db, ownerId)
+      .catch((error: unknown) => request.log.warn({ err: error }, 'could not trim idempotency records'));
   };
 
   /** The request's key (the client's, or one of the server's own for its retries) and what the request asks for. */
@@ -116,7 +130,11 @@ export function idempotentWrites(db: Database, retryBudgetMs: number): WriteOnce
     return { stored, replayed: true };
   };
 
-  const writeOnce = async (request: FastifyRequest, reply: FastifyReply, work: (tx: Queryable) => Promise<WriteOutcome>) => {
+  const writeOnce = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    work: (tx: Queryable) => Promise<WriteOutcome>,
+  ) => {
     const { ownerId, key, fingerprint } = keyOf(request);
     const attempt = () =>
       db.transaction(async (tx): Promise<Written> => {
@@ -145,12 +163,21 @@ export function idempotentWrites(db: Database, retryBudgetMs: number): WriteOnce
         idempotencyRepository.settle(tx, ownerId, key, stored).catch(() => {});
         return { stored, replayed: false };
       });
-    const written = await retryWhileUnavailable(() => attempt().catch((error: unknown) => (error instanceof Repeated ? replay(ownerId, key) : Promise.reject(error))), retryBudgetMs);
+    const written = await retryWhileUnavailable(
+      () =>
+        attempt().catch((error: unknown) => (error instanceof Repeated ? replay(ownerId, key) : Promise.reject(error))),
+      retryBudgetMs,
+    );
     if (!written.replayed) counted(request, ownerId, written.stored);
     answer(reply, written, fingerprint);
   };
 
-  const statement = async (request: FastifyRequest, reply: FastifyReply, change: Statement, status: number): Promise<boolean> => {
+  const statement = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    change: Statement,
+    status: number,
+  ): Promise<boolean> => {
     const { ownerId, key, fingerprint } = keyOf(request);
     const { text, params } = recorded(change, ownerId, key, fingerprint, status);
     const attempt = async (): Promise<Written | undefined> => {

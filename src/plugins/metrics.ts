@@ -42,7 +42,11 @@ export const countDatabaseFailure: FailureObserver = (kind) => databaseErrors.in
 export function installMetrics(app: FastifyInstance): void {
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern, not the raw URL, so ids do not explode the label set.
-    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) };
+    const labels = {
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      status_code: String(reply.statusCode),
+    };
     requestsTotal.inc(labels);
     requestDuration.observe(labels, reply.elapsedTime / 1000);
   });
@@ -57,15 +61,24 @@ export interface MetricsServer {
  * The metrics listener: GET /metrics and nothing else. A bare node:http server,
  * not a second Fastify app, since it has one route, no users and no input.
  */
-export async function startMetricsServer(options: { host: string; port: number; log: { error(details: object, message: string): void } }): Promise<MetricsServer> {
+export async function startMetricsServer(options: {
+  host: string;
+  port: number;
+  log: { error(details: object, message: string): void };
+}): Promise<MetricsServer> {
   const server = http.createServer((request, response) => {
     const pathname = (request.url ?? '/').split('?')[0];
     if (pathname !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
-      response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: this port serves only GET /metrics\n');
+      response
+        .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+        .end('Not found: this port serves only GET /metrics\n');
       return;
     }
     registry.metrics().then(
-      (text) => response.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }).end(request.method === 'HEAD' ? undefined : text),
+      (text) =>
+        response
+          .writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' })
+          .end(request.method === 'HEAD' ? undefined : text),
       (error: unknown) => {
         options.log.error({ err: error }, 'could not collect metrics');
         response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('Could not collect metrics\n');
@@ -75,7 +88,10 @@ export async function startMetricsServer(options: { host: string; port: number; 
   // A scraper that keeps its connection open must not hold up shutdown.
   server.keepAliveTimeout = 5000;
   server.listen(options.port, options.host);
-  await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error as Error))]);
+  await Promise.race([
+    once(server, 'listening'),
+    once(server, 'error').then(([error]) => Promise.reject(error as Error)),
+  ]);
   return {
     port: (server.address() as AddressInfo).port,
     close: () =>

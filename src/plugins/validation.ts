@@ -69,7 +69,11 @@ export function describeValidationErrors(errors: ErrorObject[]): FieldError[] {
         case 'type':
           return { field, message: `must be ${article(error.params.type)}` };
         case 'minLength':
-          return { field, message: error.params.limit === 1 ? 'must not be empty' : `must be at least ${error.params.limit} characters` };
+          return {
+            field,
+            message:
+              error.params.limit === 1 ? 'must not be empty' : `must be at least ${error.params.limit} characters`,
+          };
         case 'maxLength':
           return { field, message: `must be at most ${error.params.limit} characters` };
         case 'minimum':
@@ -79,11 +83,20 @@ export function describeValidationErrors(errors: ErrorObject[]): FieldError[] {
         case 'enum':
           return { field, message: `must be one of: ${(error.params.allowedValues as unknown[]).join(', ')}` };
         case 'minItems':
-          return { field, message: `must list at least ${error.params.limit} ${error.params.limit === 1 ? 'item' : 'items'}` };
+          return {
+            field,
+            message: `must list at least ${error.params.limit} ${error.params.limit === 1 ? 'item' : 'items'}`,
+          };
         case 'maxItems':
           return { field, message: `must list at most ${error.params.limit} items` };
         case 'format':
-          return { field, message: error.params.format === 'date' ? 'must be a real calendar date written YYYY-MM-DD' : `must be a valid ${error.params.format}` };
+          return {
+            field,
+            message:
+              error.params.format === 'date'
+                ? 'must be a real calendar date written YYYY-MM-DD'
+                : `must be a valid ${error.params.format}`,
+          };
         default:
           return { field, message: error.message ?? 'is invalid' };
       }
@@ -98,6 +111,13 @@ function join(path: string, key: string): string {
 }
 
 function article(type: string): string {
-  const names: Record<string, string> = { integer: 'an integer', object: 'an object', array: 'an array', string: 'a string', boolean: 'true or false', number: 'a number' };
+  const names: Record<string, string> = {
+    integer: 'an integer',
+    object: 'an object',
+    array: 'an array',
+    string: 'a string',
+    boolean: 'true or false',
+    number: 'a number',
+  };
   return names[type] ?? type.split(',').map(article).join(' or ');
 }

@@ -3,7 +3,10 @@ import type { ApiToken } from '../features/accounts/repository.ts';
 import { html } from './html.ts';
 import { csrfField, layout, problemBox, type Problem, type Viewer } from './pages.ts';
 
-export function renderLoginPage(csrfToken: string, options: { problem?: Problem; username?: string; registrationOpen: boolean; next?: string }): string {
+export function renderLoginPage(
+  csrfToken: string,
+  options: { problem?: Problem; username?: string; registrationOpen: boolean; next?: string },
+): string {
   return layout(
     'Log in',
     html`<h1>Log in</h1>
@@ -20,7 +23,10 @@ ${options.registrationOpen ? html`<p>No account yet? <a href="/signup">Sign up</
 }
 
 /** `setup`: no admin exists yet, so the form asks for the setup code the server printed. */
-export function renderSignupPage(csrfToken: string, options: { problem?: Problem; username?: string; setup?: boolean }): string {
+export function renderSignupPage(
+  csrfToken: string,
+  options: { problem?: Problem; username?: string; setup?: boolean },
+): string {
   return layout(
     'Sign up',
     html`<h1>Sign up</h1>
@@ -31,17 +37,23 @@ ${problemBox(options.problem)}
   <p id="username-help" class="help">Letters, digits, dots, dashes and underscores.</p>
   <label>Password <input name="password" type="password" autocomplete="new-password" required minlength="8" aria-describedby="password-help"></label>
   <p id="password-help" class="help">At least 8 characters; common passwords are refused.</p>
-  ${options.setup
-    ? html`<label>Setup code <input name="setupCode" autocomplete="off" spellcheck="false" maxlength="100" aria-describedby="setup-code-help"></label>
+  ${
+    options.setup
+      ? html`<label>Setup code <input name="setupCode" autocomplete="off" spellcheck="false" maxlength="100" aria-describedby="setup-code-help"></label>
   <p id="setup-code-help" class="help">No admin exists yet. The code the server printed in its terminal (or log) when it started makes this account the admin; without it the account is an ordinary one.</p>`
-    : ''}
+      : ''
+  }
   <button type="submit">Create account</button>
 </form>
 <p>Have an account? <a href="/login">Log in</a></p>`,
   );
 }
 
-export function renderAccountPage(viewer: Viewer, tokens: ApiToken[], options: { problem?: Problem; notice?: string; newToken?: { name: string; value: string } } = {}): string {
+export function renderAccountPage(
+  viewer: Viewer,
+  tokens: ApiToken[],
+  options: { problem?: Problem; notice?: string; newToken?: { name: string; value: string } } = {},
+): string {
   const csrf = csrfField(viewer.csrfToken);
   return layout(
     'Account',
@@ -60,12 +72,16 @@ ${options.notice ? html`<p role="status" class="notice">${options.notice}</p>` :
 <section aria-labelledby="tokens-heading">
 <h2 id="tokens-heading">API tokens</h2>
 ${options.newToken ? html`<div role="status" class="notice"><p>New token "${options.newToken.name}" — copy it now, it is not shown again:</p><p><code>${options.newToken.value}</code></p></div>` : ''}
-${tokens.length === 0
-  ? html`<p>No tokens.</p>`
-  : html`<ul class="tokens">${tokens.map(
-      (token) => html`<li>${token.name || '(unnamed)'} — created ${token.createdAt.toISOString().slice(0, 10)}${token.lastUsedAt ? html`, last used ${token.lastUsedAt.toISOString().slice(0, 10)}` : ''}
+${
+  tokens.length === 0
+    ? html`<p>No tokens.</p>`
+    : html`<ul class="tokens">${tokens.map(
+        (
+          token,
+        ) => html`<li>${token.name || '(unnamed)'} — created ${token.createdAt.toISOString().slice(0, 10)}${token.lastUsedAt ? html`, last used ${token.lastUsedAt.toISOString().slice(0, 10)}` : ''}
 <form method="post" action="/account/tokens/${token.id}/revoke" class="inline">${csrf}<button type="submit" aria-label="Revoke token ${token.name || token.id}">Revoke</button></form></li>`,
-    )}</ul>`}
+      )}</ul>`
+}
 <form method="post" action="/account/tokens" class="stacked">
   ${csrf}
   <label>Token name <input name="name" maxlength="100"></label>

@@ -98,15 +98,17 @@ ${notice(options.notice)}
   <label><input type="checkbox" name="overdue" value="1"${filters.overdue ? html` checked` : ''}> Overdue only</label>
   <button type="submit">Filter</button>
 </form>
-${todos.length === 0
-  ? html`<p>No todos match.</p>`
-  : html`<div class="table-wrap"><table>
+${
+  todos.length === 0
+    ? html`<p>No todos match.</p>`
+    : html`<div class="table-wrap"><table>
 <caption>Todos ${(page - 1) * ADMIN_PAGE_SIZE + 1}–${(page - 1) * ADMIN_PAGE_SIZE + todos.length}, newest first</caption>
 <thead><tr><th scope="col">Owner</th><th scope="col">Title</th><th scope="col">Created</th><th scope="col">Due date</th><th scope="col">Completed</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
-</table></div>`}
+</table></div>`
+}
 ${page > 1 || hasMore ? html`<nav aria-label="Pages">${pager}</nav>` : ''}`,
     viewer,
   );
@@ -118,7 +120,12 @@ export function renderAdminTodoEditPage(
   options: { values?: AdminTodoEditValues; problem?: Problem; notice?: string } = {},
 ): string {
   // After a refused save the form shows what was sent, not what is stored.
-  const values = options.values ?? { title: todo.title, notes: todo.notes, dueDate: todo.dueDate ?? '', completed: todo.completed };
+  const values = options.values ?? {
+    title: todo.title,
+    notes: todo.notes,
+    dueDate: todo.dueDate ?? '',
+    completed: todo.completed,
+  };
   const csrf = csrfField(viewer.csrfToken);
   return layout(
     `Admin: ${todo.title}`,
@@ -144,7 +151,11 @@ ${notice(options.notice)}
   );
 }
 
-export function renderAdminUsersPage(viewer: Viewer, users: UserRow[], options: { selfId: number; problem?: Problem; notice?: string }): string {
+export function renderAdminUsersPage(
+  viewer: Viewer,
+  users: UserRow[],
+  options: { selfId: number; problem?: Problem; notice?: string },
+): string {
   const csrf = csrfField(viewer.csrfToken);
   const action = (user: UserRow, path: string, label: string, ariaLabel: string) =>
     html`<form method="post" action="/admin/users/${user.id}/${path}" class="inline">${csrf}<button type="submit" aria-label="${ariaLabel}">${label}</button></form>`;
@@ -203,15 +214,17 @@ export function renderAdminReplicationPage(viewer: Viewer, status: ReplicationSt
     );
     const where = server.address === null ? 'a local socket' : `${server.address}:${server.port}`;
     body = html`<p>Connected to <strong>${where}</strong>, PostgreSQL ${server.version}: <strong>${server.isPrimary ? 'the primary' : 'a standby (in recovery), not the primary'}</strong>.</p>
-${standbys.length === 0
-  ? html`<p>No standbys are streaming from this server${server.isPrimary ? html`: a failover would have nowhere to go` : ''}.</p>`
-  : html`<div class="table-wrap"><table>
+${
+  standbys.length === 0
+    ? html`<p>No standbys are streaming from this server${server.isPrimary ? html`: a failover would have nowhere to go` : ''}.</p>`
+    : html`<div class="table-wrap"><table>
 <caption>Standbys streaming from this server (pg_stat_replication); lag in bytes of WAL behind this server</caption>
 <thead><tr><th scope="col">Standby (application name)</th><th scope="col">Client address</th><th scope="col">State</th><th scope="col">Sync state</th><th scope="col">Write lag</th><th scope="col">Flush lag</th><th scope="col">Replay lag</th><th scope="col">Replay lag (time)</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
-</table></div>`}
+</table></div>`
+}
 ${!server.detailsVisible && standbys.length > 0 ? html`<p class="notice">${detailsHiddenHint(server.role)}</p>` : ''}`;
   }
   return layout(

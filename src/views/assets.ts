@@ -50,7 +50,11 @@ for (const file of readdirSync(STATIC_DIR)) {
   const hash = createHash('sha256').update(body).digest('hex').slice(0, 10);
   const fingerprinted = `${path.basename(file, extension)}.${hash}${extension}`;
   byName.set(file, `/static/${fingerprinted}`);
-  byFingerprint.set(fingerprinted, { body, contentType, encoded: COMPRESSIBLE.has(extension) ? precompress(body) : {} });
+  byFingerprint.set(fingerprinted, {
+    body,
+    contentType,
+    encoded: COMPRESSIBLE.has(extension) ? precompress(body) : {},
+  });
 }
 
 /**

@@ -30,12 +30,19 @@ function optionsFor(data: Buffer): zlib.ZlibOptions {
 }
 
 export function deflatePart(data: Buffer): DeflatedPart {
-  return { deflated: zlib.deflateRawSync(data, { ...optionsFor(data), finishFlush: zlib.constants.Z_SYNC_FLUSH }), crc: zlib.crc32(data), length: data.length };
+  return {
+    deflated: zlib.deflateRawSync(data, { ...optionsFor(data), finishFlush: zlib.constants.Z_SYNC_FLUSH }),
+    crc: zlib.crc32(data),
+    length: data.length,
+  };
 }
 
 /** Whether a request's Accept-Encoding takes gzip (`*` and `x-gzip` count; q=0 refuses). */
 export function acceptsGzip(acceptEncoding: string | undefined): boolean {
-  return acceptEncoding !== undefined && negotiate(acceptEncoding.toLowerCase().replace(/\*|x-gzip/g, 'gzip'), ['gzip']) === 'gzip';
+  return (
+    acceptEncoding !== undefined &&
+    negotiate(acceptEncoding.toLowerCase().replace(/\*|x-gzip/g, 'gzip'), ['gzip']) === 'gzip'
+  );
 }
 
 /** ID1 ID2, deflate, no flags, no time, no extra flags, unknown OS. */

@@ -60,7 +60,9 @@ export interface Problem {
 }
 
 export function problemBox(problem: Problem | undefined): SafeHtml {
-  return problem ? html`<div class="error" role="alert"><p>${problem.error}</p>${errorList(problem.details)}</div>` : html``;
+  return problem
+    ? html`<div class="error" role="alert"><p>${problem.error}</p>${errorList(problem.details)}</div>`
+    : html``;
 }
 
 export function renderErrorPage(status: number, message: string, details?: FieldError[], debugText?: string): string {

@@ -38,13 +38,20 @@ export interface ListPages {
 /** Plain links, so the rest of a long list is reachable without JavaScript; shown only when there is more than one page. */
 function pageLinks(pages: ListPages): SafeHtml | string {
   if (pages.previous === undefined && pages.next === undefined) return '';
-  const shown = pages.first > pages.last ? 'No todos on this page' : `Todos ${pages.first}–${pages.last} of ${pages.total}`;
+  const shown =
+    pages.first > pages.last ? 'No todos on this page' : `Todos ${pages.first}–${pages.last} of ${pages.total}`;
   return html`<nav aria-label="Pages" class="pages">${pages.previous === undefined ? '' : html`<a href="${pages.previous}" rel="prev">Previous page</a> `}<span>${shown}</span>${
     pages.next === undefined ? '' : html` <a href="${pages.next}" rel="next">Next page</a>`
   }</nav>`;
 }
 
-const dateFormat = new Intl.DateTimeFormat('en', { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+const dateFormat = new Intl.DateTimeFormat('en', {
+  weekday: 'short',
+  day: 'numeric',
+  month: 'short',
+  year: 'numeric',
+  timeZone: 'UTC',
+});
 
 /** The app's caches a list's items are rendered through (plugins/caches.ts). */
 export type ItemCaches = Pick<AppCaches, 'itemMarkup' | 'readableDates'>;
@@ -142,7 +149,9 @@ export function renderTodoItems(todos: TodoRecord[], view: ListView, caches: Ite
 function renderTodoItem(todo: TodoRecord, overdue: boolean, manualOrder: boolean, caches: ItemCaches): SafeHtml {
   const post = (verb: string) => html`form="${TODO_ACTIONS_FORM}" formaction="/todos/${todo.id}/${verb}"`;
   return html`<li class="todo${todo.completed ? ' completed' : ''}${overdue ? ' overdue' : ''}" data-id="${todo.id}"><button ${post('toggle')} name="completed" value="${todo.completed ? 'false' : 'true'}" role="checkbox" aria-checked="${todo.completed ? 'true' : 'false'}" aria-label="${todo.title}" class="check"></button><input type="checkbox" name="ids" value="${todo.id}" form="bulk" class="select" aria-label="Select ${todo.title}"><div class="body"><span class="title">${todo.title}</span>${
-    todo.dueDate ? html` <span class="due">Due <time datetime="${todo.dueDate}">${readableDate(todo.dueDate, caches)}</time>${overdue ? html` <strong class="overdue-flag">Overdue</strong>` : ''}</span>` : ''
+    todo.dueDate
+      ? html` <span class="due">Due <time datetime="${todo.dueDate}">${readableDate(todo.dueDate, caches)}</time>${overdue ? html` <strong class="overdue-flag">Overdue</strong>` : ''}</span>`
+      : ''
   }${todo.notes ? html`<p class="notes">${todo.notes}</p>` : ''}</div><div class="actions">${
     manualOrder
       ? html`<button ${post('move')} name="direction" value="up" aria-label="Move ${todo.title} up">↑</button><button ${post('move')} name="direction" value="down" aria-label="Move ${todo.title} down">↓</button>`
@@ -160,7 +169,12 @@ type ListPageOptions = { problem?: Problem; values?: { title?: string; dueDate?:
  * `renderTodoItems` goes, for a list of `itemCount` todos. It holds all of
  * the render's own data (CSRF token, idempotency nonce).
  */
-export function renderTodoListPageAround(viewer: Viewer, itemCount: number, view: ListView, options: ListPageOptions = {}): { before: string; after: string } {
+export function renderTodoListPageAround(
+  viewer: Viewer,
+  itemCount: number,
+  view: ListView,
+  options: ListPageOptions = {},
+): { before: string; after: string } {
   const [before = '', after = '', ...rest] = renderListPageAround(viewer, itemCount, view, options).split(TODO_ITEMS);
   if (rest.length > 0) throw new Error('the list page has its items placeholder twice');
   return { before, after };
@@ -185,24 +199,31 @@ ${problemBox(options.problem)}
 </form>
 <form class="view" method="get" action="${searchPath}" role="search">
   <label>Search <input type="search" name="q" value="${view.text}"></label>
-  <span class="sort"><label for="sort">Sort</label> <select id="sort" name="sort">${(Object.keys(SORT_LABELS) as TodoSort[]).map(
+  <span class="sort"><label for="sort">Sort</label> <select id="sort" name="sort">${(
+    Object.keys(SORT_LABELS) as TodoSort[]
+  ).map(
     (sort) => html`<option value="${sort}"${view.sort === sort ? html` selected` : ''}>${SORT_LABELS[sort]}</option>`,
   )}</select></span>
   <button type="submit">Apply</button>
 </form>
 <nav aria-label="Filter todos"><ul class="filters">${(Object.keys(FILTER_PATHS) as TodoFilter[]).map(
-      (filter) => html`<li><a href="${FILTER_PATHS[filter]}"${view.filter === filter ? html` aria-current="page"` : ''}>${FILTER_LABELS[filter]}</a></li>`,
+      (filter) =>
+        html`<li><a href="${FILTER_PATHS[filter]}"${view.filter === filter ? html` aria-current="page"` : ''}>${FILTER_LABELS[filter]}</a></li>`,
     )}</ul></nav>
-${total > 0
-  ? html`<form method="post" action="/todos/toggle-all" class="toggle-all">${back}<input type="hidden" name="completed" value="${allDone ? 'false' : 'true'}">
+${
+  total > 0
+    ? html`<form method="post" action="/todos/toggle-all" class="toggle-all">${back}<input type="hidden" name="completed" value="${allDone ? 'false' : 'true'}">
   <button type="submit" role="checkbox" aria-checked="${allDone ? 'true' : 'false'}" class="check">Toggle all</button></form>`
-  : ''}
-${itemCount === 0
-  ? html`<p class="empty">${total === 0 ? 'Nothing to do yet. Add your first todo above.' : view.text ? 'No todo matches your search.' : `No ${FILTER_LABELS[view.filter].toLowerCase()} todos.`}</p>`
-  : html`<ul class="todos" aria-label="Todos">${new SafeHtml(TODO_ITEMS)}</ul>
+    : ''
+}
+${
+  itemCount === 0
+    ? html`<p class="empty">${total === 0 ? 'Nothing to do yet. Add your first todo above.' : view.text ? 'No todo matches your search.' : `No ${FILTER_LABELS[view.filter].toLowerCase()} todos.`}</p>`
+    : html`<ul class="todos" aria-label="Todos">${new SafeHtml(TODO_ITEMS)}</ul>
 <form id="${TODO_ACTIONS_FORM}" method="post" hidden>${back}</form>
 <form id="${TODO_EDIT_FORM}" method="get" hidden><input type="hidden" name="returnTo" value="${view.returnTo}"></form>
-<form id="bulk" method="post" action="/todos/delete-selected" class="bulk">${back}<button type="submit">Delete selected</button></form>`}
+<form id="bulk" method="post" action="/todos/delete-selected" class="bulk">${back}<button type="submit">Delete selected</button></form>`
+}
 ${pageLinks(view.pages)}
 <footer class="list-footer">
   <span class="count" role="status">${view.counts.active} ${view.counts.active === 1 ? 'item' : 'items'} left</span>
@@ -212,7 +233,13 @@ ${pageLinks(view.pages)}
   );
 }
 
-export function renderEditTodoPage(viewer: Viewer, todo: TodoRecord, returnTo: string, problem?: Problem, values?: { title: string; dueDate: string; notes: string }): string {
+export function renderEditTodoPage(
+  viewer: Viewer,
+  todo: TodoRecord,
+  returnTo: string,
+  problem?: Problem,
+  values?: { title: string; dueDate: string; notes: string },
+): string {
   const shown = values ?? { title: todo.title, dueDate: todo.dueDate ?? '', notes: todo.notes };
   return layout(
     `Edit: ${todo.title}`,

@@ -20,7 +20,10 @@ for (const engine of ENGINES) {
 
     const visitor = () => new BrowserSession(t.baseUrl);
 
-    async function signUp(username: string, password: string): Promise<{ browser: BrowserSession; response: Response }> {
+    async function signUp(
+      username: string,
+      password: string,
+    ): Promise<{ browser: BrowserSession; response: Response }> {
       const browser = visitor();
       await browser.page('/signup');
       return { browser, response: await browser.postForm('/signup', { username, password }) };
@@ -66,7 +69,10 @@ for (const engine of ENGINES) {
       await browser.logIn(user.username, user.password);
       const first = browser.cookie(SESSION);
       assert.ok(first && first !== 'planted-by-an-attacker-0123456789');
-      assert.equal((await browser.postForm('/login', { username: user.username, password: user.password })).status, 303);
+      assert.equal(
+        (await browser.postForm('/login', { username: user.username, password: user.password })).status,
+        303,
+      );
       assert.notEqual(browser.cookie(SESSION), first, 'each login issues a fresh id');
       const replaced = visitor();
       replaced.setCookie(SESSION, first);
@@ -100,7 +106,11 @@ for (const engine of ENGINES) {
         const login = await secure.fetch('/login', {
           method: 'POST',
           headers,
-          body: new URLSearchParams({ _csrf: secure.csrfToken ?? '', username: https.alice.username, password: https.alice.password }),
+          body: new URLSearchParams({
+            _csrf: secure.csrfToken ?? '',
+            username: https.alice.username,
+            password: https.alice.password,
+          }),
         });
         assert.equal(login.status, 303);
         const secureCookie = login.headers.getSetCookie().find((line) => line.startsWith(`__Host-${SESSION}=`)) ?? '';
@@ -118,10 +128,16 @@ for (const engine of ENGINES) {
       const here = await t.browserFor(user);
       const elsewhere = await t.browserFor(user);
       await here.page('/account');
-      const wrong = await here.postForm('/account/password', { currentPassword: 'not it at all', newPassword: 'a brand new passphrase' });
+      const wrong = await here.postForm('/account/password', {
+        currentPassword: 'not it at all',
+        newPassword: 'a brand new passphrase',
+      });
       assert.equal(wrong.status, 400);
       assert.match(await wrong.text(), /currentPassword: is not your current password/);
-      const changed = await here.postForm('/account/password', { currentPassword: user.password, newPassword: 'a brand new passphrase' });
+      const changed = await here.postForm('/account/password', {
+        currentPassword: user.password,
+        newPassword: 'a brand new passphrase',
+      });
       assert.equal(changed.status, 303);
       assert.equal((await here.fetch('/')).status, 200, 'this browser stays logged in');
       assert.equal((await elsewhere.fetch('/')).status, 303, 'other sessions are logged out');
@@ -132,7 +148,10 @@ for (const engine of ENGINES) {
     it('deletes the account with its todos, sessions and tokens', async () => {
       const user = await t.createUser('heidi');
       const auth = { authorization: `Bearer ${user.token}` };
-      assert.equal((await t.request('/api/todos', { method: 'POST', json: { title: 'mine' }, headers: auth })).status, 201);
+      assert.equal(
+        (await t.request('/api/todos', { method: 'POST', json: { title: 'mine' }, headers: auth })).status,
+        201,
+      );
       const browser = await t.browserFor(user);
       await browser.page('/account');
       const refused = await browser.postForm('/account/delete', { password: 'wrong password' });
@@ -151,7 +170,10 @@ for (const engine of ENGINES) {
       const attacker = visitor();
       await attacker.page('/login');
       for (let attempt = 1; attempt <= 10; attempt++) {
-        assert.equal((await attacker.postForm('/login', { username: 'ivan', password: `guess ${attempt}` })).status, 401);
+        assert.equal(
+          (await attacker.postForm('/login', { username: 'ivan', password: `guess ${attempt}` })).status,
+          401,
+        );
       }
       const blocked = await attacker.postForm('/login', { username: 'ivan', password: victim.password });
       assert.equal(blocked.status, 429, 'even the right password waits');
@@ -185,9 +207,13 @@ for (const engine of ENGINES) {
         assert.deepEqual(results.map((result) => result.status).sort(), ['fulfilled', 'rejected']);
         const rejected = results.find((result) => result.status === 'rejected');
         assert.ok(rejected?.reason instanceof LastAdminError);
-        const [remaining] = await fresh.db.query<{ admins: number }>('SELECT count(*)::int AS admins FROM users WHERE is_admin AND NOT is_disabled');
+        const [remaining] = await fresh.db.query<{ admins: number }>(
+          'SELECT count(*)::int AS admins FROM users WHERE is_admin AND NOT is_disabled',
+        );
         assert.equal(remaining?.admins, 1);
-        const lastAdmin = (await usersRepository.findByUsername(fresh.db, 'alice'))?.isAdmin ? fresh.alice.id : other.id;
+        const lastAdmin = (await usersRepository.findByUsername(fresh.db, 'alice'))?.isAdmin
+          ? fresh.alice.id
+          : other.id;
         await assert.rejects(usersRepository.setDisabled(fresh.db, lastAdmin, true), LastAdminError);
       } finally {
         await fresh.close();
@@ -200,7 +226,10 @@ for (const engine of ENGINES) {
         const browser = new BrowserSession(closed.baseUrl);
         assert.equal((await browser.fetch('/signup')).status, 404);
         await browser.page('/login');
-        assert.equal((await browser.postForm('/signup', { username: 'zed', password: 'a long enough passphrase' })).status, 404);
+        assert.equal(
+          (await browser.postForm('/signup', { username: 'zed', password: 'a long enough passphrase' })).status,
+          404,
+        );
         assert.equal(await usersRepository.findByUsername(closed.db, 'zed'), undefined);
       } finally {
         await closed.close();

@@ -58,7 +58,10 @@ for (const engine of ENGINES) {
       const elsewhere = await t.browserFor(user);
       assert.equal((await elsewhere.fetch('/')).status, 200); // remembered now
       await here.page('/account');
-      const changed = await here.postForm('/account/password', { currentPassword: user.password, newPassword: 'a brand new passphrase 2026' });
+      const changed = await here.postForm('/account/password', {
+        currentPassword: user.password,
+        newPassword: 'a brand new passphrase 2026',
+      });
       assert.equal(changed.status, 303);
       assert.equal((await elsewhere.fetch('/')).status, 303, 'the other session ended at once');
       assert.equal((await here.fetch('/')).status, 200, 'this browser stays in');
@@ -98,7 +101,10 @@ for (const engine of ENGINES) {
         await sleep(AUTH_CACHE_MS); // so what the first request remembers is fresh
         const started = performance.now();
         assert.equal((await browser.fetch('/')).status, 200); // remembered now
-        assert.equal((await stranger.postForm('/login', { username: user.username, password: 'not the password' })).status, 401);
+        assert.equal(
+          (await stranger.postForm('/login', { username: user.username, password: 'not the password' })).status,
+          401,
+        );
         assert.equal((await browser.postForm('/todos', { title: 'a todo changes no session' })).status, 303);
         assert.equal((await browser.postForm('/account/tokens', { name: 'another' })).status, 201);
         const before = await cacheFigures('auth_lookups');
@@ -108,7 +114,11 @@ for (const engine of ENGINES) {
           assert.ok(attempt < 5, 'the machine never made these requests within a second');
           continue;
         }
-        assert.deepEqual({ hits: after.hits - before.hits, misses: after.misses - before.misses }, { hits: 1, misses: 0 }, 'the session was still remembered');
+        assert.deepEqual(
+          { hits: after.hits - before.hits, misses: after.misses - before.misses },
+          { hits: 1, misses: 0 },
+          'the session was still remembered',
+        );
         break;
       }
     });

@@ -21,7 +21,10 @@ describe('createsuperuser, create-token and assign-legacy', () => {
   after(() => database.cleanup());
 
   it('creates an admin with the password from TODOAPP_PASSWORD, who receives the old todos', async () => {
-    const result = await runCli(['createsuperuser', '--username', 'root'], { ...database.env, TODOAPP_PASSWORD: 'correct horse battery staple' });
+    const result = await runCli(['createsuperuser', '--username', 'root'], {
+      ...database.env,
+      TODOAPP_PASSWORD: 'correct horse battery staple',
+    });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /Created admin "root"/);
   });
@@ -32,10 +35,16 @@ describe('createsuperuser, create-token and assign-legacy', () => {
   });
 
   it('fails clearly when the user exists or the password is weak', async () => {
-    const exists = await runCli(['createsuperuser', '--username', 'ROOT'], { ...database.env, TODOAPP_PASSWORD: 'whatever long enough' });
+    const exists = await runCli(['createsuperuser', '--username', 'ROOT'], {
+      ...database.env,
+      TODOAPP_PASSWORD: 'whatever long enough',
+    });
     assert.equal(exists.code, 1);
     assert.match(exists.stderr, /already exists/);
-    const weak = await runCli(['createsuperuser', '--username', 'weak'], { ...database.env, TODOAPP_PASSWORD: 'password' });
+    const weak = await runCli(['createsuperuser', '--username', 'weak'], {
+      ...database.env,
+      TODOAPP_PASSWORD: 'password',
+    });
     assert.equal(weak.code, 1);
     assert.match(weak.stderr, /too common/);
     const missing = await runCli(['createsuperuser'], database.env);
@@ -54,7 +63,11 @@ describe('createsuperuser, create-token and assign-legacy', () => {
     const t = await startTestApp('postgres', database.env, { reuseDatabase: true, migrate: false });
     try {
       const titles = async (bearer: string) =>
-        ((await (await t.request('/api/todos', { headers: { authorization: `Bearer ${bearer}` } })).json()) as { title: string }[]).map((todo) => todo.title);
+        (
+          (await (await t.request('/api/todos', { headers: { authorization: `Bearer ${bearer}` } })).json()) as {
+            title: string;
+          }[]
+        ).map((todo) => todo.title);
       assert.deepEqual(await titles(value), ['old two', 'old one'], 'the first admin got the old todos');
       assert.deepEqual(await titles(opsToken), []);
       const moved = await runCli(['assign-legacy', '--username', 'ops'], database.env);
@@ -105,7 +118,11 @@ describe('the account chores on a fresh embedded folder migrate first, as serve 
 });
 
 describe('the account chores on a fresh, unmigrated PostgreSQL database', () => {
-  for (const args of [['createsuperuser', '--username', 'admin'], ['create-token', '--username', 'admin'], ['assign-legacy', '--username', 'admin']]) {
+  for (const args of [
+    ['createsuperuser', '--username', 'admin'],
+    ['create-token', '--username', 'admin'],
+    ['assign-legacy', '--username', 'admin'],
+  ]) {
     it(`${args[0]} names "todoapp migrate" and changes nothing`, async () => {
       const database = await freshDatabase('postgres');
       try {
@@ -115,7 +132,11 @@ describe('the account chores on a fresh, unmigrated PostgreSQL database', () => 
         assertOneClearLine(result.stderr);
         const db = await openDatabase(loadConfig(database.env));
         try {
-          assert.equal((await db.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)).length, 0, 'no table was made');
+          assert.equal(
+            (await db.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)).length,
+            0,
+            'no table was made',
+          );
         } finally {
           await db.close();
         }
@@ -133,16 +154,31 @@ describe('a database error in the command', () => {
       const url = new URL(database.env.DATABASE_URL ?? '');
       const missing = new URL(url);
       missing.pathname = '/no_such_database_here';
-      const noDatabase = await runCli(['migrate', '--status'], { ...database.env, DATABASE_URL: missing.href, DB_RETRY_BUDGET_MS: '0' });
+      const noDatabase = await runCli(['migrate', '--status'], {
+        ...database.env,
+        DATABASE_URL: missing.href,
+        DB_RETRY_BUDGET_MS: '0',
+      });
       assert.equal(noDatabase.code, 1);
-      assert.match(noDatabase.stderr, /^todoapp migrate failed: the database named in DATABASE_URL or POSTGRES_DB does not exist \(SQLSTATE 3D000\)\.\n$/);
+      assert.match(
+        noDatabase.stderr,
+        /^todoapp migrate failed: the database named in DATABASE_URL or POSTGRES_DB does not exist \(SQLSTATE 3D000\)\.\n$/,
+      );
       assertOneClearLine(noDatabase.stderr);
 
       const away = new URL(url);
       away.port = String(await pickFreePort());
-      const unreachable = await runCli(['createsuperuser', '--username', 'admin'], { ...database.env, DATABASE_URL: away.href, DB_RETRY_BUDGET_MS: '0', TODOAPP_PASSWORD: 'correct horse battery staple' });
+      const unreachable = await runCli(['createsuperuser', '--username', 'admin'], {
+        ...database.env,
+        DATABASE_URL: away.href,
+        DB_RETRY_BUDGET_MS: '0',
+        TODOAPP_PASSWORD: 'correct horse battery staple',
+      });
       assert.equal(unreachable.code, 1);
-      assert.match(unreachable.stderr, /^todoapp createsuperuser failed: could not reach the database \(ECONNREFUSED\)/);
+      assert.match(
+        unreachable.stderr,
+        /^todoapp createsuperuser failed: could not reach the database \(ECONNREFUSED\)/,
+      );
       assertOneClearLine(unreachable.stderr);
     } finally {
       await database.cleanup();

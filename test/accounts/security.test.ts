@@ -16,12 +16,17 @@ for (const engine of ENGINES) {
     before(async () => {
       t = await startTestApp(engine);
       bob = await t.createUser('bob');
-      alicesTodo = (await (await t.request('/api/todos', { method: 'POST', json: { title: 'alice’s secret plan' } })).json()) as typeof alicesTodo;
+      alicesTodo = (await (
+        await t.request('/api/todos', { method: 'POST', json: { title: 'alice’s secret plan' } })
+      ).json()) as typeof alicesTodo;
     });
     after(() => t.close());
 
     const asBob = (path: string, init: RequestInit & { json?: unknown } = {}) =>
-      t.request(path, { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${bob.token}` } });
+      t.request(path, {
+        ...init,
+        headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${bob.token}` },
+      });
 
     async function assertAlicesTodoUntouched() {
       const response = await t.request(`/api/todos/${alicesTodo.id}`);
@@ -32,7 +37,11 @@ for (const engine of ENGINES) {
     describe('ownership: another person’s todo is indistinguishable from a missing one', () => {
       it('through the API', async () => {
         const missing = alicesTodo.id + 100_000;
-        for (const [method, json] of [['GET', undefined], ['PATCH', { title: 'hijacked' }], ['DELETE', undefined]] as const) {
+        for (const [method, json] of [
+          ['GET', undefined],
+          ['PATCH', { title: 'hijacked' }],
+          ['DELETE', undefined],
+        ] as const) {
           const theirs = await asBob(`/api/todos/${alicesTodo.id}`, { method, ...(json ? { json } : {}) });
           const nobodys = await asBob(`/api/todos/${missing}`, { method, ...(json ? { json } : {}) });
           assert.equal(theirs.status, 404, method);
@@ -60,7 +69,10 @@ for (const engine of ENGINES) {
         const before = await (await t.request('/api/todos')).text();
         assert.equal((await browser.postForm('/todos', { _csrf: '', title: 'forged' })).status, 403);
         assert.equal((await browser.postForm('/todos', { _csrf: 'x'.repeat(43), title: 'forged' })).status, 403);
-        const withoutField = await browser.fetch('/todos', { method: 'POST', body: new URLSearchParams({ title: 'forged' }) });
+        const withoutField = await browser.fetch('/todos', {
+          method: 'POST',
+          body: new URLSearchParams({ title: 'forged' }),
+        });
         assert.equal(withoutField.status, 403);
         assert.equal(await (await t.request('/api/todos')).text(), before);
       });
@@ -74,7 +86,10 @@ for (const engine of ENGINES) {
         assert.ok(first && second);
         assert.notEqual(first, second);
         for (const token of [first, second]) {
-          const response = await browser.postForm('/todos', { _csrf: token, title: `posted with ${token.slice(0, 6)}` });
+          const response = await browser.postForm('/todos', {
+            _csrf: token,
+            title: `posted with ${token.slice(0, 6)}`,
+          });
           assert.equal(response.status, 303);
         }
       });
@@ -93,16 +108,32 @@ for (const engine of ENGINES) {
         const json = { 'content-type': 'application/json', accept: 'application/json' };
         const body = JSON.stringify({ title: 'from the page script' });
         assert.equal((await browser.fetch('/api/todos', { method: 'POST', headers: json, body })).status, 403);
-        assert.equal((await browser.fetch('/api/todos', { method: 'POST', headers: { ...json, 'x-csrf-token': 'wrong' }, body })).status, 403);
-        const ok = await browser.fetch('/api/todos', { method: 'POST', headers: { ...json, 'x-csrf-token': browser.csrfToken ?? '' }, body });
+        assert.equal(
+          (await browser.fetch('/api/todos', { method: 'POST', headers: { ...json, 'x-csrf-token': 'wrong' }, body }))
+            .status,
+          403,
+        );
+        const ok = await browser.fetch('/api/todos', {
+          method: 'POST',
+          headers: { ...json, 'x-csrf-token': browser.csrfToken ?? '' },
+          body,
+        });
         assert.equal(ok.status, 201);
-        assert.equal((await browser.fetch('/api/todos', { headers: { accept: 'application/json' } })).status, 200, 'reads need no token');
+        assert.equal(
+          (await browser.fetch('/api/todos', { headers: { accept: 'application/json' } })).status,
+          200,
+          'reads need no token',
+        );
       });
 
       it('protects the log-in form too', async () => {
         const browser = new BrowserSession(t.baseUrl);
         await browser.page('/login');
-        const response = await browser.postForm('/login', { _csrf: 'nope', username: t.alice.username, password: t.alice.password });
+        const response = await browser.postForm('/login', {
+          _csrf: 'nope',
+          username: t.alice.username,
+          password: t.alice.password,
+        });
         assert.equal(response.status, 403);
       });
     });
@@ -118,7 +149,12 @@ for (const engine of ENGINES) {
         // Revoked behind this process's back, as through another replica: refused
         // once what this process remembers of the token has expired.
         await sleep(AUTH_CACHE_MS);
-        for (const headers of [auth(user.token), auth('unknown-token-0123456789abcdef'), { authorization: 'Basic abc' }, auth('x')]) {
+        for (const headers of [
+          auth(user.token),
+          auth('unknown-token-0123456789abcdef'),
+          { authorization: 'Basic abc' },
+          auth('x'),
+        ]) {
           const response = await t.request('/api/todos', { headers });
           assert.equal(response.status, 401);
           assert.equal(((await response.json()) as { error: string }).error, 'Invalid or revoked API token');
@@ -136,7 +172,9 @@ for (const engine of ENGINES) {
         assert.equal((await t.request('/api/todos', { headers: { authorization: `Bearer ${token}` } })).status, 200);
         const again = await browser.page('/account');
         assert.ok(!again.includes(token), 'and never again');
-        const revokeAction = new RegExp(`action="(/account/tokens/\\d+/revoke)"(?:(?!</form>)[^])*aria-label="Revoke token laptop script"`).exec(again)?.[1];
+        const revokeAction = new RegExp(
+          `action="(/account/tokens/\\d+/revoke)"(?:(?!</form>)[^])*aria-label="Revoke token laptop script"`,
+        ).exec(again)?.[1];
         assert.ok(revokeAction);
         assert.equal((await browser.postForm(revokeAction, {})).status, 303);
         assert.equal((await t.request('/api/todos', { headers: { authorization: `Bearer ${token}` } })).status, 401);
@@ -147,7 +185,11 @@ for (const engine of ENGINES) {
       const asForm = (token: string, fields: Record<string, string>): RequestInit => ({
         method: 'POST',
         redirect: 'manual',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'text/html',
+        },
         body: new URLSearchParams(fields).toString(),
       });
 
@@ -175,7 +217,9 @@ for (const engine of ENGINES) {
       });
 
       it('acts on no HTML page or form route', async () => {
-        const todo = (await (await t.request('/api/todos', { method: 'POST', json: { title: 'left alone' } })).json()) as { id: number };
+        const todo = (await (
+          await t.request('/api/todos', { method: 'POST', json: { title: 'left alone' } })
+        ).json()) as { id: number };
         const before = await (await t.request('/api/todos')).text();
         const gets = ['/', '/active', '/completed', '/account', '/login', '/signup', `/todos/${todo.id}/edit`];
         for (const path of gets) {
@@ -245,12 +289,19 @@ describe('CORS', () => {
     const preflight = await t.request('/api/todos', {
       method: 'OPTIONS',
       anonymous: true,
-      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'PATCH', 'access-control-request-headers': 'authorization, content-type' },
+      headers: {
+        origin: 'https://app.example.com',
+        'access-control-request-method': 'PATCH',
+        'access-control-request-headers': 'authorization, content-type',
+      },
     });
     assert.equal(preflight.status, 204);
     assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://app.example.com');
     assert.match(preflight.headers.get('access-control-allow-methods') ?? '', /PATCH/);
-    assert.match((preflight.headers.get('access-control-allow-headers') ?? '').toLowerCase(), /authorization.*content-type|content-type.*authorization/);
+    assert.match(
+      (preflight.headers.get('access-control-allow-headers') ?? '').toLowerCase(),
+      /authorization.*content-type|content-type.*authorization/,
+    );
     const get = await t.request('/api/todos', { headers: { origin: 'https://app.example.com' } });
     assert.equal(get.headers.get('access-control-allow-origin'), 'https://app.example.com');
 

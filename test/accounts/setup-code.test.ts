@@ -21,7 +21,10 @@ async function printedCode(server: CliServer): Promise<string> {
   throw new Error(`no setup code was printed:\n${server.output()}`);
 }
 
-async function signUp(server: CliServer, fields: Record<string, string>): Promise<{ browser: BrowserSession; response: Response }> {
+async function signUp(
+  server: CliServer,
+  fields: Record<string, string>,
+): Promise<{ browser: BrowserSession; response: Response }> {
   const browser = new BrowserSession(server.baseUrl);
   await browser.page('/signup');
   return { browser, response: await browser.postForm('/signup', { password: PASSWORD, ...fields }) };
@@ -55,7 +58,10 @@ for (const engine of ENGINES) {
       try {
         const code = await printedCode(server);
         assert.match(server.output(), /\/signup/, 'with the sign-up address');
-        assert.match(await new BrowserSession(server.baseUrl).page('/signup'), /<label>Setup code <input name="setupCode"/);
+        assert.match(
+          await new BrowserSession(server.baseUrl).page('/signup'),
+          /<label>Setup code <input name="setupCode"/,
+        );
 
         const plain = await signUp(server, { username: 'plain' });
         assert.equal(plain.response.status, 303);
@@ -67,14 +73,21 @@ for (const engine of ENGINES) {
         assert.equal(await canLogIn(server, 'wrongcode'), false, 'a wrong code creates nothing');
 
         // As a person would type it: lower case, without the dashes.
-        const owner = await signUp(server, { username: 'owner', setupCode: ` ${code.toLowerCase().replaceAll('-', '')} ` });
+        const owner = await signUp(server, {
+          username: 'owner',
+          setupCode: ` ${code.toLowerCase().replaceAll('-', '')} `,
+        });
         assert.equal(owner.response.status, 303);
         assert.equal(await isAdmin(owner.browser), true, 'the code makes the admin');
 
         const again = await signUp(server, { username: 'again', setupCode: code });
         assert.equal(again.response.status, 400, 'the code works once');
         assert.equal(await canLogIn(server, 'again'), false);
-        assert.doesNotMatch(await new BrowserSession(server.baseUrl).page('/signup'), /setupCode/, 'no field once an admin exists');
+        assert.doesNotMatch(
+          await new BrowserSession(server.baseUrl).page('/signup'),
+          /setupCode/,
+          'no field once an admin exists',
+        );
       } finally {
         await server.stop();
       }
@@ -98,7 +111,10 @@ for (const engine of ENGINES) {
     after(() => database.cleanup());
 
     it('still makes the first admin; the server then prints no setup code', async () => {
-      const created = await runCli(['createsuperuser', '--username', 'root'], { ...database.env, TODOAPP_PASSWORD: PASSWORD });
+      const created = await runCli(['createsuperuser', '--username', 'root'], {
+        ...database.env,
+        TODOAPP_PASSWORD: PASSWORD,
+      });
       assert.equal(created.code, 0, created.stderr);
       const server = await startCliServer(database.env);
       try {
@@ -126,7 +142,10 @@ describe('a printed setup code and createsuperuser on postgres', () => {
     const server = await startCliServer({ ...database.env, MIGRATE_ON_START: 'true' });
     try {
       const code = await printedCode(server);
-      const created = await runCli(['createsuperuser', '--username', 'root'], { ...database.env, TODOAPP_PASSWORD: PASSWORD });
+      const created = await runCli(['createsuperuser', '--username', 'root'], {
+        ...database.env,
+        TODOAPP_PASSWORD: PASSWORD,
+      });
       assert.equal(created.code, 0, created.stderr);
       const late = await signUp(server, { username: 'late', setupCode: code });
       assert.equal(late.response.status, 400);

@@ -14,7 +14,10 @@ function listedTitles(page: string): string[] {
 
 /** The table row (`<tr>…</tr>` contents) containing this text. */
 function rowOf(page: string, text: string): string {
-  const row = page.split('<tr>').find((candidate) => candidate.includes(text))?.split('</tr>')[0];
+  const row = page
+    .split('<tr>')
+    .find((candidate) => candidate.includes(text))
+    ?.split('</tr>')[0];
   assert.ok(row, `a row containing ${text}`);
   return row;
 }
@@ -28,7 +31,10 @@ for (const engine of ENGINES) {
     let alicesTodo: TodoJson;
 
     const api = async (user: TestUser, path: string, init: RequestInit & { json?: unknown } = {}) =>
-      t.request(path, { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${user.token}` } });
+      t.request(path, {
+        ...init,
+        headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${user.token}` },
+      });
     const createTodo = async (user: TestUser, json: Record<string, unknown>): Promise<TodoJson> => {
       const response = await api(user, '/api/todos', { method: 'POST', json });
       assert.equal(response.status, 201);
@@ -47,8 +53,17 @@ for (const engine of ENGINES) {
       t = await startTestApp(engine);
       bob = await t.createUser('bob');
       // Far past and far future dates keep "overdue" independent of the time zone.
-      seeded.milk = await createTodo(t.alice, { title: 'Alice buys milk', notes: 'semi-skimmed', dueDate: '2000-01-01' });
-      seeded.bike = await createTodo(bob, { title: 'Bob fixes the bike', notes: 'chain and 100% oil_can', dueDate: '2000-01-01', completed: true });
+      seeded.milk = await createTodo(t.alice, {
+        title: 'Alice buys milk',
+        notes: 'semi-skimmed',
+        dueDate: '2000-01-01',
+      });
+      seeded.bike = await createTodo(bob, {
+        title: 'Bob fixes the bike',
+        notes: 'chain and 100% oil_can',
+        dueDate: '2000-01-01',
+        completed: true,
+      });
       seeded.trip = await createTodo(bob, { title: 'Bob plans a trip', dueDate: '2999-12-31' });
       seeded.sale = await createTodo(bob, { title: 'Bob finds a 50% sale' });
       alicesTodo = seeded.milk;
@@ -62,7 +77,12 @@ for (const engine of ENGINES) {
       assert.match(response.headers.get('content-type') ?? '', /text\/html/);
       assert.equal(response.headers.get('cache-control'), 'private, no-store');
       const page = await response.text();
-      assert.deepEqual(listedTitles(page), ['Bob finds a 50% sale', 'Bob plans a trip', 'Bob fixes the bike', 'Alice buys milk']);
+      assert.deepEqual(listedTitles(page), [
+        'Bob finds a 50% sale',
+        'Bob plans a trip',
+        'Bob fixes the bike',
+        'Alice buys milk',
+      ]);
       assert.match(rowOf(page, 'Alice buys milk'), /<td>alice<\/td>/);
       assert.match(rowOf(page, 'Bob plans a trip'), /<td>bob<\/td>/);
       assert.match(rowOf(page, 'Bob plans a trip'), /2999-12-31/);
@@ -86,12 +106,23 @@ for (const engine of ENGINES) {
     });
 
     it('filters by owner, completed and overdue, alone and combined', async () => {
-      assert.deepEqual(await titlesFor(`?owner=${bob.id}`), ['Bob finds a 50% sale', 'Bob plans a trip', 'Bob fixes the bike']);
+      assert.deepEqual(await titlesFor(`?owner=${bob.id}`), [
+        'Bob finds a 50% sale',
+        'Bob plans a trip',
+        'Bob fixes the bike',
+      ]);
       assert.deepEqual(await titlesFor(`?owner=${t.alice.id}`), ['Alice buys milk']);
       assert.deepEqual(await titlesFor('?completed=true'), ['Bob fixes the bike']);
-      assert.deepEqual(await titlesFor('?completed=false'), ['Bob finds a 50% sale', 'Bob plans a trip', 'Alice buys milk']);
+      assert.deepEqual(await titlesFor('?completed=false'), [
+        'Bob finds a 50% sale',
+        'Bob plans a trip',
+        'Alice buys milk',
+      ]);
       assert.deepEqual(await titlesFor('?overdue=1'), ['Alice buys milk']);
-      assert.deepEqual(await titlesFor(`?q=bob&owner=${bob.id}&completed=false`), ['Bob finds a 50% sale', 'Bob plans a trip']);
+      assert.deepEqual(await titlesFor(`?q=bob&owner=${bob.id}&completed=false`), [
+        'Bob finds a 50% sale',
+        'Bob plans a trip',
+      ]);
       assert.deepEqual(await titlesFor(`?q=trip&owner=${bob.id}&completed=false`), ['Bob plans a trip']);
       assert.deepEqual(await titlesFor(`?owner=${bob.id}&overdue=1`), []);
       // What the form sends when a select is left at "any".
@@ -109,7 +140,16 @@ for (const engine of ENGINES) {
     });
 
     it('refuses a malformed filter with 400', async () => {
-      for (const query of ['?owner=abc', '?owner=0', '?owner=99999999999', '?completed=maybe', '?overdue=yes', '?page=0', '?page=x', '?unknown=1']) {
+      for (const query of [
+        '?owner=abc',
+        '?owner=0',
+        '?owner=99999999999',
+        '?completed=maybe',
+        '?overdue=yes',
+        '?page=0',
+        '?page=x',
+        '?unknown=1',
+      ]) {
         const response = await admin.fetch(`/admin${query}`);
         assert.equal(response.status, 400, query);
       }
@@ -117,7 +157,10 @@ for (const engine of ENGINES) {
 
     it('pages through more than 200 todos', async () => {
       const carol = await t.createUser('carol');
-      await t.db.query(`INSERT INTO todos (owner_id, title) SELECT $1, 'Carol item ' || g FROM generate_series(1, 205) AS g`, [carol.id]);
+      await t.db.query(
+        `INSERT INTO todos (owner_id, title) SELECT $1, 'Carol item ' || g FROM generate_series(1, 205) AS g`,
+        [carol.id],
+      );
       const first = await admin.page(`/admin?owner=${carol.id}`);
       const firstTitles = listedTitles(first);
       assert.equal(firstTitles.length, 200);
@@ -125,7 +168,13 @@ for (const engine of ENGINES) {
       assert.match(first, new RegExp(`<a href="/admin\\?owner=${carol.id}&amp;page=2" rel="next">Next page</a>`));
       assert.doesNotMatch(first, /rel="prev"/);
       const second = await admin.page(`/admin?owner=${carol.id}&page=2`);
-      assert.deepEqual(listedTitles(second), ['Carol item 5', 'Carol item 4', 'Carol item 3', 'Carol item 2', 'Carol item 1']);
+      assert.deepEqual(listedTitles(second), [
+        'Carol item 5',
+        'Carol item 4',
+        'Carol item 3',
+        'Carol item 2',
+        'Carol item 1',
+      ]);
       assert.match(second, new RegExp(`<a href="/admin\\?owner=${carol.id}" rel="prev">Previous page</a>`));
       assert.doesNotMatch(second, /rel="next"/);
       assert.deepEqual(listedTitles(await admin.page(`/admin?owner=${carol.id}&page=3`)), []);
@@ -140,7 +189,12 @@ for (const engine of ENGINES) {
       assert.match(form, /<input name="dueDate" type="date" value="2999-12-31">/);
       assert.match(form, /aria-label="Delete todo Bob plans a trip"/);
 
-      const response = await admin.postForm(`/admin/todos/${id}`, { title: '  Bob plans a long trip ', notes: 'by train\nand ferry', dueDate: '2030-05-06', completed: '1' });
+      const response = await admin.postForm(`/admin/todos/${id}`, {
+        title: '  Bob plans a long trip ',
+        notes: 'by train\nand ferry',
+        dueDate: '2030-05-06',
+        completed: '1',
+      });
       assert.equal(response.status, 303);
       assert.equal(response.headers.get('location'), `/admin/todos/${id}?notice=saved`);
       let todo = (await (await bobsView(id)).json()) as TodoJson;
@@ -148,10 +202,16 @@ for (const engine of ENGINES) {
       assert.equal(todo.notes, 'by train\nand ferry');
       assert.equal(todo.dueDate, '2030-05-06');
       assert.equal(todo.completed, true);
-      assert.match(await admin.page(`/admin/todos/${id}?notice=saved`), /role="status" class="notice">The todo was saved\./);
+      assert.match(
+        await admin.page(`/admin/todos/${id}?notice=saved`),
+        /role="status" class="notice">The todo was saved\./,
+      );
 
       // An unticked checkbox and an empty date field: not completed, no due date.
-      assert.equal((await admin.postForm(`/admin/todos/${id}`, { title: 'Bob plans a trip', notes: '', dueDate: '' })).status, 303);
+      assert.equal(
+        (await admin.postForm(`/admin/todos/${id}`, { title: 'Bob plans a trip', notes: '', dueDate: '' })).status,
+        303,
+      );
       todo = (await (await bobsView(id)).json()) as TodoJson;
       assert.deepEqual([todo.title, todo.notes, todo.dueDate, todo.completed], ['Bob plans a trip', '', null, false]);
       seeded.trip = todo;
@@ -184,17 +244,33 @@ for (const engine of ENGINES) {
     it('answers 404 for todos that do not exist or ids that are not ids', async () => {
       for (const id of ['abc', '0', '-1', '1.5', '99999999999', '2147483647']) {
         assert.equal((await admin.fetch(`/admin/todos/${id}`)).status, 404, `GET ${id}`);
-        assert.equal((await admin.postForm(`/admin/todos/${id}`, { title: 'x', notes: '', dueDate: '' })).status, 404, `POST ${id}`);
+        assert.equal(
+          (await admin.postForm(`/admin/todos/${id}`, { title: 'x', notes: '', dueDate: '' })).status,
+          404,
+          `POST ${id}`,
+        );
         assert.equal((await admin.postForm(`/admin/todos/${id}/delete`, {})).status, 404, `delete ${id}`);
       }
       for (const id of ['abc', '0', '99999999999', '2147483647']) {
         assert.equal((await admin.postForm(`/admin/users/${id}/disable`, {})).status, 404, `disable ${id}`);
       }
       // Unknown URLs and methods under /admin: 404 for the admin as well, even with a valid CSRF token.
-      for (const path of ['/admin/', '/admin/no-such-page', '/admin/users/1', `/admin/users/${bob.id}/delete`, `/admin/todos/${seeded.trip.id}/delete`]) {
+      for (const path of [
+        '/admin/',
+        '/admin/no-such-page',
+        '/admin/users/1',
+        `/admin/users/${bob.id}/delete`,
+        `/admin/todos/${seeded.trip.id}/delete`,
+      ]) {
         assert.equal((await admin.fetch(path)).status, 404, `GET ${path}`);
       }
-      for (const path of ['/admin', '/admin/', '/admin/no-such-page', '/admin/users', `/admin/users/${bob.id}/delete`]) {
+      for (const path of [
+        '/admin',
+        '/admin/',
+        '/admin/no-such-page',
+        '/admin/users',
+        `/admin/users/${bob.id}/delete`,
+      ]) {
         assert.equal((await admin.postForm(path, {})).status, 404, `POST ${path}`);
       }
       assert.equal((await bobsView(seeded.trip.id)).status, 200);
@@ -208,7 +284,11 @@ for (const engine of ENGINES) {
       assert.equal((await bobsView(doomed.id)).status, 404);
       assert.match(await admin.page('/admin?notice=deleted'), /The todo was deleted\./);
       for (const key of ['bogus', 'constructor', '<b>hi</b>']) {
-        assert.doesNotMatch(await admin.page(`/admin?notice=${encodeURIComponent(key)}`), /role="status"/, 'only known notices are shown');
+        assert.doesNotMatch(
+          await admin.page(`/admin?notice=${encodeURIComponent(key)}`),
+          /role="status"/,
+          'only known notices are shown',
+        );
       }
       assert.equal((await admin.postForm(`/admin/todos/${doomed.id}/delete`, {})).status, 404);
       assert.equal((await bobsView(seeded.trip.id)).status, 200, 'only that todo');
@@ -218,7 +298,10 @@ for (const engine of ENGINES) {
       const bobsCount = ((await (await api(bob, '/api/todos')).json()) as unknown[]).length;
       const page = await admin.page('/admin/users');
       const bobsRow = rowOf(page, '<th scope="row">bob</th>');
-      assert.match(bobsRow, new RegExp(`<a href="/admin\\?owner=${bob.id}" aria-label="${bobsCount} todos of bob">${bobsCount}</a>`));
+      assert.match(
+        bobsRow,
+        new RegExp(`<a href="/admin\\?owner=${bob.id}" aria-label="${bobsCount} todos of bob">${bobsCount}</a>`),
+      );
       assert.match(bobsRow, /<td>no<\/td>\s*<td>no<\/td>/, 'not admin, not disabled');
       assert.match(bobsRow, /aria-label="Disable bob">Disable</);
       assert.match(bobsRow, /aria-label="Grant admin to bob">Grant admin</);
@@ -226,7 +309,11 @@ for (const engine of ENGINES) {
       assert.match(alicesRow, /<td>yes<\/td>\s*<td>no<\/td>\s*<td><a[^>]*>1<\/a><\/td>/);
       assert.match(alicesRow, /\(you\)/);
       assert.doesNotMatch(alicesRow, /<button/, 'no buttons to lock yourself out');
-      assert.equal((page.match(/name="_csrf"/g) ?? []).length, (page.match(/<form /g) ?? []).length, 'every form carries the CSRF token');
+      assert.equal(
+        (page.match(/name="_csrf"/g) ?? []).length,
+        (page.match(/<form /g) ?? []).length,
+        'every form carries the CSRF token',
+      );
     });
 
     it('disabling a user ends their sessions and logins; enabling lets them back in', async () => {
@@ -266,7 +353,10 @@ for (const engine of ENGINES) {
       assert.equal(granted.status, 303);
       assert.equal(granted.headers.get('location'), '/admin/users?notice=grant-admin');
       assert.equal((await userRow('bob')).isAdmin, true);
-      assert.match(rowOf(await admin.page('/admin/users'), '<th scope="row">bob</th>'), /aria-label="Revoke admin from bob">Revoke admin</);
+      assert.match(
+        rowOf(await admin.page('/admin/users'), '<th scope="row">bob</th>'),
+        /aria-label="Revoke admin from bob">Revoke admin</,
+      );
       assert.equal((await bobsBrowser.fetch('/admin')).status, 200, 'the same session, now an admin');
       assert.deepEqual(listedTitles(await bobsBrowser.page('/admin?q=milk')), ['Alice buys milk']);
 
@@ -321,8 +411,12 @@ for (const engine of ENGINES) {
       ];
 
       async function snapshot() {
-        const users = (await usersRepository.listWithTodoCounts(t.db)).map(({ username, isAdmin, isDisabled, todoCount }) => ({ username, isAdmin, isDisabled, todoCount }));
-        const todos = await t.db.query('SELECT id, title, notes, due_date::text, completed, updated_at FROM todos ORDER BY id');
+        const users = (await usersRepository.listWithTodoCounts(t.db)).map(
+          ({ username, isAdmin, isDisabled, todoCount }) => ({ username, isAdmin, isDisabled, todoCount }),
+        );
+        const todos = await t.db.query(
+          'SELECT id, title, notes, due_date::text, completed, updated_at FROM todos ORDER BY id',
+        );
         return { users, todos };
       }
 
@@ -336,8 +430,13 @@ for (const engine of ENGINES) {
           assert.equal(response.status, 404, `GET ${path}`);
           assert.equal(await response.text(), notFoundPage, `GET ${path} looks like any missing page`);
         }
-        const jsonReference = await (await browser.fetch('/no-such-page', { headers: { accept: 'application/json' } })).text();
-        assert.equal(await (await browser.fetch('/admin', { headers: { accept: 'application/json' } })).text(), jsonReference);
+        const jsonReference = await (
+          await browser.fetch('/no-such-page', { headers: { accept: 'application/json' } })
+        ).text();
+        assert.equal(
+          await (await browser.fetch('/admin', { headers: { accept: 'application/json' } })).text(),
+          jsonReference,
+        );
         for (const [path, fields] of postForms()) {
           const response = await browser.postForm(path, fields);
           assert.equal(response.status, 404, `POST ${path}`);
@@ -345,7 +444,16 @@ for (const engine of ENGINES) {
         }
         // Even without a CSRF token, or with a body that is not a form at all.
         assert.equal((await browser.fetch('/admin/users/1/disable', { method: 'POST' })).status, 404);
-        assert.equal((await browser.fetch('/admin/users/1/disable', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' })).status, 404);
+        assert.equal(
+          (
+            await browser.fetch('/admin/users/1/disable', {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: '{',
+            })
+          ).status,
+          404,
+        );
         assert.deepEqual(await snapshot(), before, 'nothing changed');
       }
 
@@ -395,7 +503,11 @@ for (const engine of ENGINES) {
       assert.match(search, /value="&quot;&gt;&lt;img src=x onerror=alert\(1\)&gt;"/);
       assert.ok(edits[0]?.includes('value="&lt;script&gt;alert(1)&lt;/script&gt;"'));
       assert.ok(edits[1]?.includes('aria-label="Delete todo &quot;&gt;&lt;img src=x onerror=alert(1)&gt;"'));
-      assert.ok(edits[0]?.includes('<textarea name="notes" rows="6">&lt;/textarea&gt;&lt;script&gt;alert(2)&lt;/script&gt;</textarea>'));
+      assert.ok(
+        edits[0]?.includes(
+          '<textarea name="notes" rows="6">&lt;/textarea&gt;&lt;script&gt;alert(2)&lt;/script&gt;</textarea>',
+        ),
+      );
     });
 
     it('refuses posts without a valid CSRF token with 403, changing nothing', async () => {

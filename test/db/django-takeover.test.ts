@@ -39,13 +39,48 @@ for (const engine of ENGINES) {
       try {
         const response = await t.request('/api/todos');
         assert.equal(response.status, 200);
-        const todos = (await response.json()) as { id: number; title: string; notes: string; dueDate: string; createdAt: string; completed: boolean }[];
+        const todos = (await response.json()) as {
+          id: number;
+          title: string;
+          notes: string;
+          dueDate: string;
+          createdAt: string;
+          completed: boolean;
+        }[];
         assert.deepEqual(
-          todos.map(({ id, title, notes, dueDate, createdAt, completed }) => ({ id, title, notes, dueDate, createdAt, completed })),
+          todos.map(({ id, title, notes, dueDate, createdAt, completed }) => ({
+            id,
+            title,
+            notes,
+            dueDate,
+            createdAt,
+            completed,
+          })),
           [
-            { id: 4, title: 'Buy milk again', notes: '', dueDate: '2021-03-09', createdAt: '2021-03-08T00:00:00.000Z', completed: false },
-            { id: 3, title: 'Call mum', notes: 'about Sunday', dueDate: '2021-03-07', createdAt: '2021-03-07T00:00:00.000Z', completed: false },
-            { id: 2, title: 'File taxes <b>now</b>', notes: '', dueDate: '2021-04-30', createdAt: '2021-03-05T00:00:00.000Z', completed: false },
+            {
+              id: 4,
+              title: 'Buy milk again',
+              notes: '',
+              dueDate: '2021-03-09',
+              createdAt: '2021-03-08T00:00:00.000Z',
+              completed: false,
+            },
+            {
+              id: 3,
+              title: 'Call mum',
+              notes: 'about Sunday',
+              dueDate: '2021-03-07',
+              createdAt: '2021-03-07T00:00:00.000Z',
+              completed: false,
+            },
+            {
+              id: 2,
+              title: 'File taxes <b>now</b>',
+              notes: '',
+              dueDate: '2021-04-30',
+              createdAt: '2021-03-05T00:00:00.000Z',
+              completed: false,
+            },
           ],
         );
         // New todos get fresh ids after the old ones.

@@ -15,7 +15,11 @@ describe('a database restart within the retry budget', () => {
   before(async () => {
     // Durable, unlike the other tests' servers: a crash must not lose what was acknowledged.
     server = await startPostgresServer({ settings: { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' } });
-    t = await startTestApp('postgres', { DATABASE_URL: server.url('postgres'), DB_RETRY_BUDGET_MS: '20000', DB_CONNECT_TIMEOUT_S: '2' });
+    t = await startTestApp('postgres', {
+      DATABASE_URL: server.url('postgres'),
+      DB_RETRY_BUDGET_MS: '20000',
+      DB_CONNECT_TIMEOUT_S: '2',
+    });
   });
   after(async () => {
     await t?.close().catch(() => {});
@@ -29,7 +33,9 @@ describe('a database restart within the retry budget', () => {
 
       await server.halt(mode);
       const titles = Array.from({ length: 5 }, (_, i) => `${mode} ${i}`);
-      const writes = titles.map((title) => t.request('/api/todos', { method: 'POST', json: { title }, headers: { 'idempotency-key': randomUUID() } }));
+      const writes = titles.map((title) =>
+        t.request('/api/todos', { method: 'POST', json: { title }, headers: { 'idempotency-key': randomUUID() } }),
+      );
       const reads = Array.from({ length: 3 }, () => t.request('/api/todos'));
       await sleep(1500);
       await server.resume();
@@ -42,7 +48,13 @@ describe('a database restart within the retry budget', () => {
       for (const read of await Promise.all(reads)) assert.equal(read.status, 200);
       const afterwards = (await (await t.request('/api/todos')).json()) as TodoJson[];
       assert.equal(afterwards.length, before.length + titles.length, 'each write stored exactly once');
-      assert.deepEqual(afterwards.map((todo) => todo.title).filter((title) => title.startsWith(mode)).sort(), titles);
+      assert.deepEqual(
+        afterwards
+          .map((todo) => todo.title)
+          .filter((title) => title.startsWith(mode))
+          .sort(),
+        titles,
+      );
     });
   }
 });

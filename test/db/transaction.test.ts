@@ -14,7 +14,8 @@ for (const engine of ENGINES) {
     });
     after(() => t.close());
 
-    const notes = async () => (await t.db.query<{ note: string }>('SELECT note FROM tx_probe ORDER BY id')).map((row) => row.note);
+    const notes = async () =>
+      (await t.db.query<{ note: string }>('SELECT note FROM tx_probe ORDER BY id')).map((row) => row.note);
 
     it('commits a last statement nobody waited for', async () => {
       await t.db.transaction(async (tx) => {

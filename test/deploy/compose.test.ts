@@ -54,13 +54,21 @@ function envFileEntries(text: string): [string, string][] {
 async function composeConfig(file: string, envFile: string): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     // Only PATH and HOME: the developer's own variables must not fill in ${…}.
-    const { stdout, stderr } = await execFileAsync('docker-compose', ['--project-directory', ROOT, '-f', file, '--env-file', envFile, 'config'], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME },
-    });
+    const { stdout, stderr } = await execFileAsync(
+      'docker-compose',
+      ['--project-directory', ROOT, '-f', file, '--env-file', envFile, 'config'],
+      {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      },
+    );
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failure = error as { code?: number | string; stdout?: string; stderr?: string };
-    if (failure.code === 'ENOENT') throw new Error("docker-compose is not installed (Debian's docker-compose package; npm test installs it as root)", { cause: error });
+    if (failure.code === 'ENOENT')
+      throw new Error(
+        "docker-compose is not installed (Debian's docker-compose package; npm test installs it as root)",
+        { cause: error },
+      );
     return { code: Number(failure.code ?? 1), stdout: failure.stdout ?? '', stderr: failure.stderr ?? '' };
   }
 }
@@ -74,10 +82,13 @@ function composeProblems(config: ComposeFile, raw: ComposeFile, version: string)
   if (names.join() !== expected.join()) problems.push(`services are ${names.join(', ')}, not ${expected.join(', ')}`);
 
   for (const [name, service] of Object.entries(services)) {
-    if (!isPinnedImage(service.image)) problems.push(`${name}: image ${service.image ?? '(unset)'} is not pinned to a version`);
+    if (!isPinnedImage(service.image))
+      problems.push(`${name}: image ${service.image ?? '(unset)'} is not pinned to a version`);
     for (const [dependency, { condition } = {}] of Object.entries(service.depends_on ?? {})) {
-      if (!condition || condition === 'service_started') problems.push(`${name}: depends on ${dependency} without waiting for it to be healthy or done`);
-      if (condition === 'service_healthy' && !services[dependency]?.healthcheck) problems.push(`${name}: waits for ${dependency} to be healthy, but it has no healthcheck`);
+      if (!condition || condition === 'service_started')
+        problems.push(`${name}: depends on ${dependency} without waiting for it to be healthy or done`);
+      if (condition === 'service_healthy' && !services[dependency]?.healthcheck)
+        problems.push(`${name}: waits for ${dependency} to be healthy, but it has no healthcheck`);
     }
     const longRunning = service.restart !== 'no';
     if (longRunning && !service.healthcheck?.test?.length) problems.push(`${name}: no healthcheck`);
@@ -87,14 +98,19 @@ function composeProblems(config: ComposeFile, raw: ComposeFile, version: string)
   const { app, migrate, lb } = services;
   if (app) {
     if ((app.deploy?.replicas ?? 1) < 2) problems.push('app: fewer than 2 replicas');
-    if (app.depends_on?.migrate?.condition !== 'service_completed_successfully') problems.push('app: does not wait for migrate to complete successfully');
-    if (app.ports?.length) problems.push('app: publishes ports itself (replicas would clash); the load balancer publishes the port');
-    if (app.image !== `todoapp:${version}`) problems.push(`app: image ${app.image ?? '(unset)'} is not todoapp:${version}`);
-    if (app.build?.dockerfile !== 'deploy/docker/Dockerfile') problems.push('app: not built from deploy/docker/Dockerfile');
+    if (app.depends_on?.migrate?.condition !== 'service_completed_successfully')
+      problems.push('app: does not wait for migrate to complete successfully');
+    if (app.ports?.length)
+      problems.push('app: publishes ports itself (replicas would clash); the load balancer publishes the port');
+    if (app.image !== `todoapp:${version}`)
+      problems.push(`app: image ${app.image ?? '(unset)'} is not todoapp:${version}`);
+    if (app.build?.dockerfile !== 'deploy/docker/Dockerfile')
+      problems.push('app: not built from deploy/docker/Dockerfile');
     // The app must accept its configuration (src/config.ts), and know both database servers.
     try {
       const settings = loadConfig(app.environment ?? {});
-      if (settings.database.kind !== 'server' || !/db-primary.*,.*db-standby/.test(settings.database.url)) problems.push('app: is not given both database servers');
+      if (settings.database.kind !== 'server' || !/db-primary.*,.*db-standby/.test(settings.database.url))
+        problems.push('app: is not given both database servers');
     } catch (error) {
       problems.push(`app: the app rejects its configuration: ${(error as Error).message}`);
     }
@@ -109,7 +125,8 @@ function composeProblems(config: ComposeFile, raw: ComposeFile, version: string)
     if (lb.depends_on?.app?.condition !== 'service_healthy') problems.push('lb: does not wait for a healthy app');
   }
   const standby = services['db-standby'];
-  if (standby?.depends_on?.['db-primary']?.condition !== 'service_healthy') problems.push('db-standby: does not wait for a healthy primary');
+  if (standby?.depends_on?.['db-primary']?.condition !== 'service_healthy')
+    problems.push('db-standby: does not wait for a healthy primary');
 
   // Credentials: only ${VAR:?…} in compose.yaml, never a value or a default.
   for (const [name, service] of Object.entries(raw.services)) {
@@ -136,7 +153,9 @@ describe('compose.yaml', () => {
     version = (JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
     envExample = envFileEntries(await readFile(path.join(ROOT, '.env.example'), 'utf8'));
     // .env.example with every empty value filled in, as a person would.
-    const filled = envExample.map(([key, value]) => `${key}=${value || randomBytes(36).toString('base64url')}`).join('\n');
+    const filled = envExample
+      .map(([key, value]) => `${key}=${value || randomBytes(36).toString('base64url')}`)
+      .join('\n');
     await writeFile(path.join(tempDir, '.env'), `${filled}\n`);
     const result = await composeConfig(path.join(ROOT, 'compose.yaml'), path.join(tempDir, '.env'));
     assert.equal(result.code, 0, `docker-compose config failed:\n${result.stderr}`);
@@ -152,9 +171,14 @@ describe('compose.yaml', () => {
   });
 
   it('.env.example names every variable compose.yaml uses, and holds no secret', async () => {
-    const used = new Set([...(await readFile(path.join(ROOT, 'compose.yaml'), 'utf8')).matchAll(/\$\{([A-Z_]+)/g)].map((match) => match[1]));
+    const used = new Set(
+      [...(await readFile(path.join(ROOT, 'compose.yaml'), 'utf8')).matchAll(/\$\{([A-Z_]+)/g)].map(
+        (match) => match[1],
+      ),
+    );
     assert.deepEqual([...used].sort(), envExample.map(([key]) => key).sort());
-    for (const [key, value] of envExample) if (SECRET_NAME.test(key)) assert.equal(value, '', `${key} has a value in .env.example`);
+    for (const [key, value] of envExample)
+      if (SECRET_NAME.test(key)) assert.equal(value, '', `${key} has a value in .env.example`);
   });
 
   it('.env is git-ignored', async () => {
@@ -164,21 +188,38 @@ describe('compose.yaml', () => {
 
   it('refuses to start while a secret is missing from .env', async () => {
     const envFile = path.join(tempDir, 'missing.env');
-    await writeFile(envFile, envExample.map(([key, value]) => `${key}=${key === 'SECRET_KEY' ? '' : value || 'x'}`).join('\n'));
+    await writeFile(
+      envFile,
+      envExample.map(([key, value]) => `${key}=${key === 'SECRET_KEY' ? '' : value || 'x'}`).join('\n'),
+    );
     const result = await composeConfig(path.join(ROOT, 'compose.yaml'), envFile);
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /set SECRET_KEY in \.env/);
   });
 
   it('the standby is cloned with pg_basebackup -R through the slot the primary makes', async () => {
-    const standbyScript = (await readFile(path.join(ROOT, 'deploy/compose/standby-entrypoint.sh'), 'utf8')).replace(/\\\n\s*/g, ' ');
+    const standbyScript = (await readFile(path.join(ROOT, 'deploy/compose/standby-entrypoint.sh'), 'utf8')).replace(
+      /\\\n\s*/g,
+      ' ',
+    );
     const primaryScript = await readFile(path.join(ROOT, 'deploy/compose/primary-init.sh'), 'utf8');
     const mounted = (service: string) => (raw.services[service]?.volumes ?? []).map(String);
-    assert.ok(mounted('db-standby').some((volume) => volume.startsWith('./deploy/compose/standby-entrypoint.sh:')), 'the standby runs the script');
-    assert.ok(mounted('db-primary').some((volume) => volume.startsWith('./deploy/compose/primary-init.sh:/docker-entrypoint-initdb.d/')), 'the primary runs its init script');
+    assert.ok(
+      mounted('db-standby').some((volume) => volume.startsWith('./deploy/compose/standby-entrypoint.sh:')),
+      'the standby runs the script',
+    );
+    assert.ok(
+      mounted('db-primary').some((volume) =>
+        volume.startsWith('./deploy/compose/primary-init.sh:/docker-entrypoint-initdb.d/'),
+      ),
+      'the primary runs its init script',
+    );
     assert.match(standbyScript, /pg_basebackup [^\n]*--write-recovery-conf/);
     const slot = /--slot=(\w+)/.exec(standbyScript)?.[1];
-    assert.ok(slot && primaryScript.includes(`pg_create_physical_replication_slot('${slot}')`), 'the primary creates the slot the standby uses');
+    assert.ok(
+      slot && primaryScript.includes(`pg_create_physical_replication_slot('${slot}')`),
+      'the primary creates the slot the standby uses',
+    );
     assert.match(primaryScript, /host replication replicator all scram-sha-256/);
   });
 
@@ -191,14 +232,42 @@ describe('compose.yaml', () => {
 
   describe('the checks reject', () => {
     const fixtures: [string, (file: ComposeFile) => void, RegExp][] = [
-      ['an app that does not wait for the migration', (f) => void delete f.services.app!.depends_on!.migrate, /app: does not wait for migrate/],
-      ['a dependency without a condition', (f) => void (f.services.migrate!.depends_on = { 'db-primary': {} }), /migrate: depends on db-primary without waiting/],
-      ['a service without a healthcheck', (f) => void delete f.services['db-standby']!.healthcheck, /db-standby: no healthcheck/],
+      [
+        'an app that does not wait for the migration',
+        (f) => void delete f.services.app!.depends_on!.migrate,
+        /app: does not wait for migrate/,
+      ],
+      [
+        'a dependency without a condition',
+        (f) => void (f.services.migrate!.depends_on = { 'db-primary': {} }),
+        /migrate: depends on db-primary without waiting/,
+      ],
+      [
+        'a service without a healthcheck',
+        (f) => void delete f.services['db-standby']!.healthcheck,
+        /db-standby: no healthcheck/,
+      ],
       ['a single replica', (f) => void (f.services.app!.deploy = { replicas: 1 }), /fewer than 2 replicas/],
-      ['an unpinned image', (f) => void (f.services['db-primary']!.image = 'postgres:latest'), /db-primary: image postgres:latest is not pinned/],
-      ['a password written into the file', (f) => void (f.services['db-primary']!.environment!.POSTGRES_PASSWORD = 'hunter2'), /db-primary: POSTGRES_PASSWORD must be/],
-      ['a secret with a default', (f) => void (f.services.app!.environment!.SECRET_KEY = '${SECRET_KEY:-changeme-changeme-changeme-changeme}'), /app: SECRET_KEY must be/],
-      ['a setting the app rejects', (f) => void (f.services.app!.environment!.LOG_LEVEL = 'verbose'), /the app rejects its configuration/],
+      [
+        'an unpinned image',
+        (f) => void (f.services['db-primary']!.image = 'postgres:latest'),
+        /db-primary: image postgres:latest is not pinned/,
+      ],
+      [
+        'a password written into the file',
+        (f) => void (f.services['db-primary']!.environment!.POSTGRES_PASSWORD = 'hunter2'),
+        /db-primary: POSTGRES_PASSWORD must be/,
+      ],
+      [
+        'a secret with a default',
+        (f) => void (f.services.app!.environment!.SECRET_KEY = '${SECRET_KEY:-changeme-changeme-changeme-changeme}'),
+        /app: SECRET_KEY must be/,
+      ],
+      [
+        'a setting the app rejects',
+        (f) => void (f.services.app!.environment!.LOG_LEVEL = 'verbose'),
+        /the app rejects its configuration/,
+      ],
     ];
     for (const [name, change, expected] of fixtures) {
       it(name, () => {
@@ -207,7 +276,10 @@ describe('compose.yaml', () => {
         change(changedConfig);
         change(changedRaw);
         const problems = composeProblems(changedConfig, changedRaw, version);
-        assert.ok(problems.some((problem) => expected.test(problem)), `expected ${expected}, got:\n${problems.join('\n')}`);
+        assert.ok(
+          problems.some((problem) => expected.test(problem)),
+          `expected ${expected}, got:\n${problems.join('\n')}`,
+        );
       });
     }
 
@@ -215,7 +287,11 @@ describe('compose.yaml', () => {
       const text = await readFile(path.join(ROOT, 'compose.yaml'), 'utf8');
       const cases: [string, (document: Document) => void, RegExp][] = [
         ['unchanged', () => {}, /^$/],
-        ['misspelt condition', (document) => document.setIn(['services', 'app', 'depends_on', 'migrate', 'condition'], 'service_completed'), /service_completed/],
+        [
+          'misspelt condition',
+          (document) => document.setIn(['services', 'app', 'depends_on', 'migrate', 'condition'], 'service_completed'),
+          /service_completed/,
+        ],
         ['unknown key', (document) => document.setIn(['services', 'app', 'healthchek'], {}), /healthchek/],
       ];
       for (const [name, change, expected] of cases) {

@@ -5,7 +5,15 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { dockerfileProblems, isIgnored, parseCopy, parseDockerfile, parseDockerignore, parseEnv, parseExecForm } from './dockerfile.ts';
+import {
+  dockerfileProblems,
+  isIgnored,
+  parseCopy,
+  parseDockerfile,
+  parseDockerignore,
+  parseEnv,
+  parseExecForm,
+} from './dockerfile.ts';
 import { ROOT } from './k8s.ts';
 
 const DOCKERFILE = await readFile(path.join(ROOT, 'deploy/docker/Dockerfile'), 'utf8');
@@ -17,7 +25,9 @@ function problemsWith(search: RegExp, replacement: string): string[] {
 
 describe('the Dockerfile reader', () => {
   it('reads stages, joins continued lines and drops comments', () => {
-    const stages = parseDockerfile('# comment\nFROM node:22.1.0 AS build\nRUN a \\\n  && b\n\nFROM node:22.1.0\n# inside\nCMD ["serve"]\n');
+    const stages = parseDockerfile(
+      '# comment\nFROM node:22.1.0 AS build\nRUN a \\\n  && b\n\nFROM node:22.1.0\n# inside\nCMD ["serve"]\n',
+    );
     assert.deepEqual(stages, [
       { base: 'node:22.1.0', name: 'build', instructions: [{ keyword: 'RUN', args: 'a    && b' }] },
       { base: 'node:22.1.0', name: undefined, instructions: [{ keyword: 'CMD', args: '["serve"]' }] },
@@ -26,8 +36,16 @@ describe('the Dockerfile reader', () => {
   });
 
   it('reads COPY and ENV, and refuses what the replay does not understand', () => {
-    assert.deepEqual(parseCopy('--from=build /app/dist ./dist'), { from: 'build', sources: ['/app/dist'], destination: './dist' });
-    assert.deepEqual(parseCopy('package.json package-lock.json ./'), { from: undefined, sources: ['package.json', 'package-lock.json'], destination: './' });
+    assert.deepEqual(parseCopy('--from=build /app/dist ./dist'), {
+      from: 'build',
+      sources: ['/app/dist'],
+      destination: './dist',
+    });
+    assert.deepEqual(parseCopy('package.json package-lock.json ./'), {
+      from: undefined,
+      sources: ['package.json', 'package-lock.json'],
+      destination: './',
+    });
     assert.throws(() => parseCopy('--chown=1000 src ./src'), /not understood/);
     assert.deepEqual(parseEnv('A=1 B=x=y'), { A: '1', B: 'x=y' });
     assert.throws(() => parseEnv('A 1'), /KEY=VALUE/);
@@ -52,24 +70,57 @@ describe('dockerfileProblems', () => {
   });
 
   const fixtures: [string, RegExp, string, RegExp][] = [
-    ['an unpinned base image', /^FROM node:[^\s]+ AS build$/m, 'FROM node:latest AS build', /FROM node:latest: not a pinned Node.js LTS image/],
-    ['a Node.js line that is no LTS', /^FROM node:[^\s]+$/m, 'FROM node:23.11.0-bookworm-slim', /FROM node:23.11.0-bookworm-slim: not a pinned Node.js LTS/],
+    [
+      'an unpinned base image',
+      /^FROM node:[^\s]+ AS build$/m,
+      'FROM node:latest AS build',
+      /FROM node:latest: not a pinned Node.js LTS image/,
+    ],
+    [
+      'a Node.js line that is no LTS',
+      /^FROM node:[^\s]+$/m,
+      'FROM node:23.11.0-bookworm-slim',
+      /FROM node:23.11.0-bookworm-slim: not a pinned Node.js LTS/,
+    ],
     ['root', /^USER .*$/m, 'USER root', /USER root: the final stage must run as a numeric non-root user/],
     ['a named user', /^USER .*$/m, 'USER node', /USER node: the final stage must run as a numeric non-root user/],
     ['listening on loopback', /HOST=0\.0\.0\.0/, 'HOST=127.0.0.1', /ENV HOST is not 0.0.0.0/],
     ['another port', /^EXPOSE 8000 9464$/m, 'EXPOSE 3000', /EXPOSE is not 8000 9464/],
     ['no metrics port', /METRICS_PORT=9464 /, '', /ENV METRICS_PORT is not 9464/],
     ['no tini', /^ENTRYPOINT .*$/m, 'ENTRYPOINT ["node", "bin/todoapp.js"]', /ENTRYPOINT must be tini -- node/],
-    ['node without the measured V8 flags', /^ENTRYPOINT .*$/m, 'ENTRYPOINT ["/usr/bin/tini", "--", "node", "bin/todoapp.js"]', /ENTRYPOINT must start node with the flags the benchmark measured/],
-    ['a shell-form entry point (SIGTERM goes to the shell)', /^ENTRYPOINT .*$/m, 'ENTRYPOINT /usr/bin/tini -- node bin/todoapp.js', /not in exec \(JSON array\) form/],
-    ['tini not installed', /install -y --no-install-recommends tini/, 'install -y --no-install-recommends curl', /tini is not installed/],
-    ['building in the final stage', /^CMD .*$/m, 'RUN npm install\nCMD ["serve"]', /RUN npm install: the final stage must not build/],
+    [
+      'node without the measured V8 flags',
+      /^ENTRYPOINT .*$/m,
+      'ENTRYPOINT ["/usr/bin/tini", "--", "node", "bin/todoapp.js"]',
+      /ENTRYPOINT must start node with the flags the benchmark measured/,
+    ],
+    [
+      'a shell-form entry point (SIGTERM goes to the shell)',
+      /^ENTRYPOINT .*$/m,
+      'ENTRYPOINT /usr/bin/tini -- node bin/todoapp.js',
+      /not in exec \(JSON array\) form/,
+    ],
+    [
+      'tini not installed',
+      /install -y --no-install-recommends tini/,
+      'install -y --no-install-recommends curl',
+      /tini is not installed/,
+    ],
+    [
+      'building in the final stage',
+      /^CMD .*$/m,
+      'RUN npm install\nCMD ["serve"]',
+      /RUN npm install: the final stage must not build/,
+    ],
     ['another default command', /^CMD .*$/m, 'CMD ["migrate"]', /CMD is not \["serve"\]/],
   ];
   for (const [name, search, replacement, expected] of fixtures) {
     it(`rejects ${name}`, () => {
       const problems = problemsWith(search, replacement);
-      assert.ok(problems.some((problem) => expected.test(problem)), `expected ${expected}, got:\n${problems.join('\n')}`);
+      assert.ok(
+        problems.some((problem) => expected.test(problem)),
+        `expected ${expected}, got:\n${problems.join('\n')}`,
+      );
     });
   }
 });

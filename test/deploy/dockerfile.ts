@@ -145,10 +145,14 @@ export function dockerfileProblems(stages: Stage[]): string[] {
     const node = /^node:(\d+)\.\d+\.\d+(-[a-z0-9-]+)?(@sha256:[0-9a-f]{64})?$/.exec(stage.base);
     const major = Number(node?.[1]);
     // Even majors are the LTS lines; some dependencies need Node 22 or later.
-    if (!node || major < 22 || major % 2 !== 0) problems.push(`FROM ${stage.base}: not a pinned Node.js LTS image (node:X.Y.Z…, X even and 22 or later)`);
+    if (!node || major < 22 || major % 2 !== 0)
+      problems.push(`FROM ${stage.base}: not a pinned Node.js LTS image (node:X.Y.Z…, X even and 22 or later)`);
   }
   const user = argsOf(last, 'USER').at(-1);
-  if (!user || !/^[1-9]\d*(:\d+)?$/.test(user)) problems.push(`USER ${user ?? '(unset)'}: the final stage must run as a numeric non-root user (runAsNonRoot can only check a number)`);
+  if (!user || !/^[1-9]\d*(:\d+)?$/.test(user))
+    problems.push(
+      `USER ${user ?? '(unset)'}: the final stage must run as a numeric non-root user (runAsNonRoot can only check a number)`,
+    );
   const env = finalEnv(stages);
   if (env.HOST !== '0.0.0.0') problems.push('ENV HOST is not 0.0.0.0');
   if (env.PORT !== '8000') problems.push('ENV PORT is not 8000');
@@ -156,16 +160,22 @@ export function dockerfileProblems(stages: Stage[]): string[] {
   if (argsOf(last, 'EXPOSE').join() !== '8000 9464') problems.push('EXPOSE is not 8000 9464');
   try {
     const entrypoint = parseExecForm('ENTRYPOINT', argsOf(last, 'ENTRYPOINT').at(-1) ?? '');
-    if (entrypoint[0] !== '/usr/bin/tini' || entrypoint[1] !== '--' || entrypoint[2] !== 'node') problems.push('ENTRYPOINT must be tini -- node … (tini passes SIGTERM on)');
+    if (entrypoint[0] !== '/usr/bin/tini' || entrypoint[1] !== '--' || entrypoint[2] !== 'node')
+      problems.push('ENTRYPOINT must be tini -- node … (tini passes SIGTERM on)');
     if (entrypoint.slice(3, -1).join(' ') !== NODE_FLAGS.join(' ') || entrypoint.at(-1) !== 'bin/todoapp.js') {
-      problems.push(`ENTRYPOINT must start node with the flags the benchmark measured (${NODE_FLAGS.join(' ')}), then bin/todoapp.js`);
+      problems.push(
+        `ENTRYPOINT must start node with the flags the benchmark measured (${NODE_FLAGS.join(' ')}), then bin/todoapp.js`,
+      );
     }
-    if (parseExecForm('CMD', argsOf(last, 'CMD').at(-1) ?? '').join(' ') !== 'serve') problems.push('CMD is not ["serve"]');
+    if (parseExecForm('CMD', argsOf(last, 'CMD').at(-1) ?? '').join(' ') !== 'serve')
+      problems.push('CMD is not ["serve"]');
   } catch (error) {
     problems.push((error as Error).message);
   }
   const runs = argsOf(last, 'RUN');
   if (!runs.some((command) => /apt-get install .*\btini\b/.test(command))) problems.push('tini is not installed');
-  for (const command of runs) if (/\b(npm|npx|tsc|tsx)\b/.test(command)) problems.push(`RUN ${command}: the final stage must not build or install packages`);
+  for (const command of runs)
+    if (/\b(npm|npx|tsc|tsx)\b/.test(command))
+      problems.push(`RUN ${command}: the final stage must not build or install packages`);
   return problems;
 }

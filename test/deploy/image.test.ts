@@ -17,14 +17,25 @@ import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { parse as parseYaml } from 'yaml';
 import { pickFreePort } from '../support/ports.ts';
 import { createTestDatabase } from '../support/postgres.ts';
-import { argsOf, dockerfileProblems, finalEnv, isIgnored, parseCopy, parseDockerfile, parseDockerignore, parseExecForm } from './dockerfile.ts';
+import {
+  argsOf,
+  dockerfileProblems,
+  finalEnv,
+  isIgnored,
+  parseCopy,
+  parseDockerfile,
+  parseDockerignore,
+  parseExecForm,
+} from './dockerfile.ts';
 import { K8S_DIR, render, ROOT } from './k8s.ts';
 
 const WORKDIR = '/app';
 const stages = parseDockerfile(await readFile(path.join(ROOT, 'deploy/docker/Dockerfile'), 'utf8'));
 const ignore = parseDockerignore(await readFile(path.join(ROOT, '.dockerignore'), 'utf8'));
 const finalStage = stages.at(-1)!;
-const lock = JSON.parse(await readFile(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+const lock = JSON.parse(await readFile(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, { dev?: boolean }>;
+};
 
 /** npm's own variables from `npm test` would steer the npm commands the replay runs. */
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -38,7 +49,9 @@ function run(command: string, cwd: string, env: NodeJS.ProcessEnv): Promise<void
     child.stdout.on('data', (chunk: Buffer) => (output += chunk));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`RUN ${command} failed (exit ${code}):\n${output}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`RUN ${command} failed (exit ${code}):\n${output}`)),
+    );
   });
 }
 
@@ -109,7 +122,17 @@ describe('the container image (deploy/docker/Dockerfile, replayed without Docker
   });
 
   it('.dockerignore keeps secrets, data and build output out of the build context', () => {
-    for (const file of ['.env', '.env.production', 'data/pglite/base', 'node_modules/tsx/package.json', 'dist/cli.js', '.git/HEAD', 'test/cli.test.ts', 'test-artifacts/x.png', 'src/views/static/app.js']) {
+    for (const file of [
+      '.env',
+      '.env.production',
+      'data/pglite/base',
+      'node_modules/tsx/package.json',
+      'dist/cli.js',
+      '.git/HEAD',
+      'test/cli.test.ts',
+      'test-artifacts/x.png',
+      'src/views/static/app.js',
+    ]) {
       assert.ok(isIgnored(ignore, file), `${file} is left out`);
     }
   });
@@ -164,18 +187,33 @@ describe('the container image (deploy/docker/Dockerfile, replayed without Docker
       assert.ok(existsSync(path.join(appDir, 'migrations')), 'migrations/');
       await access(path.join(appDir, 'bin/todoapp.js'), constants.X_OK);
       assert.ok(!existsSync(path.join(appDir, 'src')), 'no src/ (bin/todoapp.js then runs dist/)');
-      for (const tool of ['typescript', 'tsx', 'esbuild']) assert.ok(!existsSync(path.join(appDir, 'node_modules', tool)), `no ${tool}`);
+      for (const tool of ['typescript', 'tsx', 'esbuild'])
+        assert.ok(!existsSync(path.join(appDir, 'node_modules', tool)), `no ${tool}`);
       // package-lock.json marks what only development needs ("dev": true).
-      const developmentOnly = Object.entries(lock.packages).filter(([where, entry]) => where.startsWith('node_modules/') && entry.dev === true);
+      const developmentOnly = Object.entries(lock.packages).filter(
+        ([where, entry]) => where.startsWith('node_modules/') && entry.dev === true,
+      );
       assert.ok(developmentOnly.length > 0);
-      assert.deepEqual(developmentOnly.map(([where]) => where).filter((where) => existsSync(path.join(appDir, where))), [], 'no development-only package is installed');
+      assert.deepEqual(
+        developmentOnly.map(([where]) => where).filter((where) => existsSync(path.join(appDir, where))),
+        [],
+        'no development-only package is installed',
+      );
       assert.ok(existsSync(path.join(appDir, 'node_modules/fastify')), 'the production dependencies are');
       // patches/postgres+*.patch keeps a dropped connection from crashing the process.
-      assert.match(await readFile(path.join(appDir, 'node_modules/postgres/src/connection.js'), 'utf8'), /todoapp patch/, 'the patched postgres.js');
+      assert.match(
+        await readFile(path.join(appDir, 'node_modules/postgres/src/connection.js'), 'utf8'),
+        /todoapp patch/,
+        'the patched postgres.js',
+      );
     });
 
     it('migrates a fresh database with `todoapp migrate`', async () => {
-      const child = spawn(process.execPath, command(['migrate']), { cwd: appDir, env: appEnv(await pickFreePort()), stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, command(['migrate']), {
+        cwd: appDir,
+        env: appEnv(await pickFreePort()),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => (output += chunk));
       child.stderr.on('data', (chunk: Buffer) => (output += chunk));
@@ -186,7 +224,11 @@ describe('the container image (deploy/docker/Dockerfile, replayed without Docker
 
     it('serves from the compiled output with the default command', async () => {
       const port = await pickFreePort();
-      const child = spawn(process.execPath, command(), { cwd: appDir, env: appEnv(port), stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, command(), {
+        cwd: appDir,
+        env: appEnv(port),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let output = '';
       const exited = once(child, 'exit').then(([code]) => code as number | null);
       server = { child, output: () => output, exited };
@@ -207,26 +249,41 @@ describe('the container image (deploy/docker/Dockerfile, replayed without Docker
 
     it('answers 200 on every path the Kubernetes probes, the Compose healthcheck and HAProxy ask', async () => {
       assert.ok(baseUrl, 'the app is running');
-      const [deployment] = (await render(path.join(K8S_DIR, 'overlays/cloudnativepg'))).filter((object) => object.kind === 'Deployment') as unknown as IDeployment[];
+      const [deployment] = (await render(path.join(K8S_DIR, 'overlays/cloudnativepg'))).filter(
+        (object) => object.kind === 'Deployment',
+      ) as unknown as IDeployment[];
       const container = deployment?.spec?.template.spec?.containers[0];
-      const probePaths = [container?.startupProbe, container?.livenessProbe, container?.readinessProbe].map((probe) => probe?.httpGet?.path);
-      const compose = parseYaml(await readFile(path.join(ROOT, 'compose.yaml'), 'utf8')) as { services: Record<string, { healthcheck?: { test: string[] } }> };
+      const probePaths = [container?.startupProbe, container?.livenessProbe, container?.readinessProbe].map(
+        (probe) => probe?.httpGet?.path,
+      );
+      const compose = parseYaml(await readFile(path.join(ROOT, 'compose.yaml'), 'utf8')) as {
+        services: Record<string, { healthcheck?: { test: string[] } }>;
+      };
       const composeCheck = compose.services.app?.healthcheck?.test.join(' ') ?? '';
       const composePath = /http:\/\/127\.0\.0\.1:8000(\/\S*?)'/.exec(composeCheck)?.[1];
-      const haproxyPath = /http-check send meth GET uri (\S+)/.exec(await readFile(path.join(ROOT, 'deploy/compose/haproxy.cfg'), 'utf8'))?.[1];
+      const haproxyPath = /http-check send meth GET uri (\S+)/.exec(
+        await readFile(path.join(ROOT, 'deploy/compose/haproxy.cfg'), 'utf8'),
+      )?.[1];
       const paths = [...probePaths, composePath, haproxyPath];
-      assert.ok(paths.every((p) => p !== undefined), `every check names a path: ${paths.join(', ')}`);
+      assert.ok(
+        paths.every((p) => p !== undefined),
+        `every check names a path: ${paths.join(', ')}`,
+      );
       for (const probePath of new Set(paths)) {
         const response = await fetch(`${baseUrl}${probePath}`, { headers: { host: '10.1.2.3:8000' } }); // probes come with the pod's IP as host
         assert.equal(response.status, 200, `${probePath} answers ${response.status}`);
       }
     });
 
-    it("the Compose healthcheck command itself succeeds against it", async () => {
-      const compose = parseYaml(await readFile(path.join(ROOT, 'compose.yaml'), 'utf8')) as { services: Record<string, { healthcheck?: { test: string[] } }> };
+    it('the Compose healthcheck command itself succeeds against it', async () => {
+      const compose = parseYaml(await readFile(path.join(ROOT, 'compose.yaml'), 'utf8')) as {
+        services: Record<string, { healthcheck?: { test: string[] } }>;
+      };
       const [kind, program, flag, script] = compose.services.app?.healthcheck?.test ?? [];
       assert.deepEqual([kind, program, flag], ['CMD', 'node', '-e']);
-      const child = spawn(process.execPath, ['-e', (script ?? '').replace('127.0.0.1:8000', new URL(baseUrl).host)], { stdio: 'ignore' });
+      const child = spawn(process.execPath, ['-e', (script ?? '').replace('127.0.0.1:8000', new URL(baseUrl).host)], {
+        stdio: 'ignore',
+      });
       const [code] = (await once(child, 'exit')) as [number | null];
       assert.equal(code, 0);
     });

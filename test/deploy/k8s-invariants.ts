@@ -83,7 +83,9 @@ function findDatabases(objects: K8sObject[]): Database[] {
         primaryService: `${name}-rw`,
         podLabels: { 'cnpg.io/cluster': name },
         // bootstrap.initdb.secret makes the operator use that secret instead of making <cluster>-app.
-        generatedSecret: spec.bootstrap?.initdb?.secret ? undefined : { name: `${name}-app`, keys: ['username', 'password', 'dbname', 'host', 'port', 'uri'] },
+        generatedSecret: spec.bootstrap?.initdb?.secret
+          ? undefined
+          : { name: `${name}-app`, keys: ['username', 'password', 'dbname', 'host', 'port', 'uri'] },
         operatorNamespace: 'cnpg-system',
         superuserSecret: `${name}-superuser`,
         maxConnections: Number(spec.postgresql?.parameters?.max_connections ?? POSTGRES_DEFAULT_MAX_CONNECTIONS),
@@ -112,9 +114,11 @@ export function databaseRuleProblems(object: K8sObject): string[] {
     const instances = spec.instances ?? 1;
     const synchronous = spec.postgresql?.synchronous;
     const legacy = spec.minSyncReplicas !== undefined || spec.maxSyncReplicas !== undefined;
-    if (synchronous && legacy) problems.push('postgresql.synchronous cannot be mixed with the legacy minSyncReplicas/maxSyncReplicas');
+    if (synchronous && legacy)
+      problems.push('postgresql.synchronous cannot be mixed with the legacy minSyncReplicas/maxSyncReplicas');
     if (synchronous && synchronous.number < 1) problems.push('postgresql.synchronous.number must be greater than zero');
-    if (synchronous && synchronous.number >= instances) problems.push(`postgresql.synchronous.number (${synchronous.number}) must be below instances (${instances})`);
+    if (synchronous && synchronous.number >= instances)
+      problems.push(`postgresql.synchronous.number (${synchronous.number}) must be below instances (${instances})`);
     if (legacy) {
       const min = spec.minSyncReplicas ?? 0;
       const max = spec.maxSyncReplicas ?? 0;
@@ -137,24 +141,38 @@ function databaseAvailabilityProblems(database: Database): string[] {
     if (!synchronous && !(spec.minSyncReplicas !== undefined && spec.minSyncReplicas >= 1)) {
       problems.push('no synchronous replication: a write acknowledged by the primary alone is lost with it');
     }
-    if (synchronous?.dataDurability === 'preferred') problems.push('synchronous.dataDurability "preferred" drops to asynchronous when standbys are away; acknowledged writes could be lost');
+    if (synchronous?.dataDurability === 'preferred')
+      problems.push(
+        'synchronous.dataDurability "preferred" drops to asynchronous when standbys are away; acknowledged writes could be lost',
+      );
     if (synchronous && (synchronous.dataDurability ?? 'required') === 'required' && instances === 2) {
-      problems.push('2 instances with dataDurability "required" stop all writes while the one standby is down: use 3 instances');
+      problems.push(
+        '2 instances with dataDurability "required" stop all writes while the one standby is down: use 3 instances',
+      );
     }
     if (!spec.storage?.size) problems.push('storage.size is not set');
     if (!spec.resources?.requests || !spec.resources.limits) problems.push('resources need requests and limits');
-    if (!isPinnedImage(spec.imageName)) problems.push(`imageName ${spec.imageName ?? '(unset)'} is not pinned to a version`);
+    if (!isPinnedImage(spec.imageName))
+      problems.push(`imageName ${spec.imageName ?? '(unset)'} is not pinned to a version`);
   } else {
     const spec = specOf<KubeDbPostgresSpec>(object);
-    if ((spec.replicas ?? 1) < 2) problems.push(`replicas is ${spec.replicas ?? 1}: a primary and at least one standby are needed`);
+    if ((spec.replicas ?? 1) < 2)
+      problems.push(`replicas is ${spec.replicas ?? 1}: a primary and at least one standby are needed`);
     if (spec.standbyMode !== 'Hot') problems.push(`standbyMode is ${spec.standbyMode ?? '(unset)'}, not Hot`);
-    if (spec.streamingMode !== 'Synchronous') problems.push(`streamingMode is ${spec.streamingMode ?? '(unset)'}: only Synchronous keeps an acknowledged write when the primary goes`);
-    if (!/^\d+\.\d+/.test(spec.version ?? '')) problems.push(`version ${spec.version ?? '(unset)'} does not name a PostgreSQL version`);
+    if (spec.streamingMode !== 'Synchronous')
+      problems.push(
+        `streamingMode is ${spec.streamingMode ?? '(unset)'}: only Synchronous keeps an acknowledged write when the primary goes`,
+      );
+    if (!/^\d+\.\d+/.test(spec.version ?? ''))
+      problems.push(`version ${spec.version ?? '(unset)'} does not name a PostgreSQL version`);
     if (spec.deletionPolicy !== 'Halt' && spec.deletionPolicy !== 'DoNotTerminate') {
-      problems.push(`deletionPolicy ${spec.deletionPolicy ?? '(unset)'} would delete the data with the Postgres object`);
+      problems.push(
+        `deletionPolicy ${spec.deletionPolicy ?? '(unset)'} would delete the data with the Postgres object`,
+      );
     }
     const container = spec.podTemplate?.spec?.containers?.find((c) => c.name === 'postgres');
-    if (!container?.resources?.requests || !container.resources.limits) problems.push('the postgres container needs resource requests and limits');
+    if (!container?.resources?.requests || !container.resources.limits)
+      problems.push('the postgres container needs resource requests and limits');
   }
   return problems.map((problem) => `${describeObject(object)}: ${problem}`);
 }
@@ -199,13 +217,17 @@ function workloadsOf(objects: K8sObject[]): Workload[] {
     });
 }
 
-const ofKind = <T>(objects: K8sObject[], kind: string) => objects.filter((object) => object.kind === kind) as unknown as (T & K8sObject)[];
+const ofKind = <T>(objects: K8sObject[], kind: string) =>
+  objects.filter((object) => object.kind === kind) as unknown as (T & K8sObject)[];
 
 /** Looks like a credential: such values never sit in a manifest or ConfigMap. */
 const SECRET_NAME = /PASSWORD|SECRET|TOKEN|PRIVATE|CREDENTIAL/i;
 
 /** The container's environment as the pod would see it, with every secret as a placeholder. */
-function containerEnvironment(container: IContainer, configMaps: Map<string, Record<string, string>>): Record<string, string> {
+function containerEnvironment(
+  container: IContainer,
+  configMaps: Map<string, Record<string, string>>,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const source of container.envFrom ?? []) {
     if (source.configMapRef) Object.assign(env, configMaps.get(source.configMapRef.name ?? '') ?? {});
@@ -222,7 +244,10 @@ function containerEnvironment(container: IContainer, configMaps: Map<string, Rec
 }
 
 /** The port of the app's metrics listener, as the app reads its configuration; undefined when off or unreadable. */
-function metricsPortOf(container: IContainer | undefined, configMaps: Map<string, Record<string, string>>): number | undefined {
+function metricsPortOf(
+  container: IContainer | undefined,
+  configMaps: Map<string, Record<string, string>>,
+): number | undefined {
   if (!container) return undefined;
   try {
     const port = loadConfig(containerEnvironment(container, configMaps)).metricsPort;
@@ -245,10 +270,14 @@ function resolvePort(container: IContainer, port: number | string | undefined): 
 function committedSecretProblems(objects: K8sObject[], workloads: Workload[]): string[] {
   const problems: string[] = [];
   for (const object of objects) {
-    if (object.kind === 'Secret') problems.push(`${describeObject(object)}: a Secret is committed; secrets are created by hand or by the operator (docs/deploy.md)`);
+    if (object.kind === 'Secret')
+      problems.push(
+        `${describeObject(object)}: a Secret is committed; secrets are created by hand or by the operator (docs/deploy.md)`,
+      );
     if (object.kind === 'ConfigMap') {
       for (const key of Object.keys((object as unknown as IConfigMap).data ?? {})) {
-        if (SECRET_NAME.test(key)) problems.push(`${describeObject(object)}: ${key} looks like a secret; it belongs in a Secret`);
+        if (SECRET_NAME.test(key))
+          problems.push(`${describeObject(object)}: ${key} looks like a secret; it belongs in a Secret`);
       }
     }
   }
@@ -256,7 +285,9 @@ function committedSecretProblems(objects: K8sObject[], workloads: Workload[]): s
     for (const container of pod.containers) {
       for (const variable of container.env ?? []) {
         if (SECRET_NAME.test(variable.name) && !variable.valueFrom?.secretKeyRef) {
-          problems.push(`${describeObject(object)}: env ${variable.name} must come from a secretKeyRef, not a literal value`);
+          problems.push(
+            `${describeObject(object)}: env ${variable.name} must come from a secretKeyRef, not a literal value`,
+          );
         }
       }
     }
@@ -268,12 +299,22 @@ function labelProblems(objects: K8sObject[], workloads: Workload[], version: str
   const problems: string[] = [];
   for (const object of objects) {
     const labels = object.metadata.labels ?? {};
-    if (labels['app.kubernetes.io/part-of'] !== 'todoapp') problems.push(`${describeObject(object)}: label app.kubernetes.io/part-of is not todoapp`);
-    if (labels['app.kubernetes.io/version'] !== version) problems.push(`${describeObject(object)}: label app.kubernetes.io/version is not ${version}`);
+    if (labels['app.kubernetes.io/part-of'] !== 'todoapp')
+      problems.push(`${describeObject(object)}: label app.kubernetes.io/part-of is not todoapp`);
+    if (labels['app.kubernetes.io/version'] !== version)
+      problems.push(`${describeObject(object)}: label app.kubernetes.io/version is not ${version}`);
   }
   for (const { object, podLabels } of workloads) {
-    for (const [where, labels] of [['', object.metadata.labels ?? {}], ['pod template ', podLabels]] as const) {
-      for (const key of ['app.kubernetes.io/name', 'app.kubernetes.io/component', 'app.kubernetes.io/part-of', 'app.kubernetes.io/version']) {
+    for (const [where, labels] of [
+      ['', object.metadata.labels ?? {}],
+      ['pod template ', podLabels],
+    ] as const) {
+      for (const key of [
+        'app.kubernetes.io/name',
+        'app.kubernetes.io/component',
+        'app.kubernetes.io/part-of',
+        'app.kubernetes.io/version',
+      ]) {
         if (!labels[key]) problems.push(`${describeObject(object)}: ${where}label ${key} is missing`);
       }
     }
@@ -288,10 +329,17 @@ function podSecurityProblems({ object, pod }: Workload, serviceAccounts: IServic
   if (context.runAsUser === 0) problems.push('pod runs as user 0');
   if (pod.hostNetwork || pod.hostPID || pod.hostIPC) problems.push('pod shares a host namespace');
   const serviceAccount = serviceAccounts.find((account) => account.metadata?.name === pod.serviceAccountName);
-  if (!pod.serviceAccountName || !serviceAccount) problems.push(`serviceAccountName ${pod.serviceAccountName ?? '(unset)'} names no ServiceAccount of the deployment`);
-  if (pod.automountServiceAccountToken !== false && serviceAccount?.automountServiceAccountToken !== false) problems.push('the service account token is mounted');
+  if (!pod.serviceAccountName || !serviceAccount)
+    problems.push(
+      `serviceAccountName ${pod.serviceAccountName ?? '(unset)'} names no ServiceAccount of the deployment`,
+    );
+  if (pod.automountServiceAccountToken !== false && serviceAccount?.automountServiceAccountToken !== false)
+    problems.push('the service account token is mounted');
   const mountsTmp = (container: IContainer) =>
-    container.volumeMounts?.some((mount) => mount.mountPath === '/tmp' && pod.volumes?.some((volume) => volume.name === mount.name && volume.emptyDir));
+    container.volumeMounts?.some(
+      (mount) =>
+        mount.mountPath === '/tmp' && pod.volumes?.some((volume) => volume.name === mount.name && volume.emptyDir),
+    );
   for (const container of [...(pod.initContainers ?? []), ...pod.containers]) {
     const where = `container ${container.name}`;
     const security = container.securityContext ?? {};
@@ -301,8 +349,10 @@ function podSecurityProblems({ object, pod }: Workload, serviceAccounts: IServic
     if (!security.capabilities?.drop?.includes('ALL')) problems.push(`${where}: capabilities do not drop ALL`);
     if (security.privileged) problems.push(`${where}: privileged`);
     if (security.runAsUser === 0 || security.runAsNonRoot === false) problems.push(`${where}: may run as root`);
-    if ((security.seccompProfile ?? context.seccompProfile)?.type !== 'RuntimeDefault') problems.push(`${where}: seccomp profile is not RuntimeDefault`);
-    if (!isPinnedImage(container.image)) problems.push(`${where}: image ${container.image ?? '(unset)'} is not pinned to a version`);
+    if ((security.seccompProfile ?? context.seccompProfile)?.type !== 'RuntimeDefault')
+      problems.push(`${where}: seccomp profile is not RuntimeDefault`);
+    if (!isPinnedImage(container.image))
+      problems.push(`${where}: image ${container.image ?? '(unset)'} is not pinned to a version`);
     for (const resource of ['cpu', 'memory']) {
       if (container.resources?.requests?.[resource] === undefined) problems.push(`${where}: no ${resource} request`);
       if (container.resources?.limits?.[resource] === undefined) problems.push(`${where}: no ${resource} limit`);
@@ -311,12 +361,18 @@ function podSecurityProblems({ object, pod }: Workload, serviceAccounts: IServic
   return problems.map((problem) => `${describeObject(object)}: ${problem}`);
 }
 
-function referenceProblems({ object, pod }: Workload, secrets: Map<string, Set<string>>, configMaps: Map<string, Record<string, string>>): string[] {
+function referenceProblems(
+  { object, pod }: Workload,
+  secrets: Map<string, Set<string>>,
+  configMaps: Map<string, Record<string, string>>,
+): string[] {
   const problems: string[] = [];
   const secretKey = (name: string, key: string, where: string) => {
     const keys = secrets.get(name);
-    if (!keys) problems.push(`${where}: secret ${name} is neither made by the operator nor created as docs/deploy.md says`);
-    else if (!keys.has(key)) problems.push(`${where}: secret ${name} has no key ${key} (it has ${[...keys].join(', ')})`);
+    if (!keys)
+      problems.push(`${where}: secret ${name} is neither made by the operator nor created as docs/deploy.md says`);
+    else if (!keys.has(key))
+      problems.push(`${where}: secret ${name} has no key ${key} (it has ${[...keys].join(', ')})`);
   };
   const configMapKey = (name: string, key: string | undefined, where: string) => {
     const data = configMaps.get(name);
@@ -334,20 +390,25 @@ function referenceProblems({ object, pod }: Workload, secrets: Map<string, Set<s
       if (configMapRef) configMapKey(configMapRef.name ?? '', configMapRef.key, where);
     }
     for (const source of container.envFrom ?? []) {
-      if (source.configMapRef) configMapKey(source.configMapRef.name ?? '', undefined, `container ${container.name} envFrom`);
-      if (source.secretRef && !secrets.has(source.secretRef.name ?? '')) problems.push(`container ${container.name} envFrom: no secret ${source.secretRef.name}`);
+      if (source.configMapRef)
+        configMapKey(source.configMapRef.name ?? '', undefined, `container ${container.name} envFrom`);
+      if (source.secretRef && !secrets.has(source.secretRef.name ?? ''))
+        problems.push(`container ${container.name} envFrom: no secret ${source.secretRef.name}`);
     }
     // Kubernetes expands $(NAME) in command and args from the container's env; an unknown one stays literal.
     for (const argument of [...(container.command ?? []), ...(container.args ?? [])]) {
       for (const [, name] of argument.matchAll(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g)) {
-        if (name && !defined.has(name)) problems.push(`container ${container.name}: $(${name}) in its arguments is not in its env`);
+        if (name && !defined.has(name))
+          problems.push(`container ${container.name}: $(${name}) in its arguments is not in its env`);
       }
     }
   }
   for (const volume of pod.volumes ?? []) {
     if (volume.secret) {
-      if (!secrets.has(volume.secret.secretName ?? '')) problems.push(`volume ${volume.name}: no secret ${volume.secret.secretName}`);
-      for (const item of volume.secret.items ?? []) secretKey(volume.secret.secretName ?? '', item.key, `volume ${volume.name}`);
+      if (!secrets.has(volume.secret.secretName ?? ''))
+        problems.push(`volume ${volume.name}: no secret ${volume.secret.secretName}`);
+      for (const item of volume.secret.items ?? [])
+        secretKey(volume.secret.secretName ?? '', item.key, `volume ${volume.name}`);
     }
     if (volume.configMap) configMapKey(volume.configMap.name ?? '', undefined, `volume ${volume.name}`);
   }
@@ -355,19 +416,32 @@ function referenceProblems({ object, pod }: Workload, secrets: Map<string, Set<s
 }
 
 /** The app must accept the configuration the manifests give it (its own parser, src/config.ts). */
-function appConfigurationProblems({ object, pod }: Workload, configMaps: Map<string, Record<string, string>>): string[] {
+function appConfigurationProblems(
+  { object, pod }: Workload,
+  configMaps: Map<string, Record<string, string>>,
+): string[] {
   const problems: string[] = [];
   for (const container of pod.containers) {
     const env = containerEnvironment(container, configMaps);
     try {
       const config = loadConfig(env);
-      if (config.database.kind !== 'server') problems.push(`container ${container.name}: no database server configured (it would use the embedded database)`);
+      if (config.database.kind !== 'server')
+        problems.push(
+          `container ${container.name}: no database server configured (it would use the embedded database)`,
+        );
       if (object.kind === 'Deployment') {
-        if (config.host !== '0.0.0.0' && config.host !== '::') problems.push(`container ${container.name}: HOST ${config.host} is not reachable from outside the pod`);
-        if (!container.ports?.some((port) => port.containerPort === config.port)) problems.push(`container ${container.name}: the app listens on ${config.port}, which is no containerPort`);
+        if (config.host !== '0.0.0.0' && config.host !== '::')
+          problems.push(`container ${container.name}: HOST ${config.host} is not reachable from outside the pod`);
+        if (!container.ports?.some((port) => port.containerPort === config.port))
+          problems.push(`container ${container.name}: the app listens on ${config.port}, which is no containerPort`);
         // Scrapers find the metrics listener by this name (a PodMonitor's port: metrics).
-        if (config.metricsPort !== 0 && !container.ports?.some((port) => port.name === 'metrics' && port.containerPort === config.metricsPort)) {
-          problems.push(`container ${container.name}: the metrics listen on ${config.metricsPort}, which is no containerPort named metrics`);
+        if (
+          config.metricsPort !== 0 &&
+          !container.ports?.some((port) => port.name === 'metrics' && port.containerPort === config.metricsPort)
+        ) {
+          problems.push(
+            `container ${container.name}: the metrics listen on ${config.metricsPort}, which is no containerPort named metrics`,
+          );
         }
       }
     } catch (error) {
@@ -377,7 +451,10 @@ function appConfigurationProblems({ object, pod }: Workload, configMaps: Map<str
   return problems.map((problem) => `${describeObject(object)}: ${problem}`);
 }
 
-function deploymentProblems(deployment: IDeployment & K8sObject, configMaps: Map<string, Record<string, string>>): string[] {
+function deploymentProblems(
+  deployment: IDeployment & K8sObject,
+  configMaps: Map<string, Record<string, string>>,
+): string[] {
   const problems: string[] = [];
   const spec = deployment.spec;
   const pod = spec?.template.spec;
@@ -385,8 +462,10 @@ function deploymentProblems(deployment: IDeployment & K8sObject, configMaps: Map
   const container = pod?.containers.find((c) => c.name === 'todoapp');
   if (!spec || !pod || !container) return [`${describeObject(deployment)}: no container named todoapp`];
   if ((spec.replicas ?? 1) < 3) problems.push(`replicas is ${spec.replicas ?? 1}, fewer than 3`);
-  if (isEmptySelector(spec.selector) || !selectorMatches(spec.selector, podLabels)) problems.push('selector does not match the pod template labels');
-  if (spec.strategy?.type !== 'RollingUpdate' || spec.strategy.rollingUpdate?.maxUnavailable !== 0) problems.push('strategy must be RollingUpdate with maxUnavailable 0');
+  if (isEmptySelector(spec.selector) || !selectorMatches(spec.selector, podLabels))
+    problems.push('selector does not match the pod template labels');
+  if (spec.strategy?.type !== 'RollingUpdate' || spec.strategy.rollingUpdate?.maxUnavailable !== 0)
+    problems.push('strategy must be RollingUpdate with maxUnavailable 0');
 
   // Probes: liveness and startup on /healthz (never touches the database, so a
   // failover restarts nothing); readiness on /readyz. test/deploy/image.test.ts
@@ -413,25 +492,38 @@ function deploymentProblems(deployment: IDeployment & K8sObject, configMaps: Map
   const unreadyAfterSeconds = (readiness?.periodSeconds ?? 10) * (readiness?.failureThreshold ?? 3);
   const retryBudgetSeconds = Number(env.DB_RETRY_BUDGET_MS ?? 15000) / 1000;
   if (unreadyAfterSeconds <= retryBudgetSeconds) {
-    problems.push(`readinessProbe gives up after ${unreadyAfterSeconds} s, within the retry budget (${retryBudgetSeconds} s): a failover would unready every pod`);
+    problems.push(
+      `readinessProbe gives up after ${unreadyAfterSeconds} s, within the retry budget (${retryBudgetSeconds} s): a failover would unready every pod`,
+    );
   }
 
   // Graceful shutdown: the grace period covers the preStop pause and the app's own shutdown timeout.
   const preStop = container.lifecycle?.preStop;
-  const pause = preStop?.sleep?.seconds ?? Number(preStop?.exec?.command?.[0] === 'sleep' ? preStop.exec.command[1] : Number.NaN);
+  const pause =
+    preStop?.sleep?.seconds ?? Number(preStop?.exec?.command?.[0] === 'sleep' ? preStop.exec.command[1] : Number.NaN);
   const shutdownSeconds = Number(env.SHUTDOWN_TIMEOUT_MS ?? 20000) / 1000;
   const grace = pod.terminationGracePeriodSeconds ?? 30;
   if (!(pause > 0)) problems.push('no preStop pause (sleep) before SIGTERM');
   else if (grace <= pause + shutdownSeconds) {
-    problems.push(`terminationGracePeriodSeconds ${grace} does not cover the preStop pause (${pause} s) + SHUTDOWN_TIMEOUT_MS (${shutdownSeconds} s)`);
+    problems.push(
+      `terminationGracePeriodSeconds ${grace} does not cover the preStop pause (${pause} s) + SHUTDOWN_TIMEOUT_MS (${shutdownSeconds} s)`,
+    );
   }
 
-  const spread = pod.topologySpreadConstraints?.find((constraint) => constraint.topologyKey === 'kubernetes.io/hostname');
-  if (!spread || !selectorMatches(spread.labelSelector, podLabels)) problems.push('no topology spread across nodes (kubernetes.io/hostname) selecting its own pods');
+  const spread = pod.topologySpreadConstraints?.find(
+    (constraint) => constraint.topologyKey === 'kubernetes.io/hostname',
+  );
+  if (!spread || !selectorMatches(spread.labelSelector, podLabels))
+    problems.push('no topology spread across nodes (kubernetes.io/hostname) selecting its own pods');
   return problems.map((problem) => `${describeObject(deployment)}: ${problem}`);
 }
 
-function serviceProblems(objects: K8sObject[], deployment: IDeployment & K8sObject, workloads: Workload[], configMaps: Map<string, Record<string, string>>): string[] {
+function serviceProblems(
+  objects: K8sObject[],
+  deployment: IDeployment & K8sObject,
+  workloads: Workload[],
+  configMaps: Map<string, Record<string, string>>,
+): string[] {
   const problems: string[] = [];
   const podLabels = deployment.spec?.template.metadata?.labels ?? {};
   const container = deployment.spec?.template.spec?.containers.find((c) => c.name === 'todoapp');
@@ -440,32 +532,55 @@ function serviceProblems(objects: K8sObject[], deployment: IDeployment & K8sObje
   // beyond it (a load balancer, a node port, external IPs) may lead there.
   const metricsPort = metricsPortOf(container, configMaps);
   for (const service of services) {
-    const exposed = service.spec?.type === 'LoadBalancer' || service.spec?.type === 'NodePort' || (service.spec?.externalIPs ?? []).length > 0;
-    if (!exposed || !container || metricsPort === undefined || !selectorMatches({ matchLabels: service.spec?.selector ?? {} }, podLabels)) continue;
+    const exposed =
+      service.spec?.type === 'LoadBalancer' ||
+      service.spec?.type === 'NodePort' ||
+      (service.spec?.externalIPs ?? []).length > 0;
+    if (
+      !exposed ||
+      !container ||
+      metricsPort === undefined ||
+      !selectorMatches({ matchLabels: service.spec?.selector ?? {} }, podLabels)
+    )
+      continue;
     for (const port of service.spec?.ports ?? []) {
-      if (resolvePort(container, port.targetPort ?? port.port) === metricsPort) problems.push(`${describeObject(service)}: exposes the metrics port ${metricsPort} outside the cluster (port ${port.port})`);
+      if (resolvePort(container, port.targetPort ?? port.port) === metricsPort)
+        problems.push(
+          `${describeObject(service)}: exposes the metrics port ${metricsPort} outside the cluster (port ${port.port})`,
+        );
     }
   }
   const front = services.find((service) => service.spec?.type === 'LoadBalancer');
   if (!front) return ['no LoadBalancer Service'];
   const where = describeObject(front);
   const selector = front.spec?.selector ?? {};
-  if (Object.keys(selector).length === 0 || !selectorMatches({ matchLabels: selector }, podLabels)) problems.push(`${where}: selector does not match the Deployment's pods`);
+  if (Object.keys(selector).length === 0 || !selectorMatches({ matchLabels: selector }, podLabels))
+    problems.push(`${where}: selector does not match the Deployment's pods`);
   for (const { object, podLabels: labels } of workloads) {
-    if (object !== deployment && selectorMatches({ matchLabels: selector }, labels)) problems.push(`${where}: selector also matches ${describeObject(object)}'s pods`);
+    if (object !== deployment && selectorMatches({ matchLabels: selector }, labels))
+      problems.push(`${where}: selector also matches ${describeObject(object)}'s pods`);
   }
   const port = front.spec?.ports?.find((p) => p.port === 80);
   if (!port) problems.push(`${where}: no port 80`);
-  else if (!container || resolvePort(container, port.targetPort ?? port.port) !== 8000) problems.push(`${where}: port 80 does not lead to the app's port 8000`);
+  else if (!container || resolvePort(container, port.targetPort ?? port.port) !== 8000)
+    problems.push(`${where}: port 80 does not lead to the app's port 8000`);
   for (const pdb of ofKind<IPodDisruptionBudget>(objects, 'PodDisruptionBudget')) {
-    if (!selectorMatches(pdb.spec?.selector, podLabels)) problems.push(`${describeObject(pdb)}: selector does not match the Deployment's pods`);
-    if (pdb.spec?.maxUnavailable === undefined && pdb.spec?.minAvailable === undefined) problems.push(`${describeObject(pdb)}: neither maxUnavailable nor minAvailable`);
+    if (!selectorMatches(pdb.spec?.selector, podLabels))
+      problems.push(`${describeObject(pdb)}: selector does not match the Deployment's pods`);
+    if (pdb.spec?.maxUnavailable === undefined && pdb.spec?.minAvailable === undefined)
+      problems.push(`${describeObject(pdb)}: neither maxUnavailable nor minAvailable`);
   }
-  if (ofKind<IPodDisruptionBudget>(objects, 'PodDisruptionBudget').length === 0) problems.push('no PodDisruptionBudget for the app');
+  if (ofKind<IPodDisruptionBudget>(objects, 'PodDisruptionBudget').length === 0)
+    problems.push('no PodDisruptionBudget for the app');
   return problems;
 }
 
-function autoscalerProblems(objects: K8sObject[], deployment: IDeployment & K8sObject, configMaps: Map<string, Record<string, string>>, database: Database | undefined): string[] {
+function autoscalerProblems(
+  objects: K8sObject[],
+  deployment: IDeployment & K8sObject,
+  configMaps: Map<string, Record<string, string>>,
+  database: Database | undefined,
+): string[] {
   const autoscalers = ofKind<IHorizontalPodAutoscaler>(objects, 'HorizontalPodAutoscaler');
   if (autoscalers.length === 0) return ['no HorizontalPodAutoscaler for the app'];
   const problems: string[] = [];
@@ -474,12 +589,16 @@ function autoscalerProblems(objects: K8sObject[], deployment: IDeployment & K8sO
   for (const hpa of autoscalers) {
     const where = describeObject(hpa);
     const target = hpa.spec?.scaleTargetRef;
-    if (target?.kind !== 'Deployment' || target.name !== deployment.metadata.name) problems.push(`${where}: does not scale the Deployment ${deployment.metadata.name}`);
-    if ((hpa.spec?.minReplicas ?? 1) < (deployment.spec?.replicas ?? 1)) problems.push(`${where}: minReplicas is below the Deployment's replicas`);
+    if (target?.kind !== 'Deployment' || target.name !== deployment.metadata.name)
+      problems.push(`${where}: does not scale the Deployment ${deployment.metadata.name}`);
+    if ((hpa.spec?.minReplicas ?? 1) < (deployment.spec?.replicas ?? 1))
+      problems.push(`${where}: minReplicas is below the Deployment's replicas`);
     // Leave room for the superuser, replication and the Jobs.
     const maxReplicas = hpa.spec?.maxReplicas ?? 0;
     if (database && maxReplicas * poolSize > database.maxConnections - 10) {
-      problems.push(`${where}: ${maxReplicas} pods x DB_POOL_SIZE ${poolSize} connections exceed what max_connections ${database.maxConnections} leaves free`);
+      problems.push(
+        `${where}: ${maxReplicas} pods x DB_POOL_SIZE ${poolSize} connections exceed what max_connections ${database.maxConnections} leaves free`,
+      );
     }
   }
   return problems;
@@ -508,15 +627,24 @@ function networkPolicyProblems(
     for (const rule of policy.spec?.ingress ?? []) {
       if (!rule.ports?.length) problems.push(`${where}: an ingress rule opens every port of the app`);
       const peers = rule.from ?? [];
-      const namedPeersOnly = peers.length > 0 && peers.every((peer) => !peer.ipBlock && !(isEmptySelector(peer.podSelector) && isEmptySelector(peer.namespaceSelector)));
+      const namedPeersOnly =
+        peers.length > 0 &&
+        peers.every(
+          (peer) => !peer.ipBlock && !(isEmptySelector(peer.podSelector) && isEmptySelector(peer.namespaceSelector)),
+        );
       for (const port of rule.ports ?? []) {
         const resolved = container ? resolvePort(container, port.port) : undefined;
         if (resolved === 8000) continue;
         if (resolved !== undefined && resolved === metricsPort) {
-          if (!namedPeersOnly) problems.push(`${where}: opens the metrics port ${metricsPort} to every pod and address; name the scraper's namespace or pods`);
+          if (!namedPeersOnly)
+            problems.push(
+              `${where}: opens the metrics port ${metricsPort} to every pod and address; name the scraper's namespace or pods`,
+            );
           continue;
         }
-        problems.push(`${where}: opens port ${String(port.port)}, not the app's port 8000 (or the metrics port to the scraper)`);
+        problems.push(
+          `${where}: opens port ${String(port.port)}, not the app's port 8000 (or the metrics port to the scraper)`,
+        );
       }
     }
   }
@@ -538,7 +666,9 @@ function networkPolicyProblems(
         if (peer.ipBlock) problems.push(`${where}: an ipBlock reaches the database`);
         if (peer.namespaceSelector) {
           if (peer.namespaceSelector.matchLabels?.['kubernetes.io/metadata.name'] !== database.operatorNamespace) {
-            problems.push(`${where}: pods of other namespaces than the operator's (${database.operatorNamespace}) reach the database`);
+            problems.push(
+              `${where}: pods of other namespaces than the operator's (${database.operatorNamespace}) reach the database`,
+            );
           }
           continue;
         }
@@ -548,15 +678,19 @@ function networkPolicyProblems(
         }
         if (selectorMatches(peer.podSelector, database.podLabels)) continue; // its own instances
         const selected = workloads.filter((workload) => selectorMatches(peer.podSelector, workload.podLabels));
-        if (selected.length === 0) problems.push(`${where}: a rule selects pods that are neither the app's nor the database's`);
+        if (selected.length === 0)
+          problems.push(`${where}: a rule selects pods that are neither the app's nor the database's`);
         if (!postgresOnly) problems.push(`${where}: the app's pods may reach other ports than 5432`);
         for (const workload of selected) reachesDatabase.add(workload);
       }
     }
   }
   for (const workload of workloads) {
-    const connects = workload.pod.containers.some((c) => c.env?.some((variable) => variable.name === 'POSTGRES_HOST' || variable.name === 'DATABASE_URL'));
-    if (connects && dbPolicies.length > 0 && !reachesDatabase.has(workload)) problems.push(`${describeObject(workload.object)}: its pods may not reach the database`);
+    const connects = workload.pod.containers.some((c) =>
+      c.env?.some((variable) => variable.name === 'POSTGRES_HOST' || variable.name === 'DATABASE_URL'),
+    );
+    if (connects && dbPolicies.length > 0 && !reachesDatabase.has(workload))
+      problems.push(`${describeObject(workload.object)}: its pods may not reach the database`);
   }
   return problems;
 }
@@ -572,14 +706,16 @@ function jobProblems(jobs: (IJob & K8sObject)[], version: string, hasDeployment:
     const args = spec?.template.spec?.containers[0]?.args ?? [];
     if (args[0] === 'createsuperuser') {
       const env = spec?.template.spec?.containers[0]?.env ?? [];
-      if (!env.some((variable) => variable.name === 'TODOAPP_PASSWORD' && variable.valueFrom?.secretKeyRef)) problems.push(`${where}: TODOAPP_PASSWORD does not come from a Secret`);
+      if (!env.some((variable) => variable.name === 'TODOAPP_PASSWORD' && variable.valueFrom?.secretKeyRef))
+        problems.push(`${where}: TODOAPP_PASSWORD does not come from a Secret`);
     }
   }
   if (hasDeployment) {
     const migrate = jobs.find((job) => job.spec?.template.spec?.containers[0]?.args?.[0] === 'migrate');
     if (!migrate) problems.push('no Job runs `todoapp migrate`');
     // A new release must get a new Job name, or `kubectl apply` would not run the migrations again.
-    else if (migrate.metadata.name !== `todoapp-migrate-v${version}`) problems.push(`${describeObject(migrate)}: the migration Job should be named todoapp-migrate-v${version}`);
+    else if (migrate.metadata.name !== `todoapp-migrate-v${version}`)
+      problems.push(`${describeObject(migrate)}: the migration Job should be named todoapp-migrate-v${version}`);
   }
   return problems;
 }
@@ -591,15 +727,20 @@ function databaseConnectionProblems(workloads: Workload[], database: Database | 
       const host = container.env?.find((variable) => variable.name === 'POSTGRES_HOST');
       if (!database) problems.push(`${describeObject(object)}: there is no database resource to connect to`);
       else if (host?.value !== database.primaryService) {
-        problems.push(`${describeObject(object)}: POSTGRES_HOST is ${host?.value ?? '(unset)'}, not the primary's Service ${database.primaryService}`);
+        problems.push(
+          `${describeObject(object)}: POSTGRES_HOST is ${host?.value ?? '(unset)'}, not the primary's Service ${database.primaryService}`,
+        );
       }
       if (!database) continue;
       // The app is the owner of its own database, never the cluster's superuser.
       for (const name of ['POSTGRES_USER', 'POSTGRES_PASSWORD']) {
         const variable = container.env?.find((v) => v.name === name);
-        if (name === 'POSTGRES_USER' && variable?.value === 'postgres') problems.push(`${describeObject(object)}: connects as the superuser postgres`);
+        if (name === 'POSTGRES_USER' && variable?.value === 'postgres')
+          problems.push(`${describeObject(object)}: connects as the superuser postgres`);
         if (variable?.valueFrom?.secretKeyRef?.name === database.superuserSecret) {
-          problems.push(`${describeObject(object)}: ${name} comes from ${database.superuserSecret}, the database's superuser secret`);
+          problems.push(
+            `${describeObject(object)}: ${name} comes from ${database.superuserSecret}, the database's superuser secret`,
+          );
         }
       }
     }
@@ -609,7 +750,9 @@ function databaseConnectionProblems(workloads: Workload[], database: Database | 
 
 function releaseProblems(workloads: Workload[], version: string): string[] {
   return workloads.flatMap(({ object, pod }) =>
-    pod.containers.filter((container) => !container.image?.endsWith(`/todoapp:${version}`)).map((container) => `${describeObject(object)}: image ${container.image} is not todoapp:${version}`),
+    pod.containers
+      .filter((container) => !container.image?.endsWith(`/todoapp:${version}`))
+      .map((container) => `${describeObject(object)}: image ${container.image} is not todoapp:${version}`),
   );
 }
 
@@ -618,9 +761,12 @@ export function invariantProblems(objects: K8sObject[], facts: DeploymentFacts):
   const workloads = workloadsOf(objects);
   const databases = findDatabases(objects);
   const database = databases[0];
-  const configMaps = new Map(ofKind<IConfigMap>(objects, 'ConfigMap').map((map) => [map.metadata.name, map.data ?? {}]));
+  const configMaps = new Map(
+    ofKind<IConfigMap>(objects, 'ConfigMap').map((map) => [map.metadata.name, map.data ?? {}]),
+  );
   const secrets = new Map(facts.documentedSecrets);
-  for (const { generatedSecret } of databases) if (generatedSecret) secrets.set(generatedSecret.name, new Set(generatedSecret.keys));
+  for (const { generatedSecret } of databases)
+    if (generatedSecret) secrets.set(generatedSecret.name, new Set(generatedSecret.keys));
   const serviceAccounts = ofKind<IServiceAccount>(objects, 'ServiceAccount');
   const deployments = ofKind<IDeployment>(objects, 'Deployment');
   const deployment = deployments[0];
@@ -639,8 +785,10 @@ export function invariantProblems(objects: K8sObject[], facts: DeploymentFacts):
     ...databases.flatMap((db) => [...databaseRuleProblems(db.object), ...databaseAvailabilityProblems(db)]),
   ];
   if (databases.length !== 1) problems.push(`expected one database resource, found ${databases.length}`);
-  if (deployments.length !== 1 || !deployment) return [...problems, `expected one Deployment, found ${deployments.length}`];
-  if (serviceAccounts.some((account) => account.automountServiceAccountToken !== false)) problems.push('a ServiceAccount mounts its token automatically');
+  if (deployments.length !== 1 || !deployment)
+    return [...problems, `expected one Deployment, found ${deployments.length}`];
+  if (serviceAccounts.some((account) => account.automountServiceAccountToken !== false))
+    problems.push('a ServiceAccount mounts its token automatically');
   problems.push(
     ...deploymentProblems(deployment, configMaps),
     ...serviceProblems(objects, deployment, workloads, configMaps),

@@ -83,7 +83,11 @@ export function unknownFields(object: unknown, schema: SchemaFunction): string[]
     });
   };
   schema(watch(object, ''));
-  return watched.flatMap(({ target, path: at, read }) => Object.keys(target).filter((key) => !read.has(key)).map((key) => `${at}/${key}`));
+  return watched.flatMap(({ target, path: at, read }) =>
+    Object.keys(target)
+      .filter((key) => !read.has(key))
+      .map((key) => `${at}/${key}`),
+  );
 }
 
 function validateCoreObject(object: K8sObject, kind: CoreKind): string[] {
@@ -139,14 +143,20 @@ export function strictCrdSchema(schema: JsonSchema, isRoot = true): JsonSchema {
   }
   if (isSchema(strict.properties)) {
     strict.properties = Object.fromEntries(
-      Object.entries(strict.properties).map(([name, child]) => [name, isRoot && name === 'metadata' ? child : strictCrdSchema(child as JsonSchema, false)]),
+      Object.entries(strict.properties).map(([name, child]) => [
+        name,
+        isRoot && name === 'metadata' ? child : strictCrdSchema(child as JsonSchema, false),
+      ]),
     );
-    if (strict.additionalProperties === undefined && strict['x-kubernetes-preserve-unknown-fields'] !== true) strict.additionalProperties = false;
+    if (strict.additionalProperties === undefined && strict['x-kubernetes-preserve-unknown-fields'] !== true)
+      strict.additionalProperties = false;
   }
   if (isSchema(strict.items)) strict.items = strictCrdSchema(strict.items, false);
-  if (isSchema(strict.additionalProperties)) strict.additionalProperties = strictCrdSchema(strict.additionalProperties, false);
+  if (isSchema(strict.additionalProperties))
+    strict.additionalProperties = strictCrdSchema(strict.additionalProperties, false);
   for (const keyword of ['anyOf', 'oneOf', 'allOf']) {
-    if (Array.isArray(strict[keyword])) strict[keyword] = (strict[keyword] as JsonSchema[]).map((branch) => strictCrdSchema(branch, false));
+    if (Array.isArray(strict[keyword]))
+      strict[keyword] = (strict[keyword] as JsonSchema[]).map((branch) => strictCrdSchema(branch, false));
   }
   return strict;
 }
@@ -156,7 +166,10 @@ function makeCrdAjv(): Ajv {
   const ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false });
   ajv.addVocabulary(KUBERNETES_EXTENSIONS);
   addFormats(ajv, ['date-time']);
-  ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 });
+  ajv.addFormat('int32', {
+    type: 'number',
+    validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31,
+  });
   ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
   return ajv;
 }
@@ -181,15 +194,19 @@ function crdValidator(file: string): ValidateFunction {
 
 function describeError(error: ErrorObject): string {
   const where = error.instancePath || '/';
-  if (error.keyword === 'additionalProperties') return `unknown field ${where === '/' ? '' : where}/${String(error.params.additionalProperty)}`;
+  if (error.keyword === 'additionalProperties')
+    return `unknown field ${where === '/' ? '' : where}/${String(error.params.additionalProperty)}`;
   return `${where} ${error.message ?? error.keyword}${error.keyword === 'enum' ? ` (${(error.params.allowedValues as unknown[]).join(', ')})` : ''}`;
 }
 
 function customResourceProblems(object: K8sObject, file: string): string[] {
   const validator = crdValidator(file);
-  const problems = validator(object) ? [] : (validator.errors ?? []).filter((error) => error.keyword !== 'anyOf').map(describeError);
+  const problems = validator(object)
+    ? []
+    : (validator.errors ?? []).filter((error) => error.keyword !== 'anyOf').map(describeError);
   if (!validateObjectMeta(object.metadata)) problems.push('/metadata is not a valid ObjectMeta');
-  for (const field of unknownFields(object.metadata, validateObjectMeta)) problems.push(`unknown field /metadata${field}`);
+  for (const field of unknownFields(object.metadata, validateObjectMeta))
+    problems.push(`unknown field /metadata${field}`);
   return problems;
 }
 

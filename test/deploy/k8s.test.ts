@@ -16,7 +16,10 @@ let facts: DeploymentFacts;
 
 before(async () => {
   const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
-  facts = { version: pkg.version, documentedSecrets: documentedSecrets(await readFile(path.join(ROOT, 'docs/deploy.md'), 'utf8')) };
+  facts = {
+    version: pkg.version,
+    documentedSecrets: documentedSecrets(await readFile(path.join(ROOT, 'docs/deploy.md'), 'utf8')),
+  };
 });
 
 describe('deploy/k8s', () => {
@@ -47,11 +50,27 @@ describe('deploy/k8s', () => {
 
       it('renders the app, its migration Job and a database', () => {
         const kinds = objects.map((object) => object.kind).sort();
-        for (const kind of ['Namespace', 'ServiceAccount', 'ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget', 'HorizontalPodAutoscaler', 'NetworkPolicy', 'Job']) {
+        for (const kind of [
+          'Namespace',
+          'ServiceAccount',
+          'ConfigMap',
+          'Deployment',
+          'Service',
+          'PodDisruptionBudget',
+          'HorizontalPodAutoscaler',
+          'NetworkPolicy',
+          'Job',
+        ]) {
           assert.ok(kinds.includes(kind), `no ${kind} in ${kinds.join(', ')}`);
         }
-        assert.ok(objects.every((object) => object.kind === 'Namespace' || object.metadata.namespace === 'todolist'), 'everything lives in namespace todolist');
-        assert.deepEqual(adminJob.map((object) => object.kind), ['Job']);
+        assert.ok(
+          objects.every((object) => object.kind === 'Namespace' || object.metadata.namespace === 'todolist'),
+          'everything lives in namespace todolist',
+        );
+        assert.deepEqual(
+          adminJob.map((object) => object.kind),
+          ['Job'],
+        );
       });
 
       it('passes the schemas strictly (kubernetes-models, the operator CRDs, no unknown fields)', () => {
@@ -73,14 +92,20 @@ describe('deploy/k8s', () => {
         }
         const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as IDeployment;
         const ports = deployment.spec?.template.spec?.containers[0]?.ports?.map((port) => String(port.containerPort));
-        assert.deepEqual(ports, argsOf(final, 'EXPOSE').flatMap((exposed) => exposed.split(/\s+/)));
+        assert.deepEqual(
+          ports,
+          argsOf(final, 'EXPOSE').flatMap((exposed) => exposed.split(/\s+/)),
+        );
       });
     });
   }
 
   it('has no kustomization outside the overlays that is missed by these tests', async () => {
     const entries = await readdir(K8S_DIR, { recursive: true });
-    const kustomizations = entries.filter((entry) => path.basename(entry) === 'kustomization.yaml').map((entry) => path.dirname(entry)).sort();
+    const kustomizations = entries
+      .filter((entry) => path.basename(entry) === 'kustomization.yaml')
+      .map((entry) => path.dirname(entry))
+      .sort();
     // base, migrations, createsuperuser and components are reached only through the overlays.
     assert.deepEqual(kustomizations, [
       'base',

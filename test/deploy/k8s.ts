@@ -27,11 +27,17 @@ export async function render(dir: string): Promise<K8sObject[]> {
     ({ stdout } = await run('kubectl', ['kustomize', dir], { maxBuffer: 16 * 1024 * 1024 }));
   } catch (error) {
     const { code, stderr } = error as { code?: string; stderr?: string };
-    if (code === 'ENOENT') throw new Error('kubectl is not installed; the deploy tests render the manifests with `kubectl kustomize`.', { cause: error });
-    throw new Error(`kubectl kustomize ${path.relative(ROOT, dir)} failed:\n${stderr ?? (error as Error).message}`, { cause: error });
+    if (code === 'ENOENT')
+      throw new Error('kubectl is not installed; the deploy tests render the manifests with `kubectl kustomize`.', {
+        cause: error,
+      });
+    throw new Error(`kubectl kustomize ${path.relative(ROOT, dir)} failed:\n${stderr ?? (error as Error).message}`, {
+      cause: error,
+    });
   }
   return parseAllDocuments(stdout).map((document) => {
-    if (document.errors.length > 0) throw new Error(`kubectl kustomize ${dir} printed invalid YAML: ${document.errors[0]?.message}`);
+    if (document.errors.length > 0)
+      throw new Error(`kubectl kustomize ${dir} printed invalid YAML: ${document.errors[0]?.message}`);
     return document.toJS() as K8sObject;
   });
 }
@@ -44,7 +50,11 @@ export async function overlays(): Promise<{ name: string; dir: string; createSup
     .map((entry) => {
       const dir = path.join(K8S_DIR, 'overlays', entry.name);
       const createSuperuserDir = path.join(dir, 'createsuperuser');
-      return { name: entry.name, dir, createSuperuserDir: existsSync(createSuperuserDir) ? createSuperuserDir : undefined };
+      return {
+        name: entry.name,
+        dir,
+        createSuperuserDir: existsSync(createSuperuserDir) ? createSuperuserDir : undefined,
+      };
     })
     .sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -27,8 +27,12 @@ describe('in Chromium with JavaScript', () => {
   const add = async (title: string, fields: Record<string, unknown> = {}): Promise<TodoJson> =>
     (await (await env.t.request('/api/todos', { method: 'POST', json: { title, ...fields } })).json()) as TodoJson;
   const settled = () => page.locator('main:not([aria-busy])').waitFor();
-  const checkbox = (name: string, checked?: boolean) => page.getByRole('checkbox', { name, exact: true, ...(checked === undefined ? {} : { checked }) });
-  const focusedLabel = () => page.evaluate('document.activeElement?.getAttribute("aria-label") ?? document.activeElement?.getAttribute("name") ?? ""');
+  const checkbox = (name: string, checked?: boolean) =>
+    page.getByRole('checkbox', { name, exact: true, ...(checked === undefined ? {} : { checked }) });
+  const focusedLabel = () =>
+    page.evaluate(
+      'document.activeElement?.getAttribute("aria-label") ?? document.activeElement?.getAttribute("name") ?? ""',
+    );
   const open = async (path = '/') => {
     await page.goto(`${env.t.baseUrl}${path}`);
     sent = [];
@@ -47,7 +51,12 @@ describe('in Chromium with JavaScript', () => {
     page.on('request', (request: Request) => {
       const url = new URL(request.url());
       if (!url.pathname.startsWith('/api/')) return;
-      sent.push({ method: request.method(), path: url.pathname + url.search, body: request.postDataJSON() as unknown, headers: request.headers() });
+      sent.push({
+        method: request.method(),
+        path: url.pathname + url.search,
+        body: request.postDataJSON() as unknown,
+        headers: request.headers(),
+      });
     });
     await page.goto(`${env.t.baseUrl}/login`);
     await page.getByLabel('Username').fill(env.t.alice.username);
@@ -72,9 +81,21 @@ describe('in Chromium with JavaScript', () => {
     await open('/?sort=order');
     const csrf = await page.locator('meta[name="csrf-token"]').getAttribute('content');
     const actions: [string, () => Promise<unknown>, Omit<Sent, 'headers'>][] = [
-      ['toggle', () => checkbox('First').click(), { method: 'PATCH', path: `/api/todos/${first?.id}`, body: { completed: true } }],
-      ['toggle all', () => page.getByRole('checkbox', { name: 'Toggle all' }).click(), { method: 'PATCH', path: '/api/todos', body: { completed: false } }],
-      ['move', () => page.getByRole('button', { name: 'Move Second up' }).click(), { method: 'POST', path: `/api/todos/${second?.id}/move`, body: { direction: 'up' } }],
+      [
+        'toggle',
+        () => checkbox('First').click(),
+        { method: 'PATCH', path: `/api/todos/${first?.id}`, body: { completed: true } },
+      ],
+      [
+        'toggle all',
+        () => page.getByRole('checkbox', { name: 'Toggle all' }).click(),
+        { method: 'PATCH', path: '/api/todos', body: { completed: false } },
+      ],
+      [
+        'move',
+        () => page.getByRole('button', { name: 'Move Second up' }).click(),
+        { method: 'POST', path: `/api/todos/${second?.id}/move`, body: { direction: 'up' } },
+      ],
       [
         'delete selected',
         async () => {
@@ -131,10 +152,19 @@ describe('in Chromium with JavaScript', () => {
       await add('Fragile');
       await open();
       await page.route('**/api/todos/**', (route) =>
-        failure === '503' ? route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: 'Service unavailable' }) }) : route.abort(),
+        failure === '503'
+          ? route.fulfill({
+              status: 503,
+              contentType: 'application/json',
+              body: JSON.stringify({ error: 'Service unavailable' }),
+            })
+          : route.abort(),
       );
       await checkbox('Fragile', false).click();
-      await page.getByRole('alert').filter({ hasText: failure === '503' ? 'Service unavailable' : 'Could not reach the server' }).waitFor();
+      await page
+        .getByRole('alert')
+        .filter({ hasText: failure === '503' ? 'Service unavailable' : 'Could not reach the server' })
+        .waitFor();
       await settled();
       assert.equal(await checkbox('Fragile').getAttribute('aria-checked'), 'false');
       assert.equal(await focusedLabel(), 'Fragile', 'focus is not lost');
@@ -152,7 +182,11 @@ describe('in Chromium with JavaScript', () => {
     for (const title of ['one', 'two', 'three']) await add(title);
     await open();
     await page.route('**/api/todos/delete', (route) =>
-      route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: 'Internal server error' }) }),
+      route.fulfill({
+        status: 500,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: 'Internal server error' }),
+      }),
     );
     await page.getByRole('checkbox', { name: 'Select one' }).check();
     await page.getByRole('checkbox', { name: 'Select three' }).check();
@@ -169,7 +203,9 @@ describe('in Chromium with JavaScript', () => {
     await add('Unchanged');
     await open();
     await page.route('**/api/todos**', (route) =>
-      route.request().method() === 'GET' ? route.continue() : route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"Database unavailable"}' }),
+      route.request().method() === 'GET'
+        ? route.continue()
+        : route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"Database unavailable"}' }),
     );
     await page.getByLabel('New todo').fill('Not lost');
     await page.getByLabel('New todo').press('Enter');
@@ -184,6 +220,9 @@ describe('in Chromium with JavaScript', () => {
     await checkbox('Unchanged').waitFor();
     assert.equal(await page.getByRole('textbox', { name: 'Edit Unchanged' }).count(), 0, 'the editor is gone');
     assert.equal(await focusedLabel(), 'Edit Unchanged', 'focus on the Edit button');
-    assert.deepEqual((await todos()).map((todo) => todo.title), ['Unchanged']);
+    assert.deepEqual(
+      (await todos()).map((todo) => todo.title),
+      ['Unchanged'],
+    );
   });
 });

@@ -43,7 +43,6 @@ describe('keyboard only, in Chromium', () => {
   const env = withAppInChromium();
 
   it('logs in, adds, completes and deletes a todo without a mouse', async () => {
-
     const { t, browser } = env;
     const page = await browser.newPage();
     await page.goto(`${t.baseUrl}/login`);

@@ -100,7 +100,9 @@ class ListPage {
     return this.page.getByRole('checkbox', { name: title, exact: true, ...(checked === undefined ? {} : { checked }) });
   }
   item(title: string): Locator {
-    return this.list().getByRole('listitem').filter({ has: this.checkbox(title) });
+    return this.list()
+      .getByRole('listitem')
+      .filter({ has: this.checkbox(title) });
   }
   button(name: string): Locator {
     return this.page.getByRole('button', { name, exact: true });
@@ -137,7 +139,11 @@ const scenarios: Scenario[] = [
       await list.open();
       await list.page.getByText('Nothing to do yet. Add your first todo above.').waitFor();
       assert.equal(await list.counter(), '0 items left');
-      assert.equal(await list.page.getByRole('checkbox', { name: 'Toggle all' }).count(), 0, 'no Toggle all without todos');
+      assert.equal(
+        await list.page.getByRole('checkbox', { name: 'Toggle all' }).count(),
+        0,
+        'no Toggle all without todos',
+      );
       await list.page.getByLabel('New todo').fill('one');
       await list.act(() => list.page.getByLabel('New todo').press('Enter'));
       assert.equal(await list.counter(), '1 item left');
@@ -162,7 +168,10 @@ const scenarios: Scenario[] = [
       await item.getByText('Due Tue, Dec 24, 2030').waitFor();
       await item.getByText('semi-skimmed').waitFor();
       const [todo] = await list.todos();
-      assert.deepEqual([todo?.title, todo?.dueDate, todo?.notes, todo?.completed], ['Buy milk', '2030-12-24', 'two litres\nsemi-skimmed', false]);
+      assert.deepEqual(
+        [todo?.title, todo?.dueDate, todo?.notes, todo?.completed],
+        ['Buy milk', '2030-12-24', 'two litres\nsemi-skimmed', false],
+      );
       assert.equal(await page.getByLabel('New todo').inputValue(), '', 'the fields are cleared');
       assert.equal(await page.getByLabel('Due date', { exact: true }).inputValue(), '');
       assert.equal(await page.getByLabel('Notes', { exact: true }).inputValue(), '');
@@ -192,7 +201,13 @@ const scenarios: Scenario[] = [
       await list.checkbox('First', true).waitFor();
       assert.equal(await list.checkbox('Second').getAttribute('aria-checked'), 'false');
       if (list.js) assert.equal(await list.focused(), 'First', 'focus stays on the checkbox');
-      assert.deepEqual((await list.todos()).map((todo) => [todo.title, todo.completed]), [['Second', false], ['First', true]]);
+      assert.deepEqual(
+        (await list.todos()).map((todo) => [todo.title, todo.completed]),
+        [
+          ['Second', false],
+          ['First', true],
+        ],
+      );
       await list.act(() => list.checkbox('First', true).click());
       await list.checkbox('First', false).waitFor();
       assert.ok((await list.todos()).every((todo) => !todo.completed));
@@ -314,7 +329,10 @@ const scenarios: Scenario[] = [
       await list.act(() => list.button('Delete Remove me').click());
       await list.checkbox('Remove me').waitFor({ state: 'detached' });
       assert.deepEqual(await list.titles(), ['Keep']);
-      assert.deepEqual((await list.todos()).map((todo) => todo.title), ['Keep']);
+      assert.deepEqual(
+        (await list.todos()).map((todo) => todo.title),
+        ['Keep'],
+      );
       if (list.js) assert.equal(await list.focused(), 'title', 'focus goes to "New todo", not lost');
     },
   },
@@ -329,7 +347,10 @@ const scenarios: Scenario[] = [
       await list.act(() => list.button('Delete selected').click());
       await list.checkbox('a').waitFor({ state: 'detached' });
       assert.deepEqual(await list.titles(), ['b']);
-      assert.deepEqual((await list.todos()).map((todo) => todo.title), ['b']);
+      assert.deepEqual(
+        (await list.todos()).map((todo) => todo.title),
+        ['b'],
+      );
     },
   },
   {
@@ -343,13 +364,20 @@ const scenarios: Scenario[] = [
       await list.act(() => list.button('Clear completed').click());
       await list.checkbox('finished').waitFor({ state: 'detached' });
       assert.equal(await list.button('Clear completed').count(), 0);
-      assert.deepEqual((await list.todos()).map((todo) => todo.title), ['open']);
+      assert.deepEqual(
+        (await list.todos()).map((todo) => todo.title),
+        ['open'],
+      );
     },
   },
   {
     name: 'filters All / Active / Completed: the current one is marked and survives a reload',
     async run(list) {
-      await list.seed({ title: 'open task' }, { title: 'finished task', completed: true }, { title: 'another open one' });
+      await list.seed(
+        { title: 'open task' },
+        { title: 'finished task', completed: true },
+        { title: 'another open one' },
+      );
       const { page } = list;
       await list.open();
       const filters = page.getByRole('navigation', { name: 'Filter todos' });
@@ -386,18 +414,27 @@ const scenarios: Scenario[] = [
       await list.open();
       await list.item('late').getByText('Due Sat, Jan 1, 2000 Overdue').waitFor();
       await list.item('future').getByText('Due Sat, Jun 15, 2999').waitFor();
-      for (const title of ['late but done', 'future', 'undated']) assert.equal(await list.item(title).getByText('Overdue').count(), 0, title);
+      for (const title of ['late but done', 'future', 'undated'])
+        assert.equal(await list.item(title).getByText('Overdue').count(), 0, title);
       assert.equal(await list.item('undated').getByText(/Due/).count(), 0);
     },
   },
   {
     name: 'sorts newest first (default), by due date, and in manual order moved up and down',
     async run(list) {
-      await list.seed({ title: 'pay rent', dueDate: '2030-05-01' }, { title: 'call plumber' }, { title: 'buy milk', dueDate: '2030-01-01' });
+      await list.seed(
+        { title: 'pay rent', dueDate: '2030-05-01' },
+        { title: 'call plumber' },
+        { title: 'buy milk', dueDate: '2030-01-01' },
+      );
       const { page } = list;
       await list.open();
       assert.deepEqual(await list.titles(), ['buy milk', 'call plumber', 'pay rent']);
-      assert.equal(await page.getByRole('button', { name: 'Move buy milk up' }).count(), 0, 'moving is for manual order');
+      assert.equal(
+        await page.getByRole('button', { name: 'Move buy milk up' }).count(),
+        0,
+        'moving is for manual order',
+      );
       await page.getByLabel('Sort').selectOption({ label: 'Due date' });
       await list.navigate(() => list.button('Apply').click());
       assert.deepEqual(await list.titles(), ['buy milk', 'pay rent', 'call plumber']);
@@ -417,13 +454,20 @@ const scenarios: Scenario[] = [
       assert.deepEqual(await list.titles(), ['buy milk', 'call plumber', 'pay rent'], 'the first stays first');
       await list.navigate(() => page.reload());
       assert.deepEqual(await list.titles(), ['buy milk', 'call plumber', 'pay rent'], 'the order is kept');
-      assert.deepEqual((await list.todos('?sort=order')).map((todo) => todo.title), ['buy milk', 'call plumber', 'pay rent']);
+      assert.deepEqual(
+        (await list.todos('?sort=order')).map((todo) => todo.title),
+        ['buy milk', 'call plumber', 'pay rent'],
+      );
     },
   },
   {
     name: 'searches titles and notes',
     async run(list) {
-      await list.seed({ title: 'pay rent' }, { title: 'call plumber', notes: 'about the RENT increase' }, { title: 'buy milk' });
+      await list.seed(
+        { title: 'pay rent' },
+        { title: 'call plumber', notes: 'about the RENT increase' },
+        { title: 'buy milk' },
+      );
       const { page } = list;
       await list.open();
       const search = page.getByRole('searchbox', { name: 'Search' });

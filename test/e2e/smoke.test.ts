@@ -20,9 +20,15 @@ async function axeViolations(page: Page): Promise<string[]> {
   // Evaluated through the DevTools protocol, which the page's CSP does not govern.
   await page.evaluate(axeSource);
   const violations = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run(options: object): Promise<{ violations: { id: string; nodes: { target: unknown }[] }[] }> } }).axe;
+    const axe = (
+      globalThis as unknown as {
+        axe: { run(options: object): Promise<{ violations: { id: string; nodes: { target: unknown }[] }[] }> };
+      }
+    ).axe;
     const result = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return result.violations.map((violation) => `${violation.id} (${violation.nodes.map((node) => JSON.stringify(node.target)).join(', ')})`);
+    return result.violations.map(
+      (violation) => `${violation.id} (${violation.nodes.map((node) => JSON.stringify(node.target)).join(', ')})`,
+    );
   });
   return violations;
 }
@@ -41,9 +47,16 @@ async function overflow(page: Page): Promise<{ scrollWidth: number; culprits: st
 
 /** Todos that show every part of an item: due, overdue, notes, completed, long words. */
 const SAMPLE_TODOS = [
-  { title: 'Renew the passport before the summer trip', dueDate: '2020-01-01', notes: 'Photo booth at the station; bring the old passport.' },
+  {
+    title: 'Renew the passport before the summer trip',
+    dueDate: '2020-01-01',
+    notes: 'Photo booth at the station; bring the old passport.',
+  },
   { title: 'Water the plants', dueDate: '2030-06-15', notes: 'The ferns too.' },
-  { title: 'Check build 3f2a9c1b7d4e5f60718293a4b5c6d7e8f90a1b2c before the review', notes: 'Attach quarterly_report_2026_final_version_3_really_final_this_time.pdf' },
+  {
+    title: 'Check build 3f2a9c1b7d4e5f60718293a4b5c6d7e8f90a1b2c before the review',
+    notes: 'Attach quarterly_report_2026_final_version_3_really_final_this_time.pdf',
+  },
   { title: 'Call the plumber', completed: true },
   { title: 'Buy bread', dueDate: '2030-01-10' },
 ];
@@ -86,8 +99,28 @@ describe('every page, light and dark and phone-sized', () => {
   const looks: { name: string; options: BrowserContextOptions; axe: boolean }[] = [
     { name: 'light', options: { colorScheme: 'light' }, axe: true },
     { name: 'dark', options: { colorScheme: 'dark' }, axe: true },
-    { name: 'mobile', options: { colorScheme: 'light', viewport: { width: PHONE_WIDTH, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }, axe: false },
-    { name: 'mobile-dark', options: { colorScheme: 'dark', viewport: { width: PHONE_WIDTH, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }, axe: false },
+    {
+      name: 'mobile',
+      options: {
+        colorScheme: 'light',
+        viewport: { width: PHONE_WIDTH, height: 740 },
+        deviceScaleFactor: 2,
+        isMobile: true,
+        hasTouch: true,
+      },
+      axe: false,
+    },
+    {
+      name: 'mobile-dark',
+      options: {
+        colorScheme: 'dark',
+        viewport: { width: PHONE_WIDTH, height: 740 },
+        deviceScaleFactor: 2,
+        isMobile: true,
+        hasTouch: true,
+      },
+      axe: false,
+    },
   ];
 
   for (const look of looks) {
@@ -109,7 +142,8 @@ describe('every page, light and dark and phone-sized', () => {
             const { scrollWidth, culprits } = await overflow(page);
             if (scrollWidth > PHONE_WIDTH) problems.push(`${label}: ${scrollWidth} px wide (${culprits.join(', ')})`);
           }
-          if (screenshot) await page.screenshot({ path: `${ARTIFACTS}/${screenshot}-${look.name}.png`, fullPage: true });
+          if (screenshot)
+            await page.screenshot({ path: `${ARTIFACTS}/${screenshot}-${look.name}.png`, fullPage: true });
           // Stop at the first page with a problem: a page too wide may also be one nothing can be clicked on.
           assert.deepEqual(problems, []);
         }
@@ -128,7 +162,8 @@ describe('every page, light and dark and phone-sized', () => {
         await check('/ (empty)', 'list-empty');
 
         const todos: TodoJson[] = [];
-        for (const todo of SAMPLE_TODOS) todos.push((await (await t.request('/api/todos', { method: 'POST', json: todo })).json()) as TodoJson);
+        for (const todo of SAMPLE_TODOS)
+          todos.push((await (await t.request('/api/todos', { method: 'POST', json: todo })).json()) as TodoJson);
         const id = todos[0]?.id;
         await visit('/', 'list');
         // Editing in place (the script's editor).

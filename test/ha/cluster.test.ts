@@ -5,13 +5,24 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
-import { startHaCluster, startStreamingPair, type AppDatabase, type HaCluster, type HaNode, type StreamingPair } from './cluster.ts';
+import {
+  startHaCluster,
+  startStreamingPair,
+  type AppDatabase,
+  type HaCluster,
+  type HaNode,
+  type StreamingPair,
+} from './cluster.ts';
 import { waitFor, withConnection } from './processes.ts';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 /** One row of one statement on a short-lived connection. */
-async function one<Row extends Record<string, unknown>>(url: string, text: string, params: (string | number)[] = []): Promise<Row> {
+async function one<Row extends Record<string, unknown>>(
+  url: string,
+  text: string,
+  params: (string | number)[] = [],
+): Promise<Row> {
   const rows = await withConnection(url, (sql) => sql.unsafe(text, params));
   assert.equal(rows.length, 1, text);
   return rows[0] as unknown as Row;
@@ -21,7 +32,12 @@ async function one<Row extends Record<string, unknown>>(url: string, text: strin
 async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      work,
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -39,19 +55,32 @@ describe('the Patroni cluster behind HAProxy', { timeout: 300_000 }, () => {
   const appUrlOf = (node: HaNode) => cluster.nodeUrl(node, app.database);
   /** Writes a row through HAProxy as the app's role; returns the port of the server that took it. */
   const writeThroughHaproxy = async (note: string) =>
-    (await one<{ port: number }>(app.url, 'INSERT INTO notes (note) VALUES ($1) RETURNING inet_server_port() AS port', [note])).port;
+    (
+      await one<{ port: number }>(
+        app.url,
+        'INSERT INTO notes (note) VALUES ($1) RETURNING inet_server_port() AS port',
+        [note],
+      )
+    ).port;
   /** Waits until `old` streams synchronously from the leader again and has `note`; returns how long after `since` that was. */
   const rejoinedAsStandby = async (old: HaNode, note: string, since: number) => {
     const replicas = await cluster.waitForReplicas(1, { sync: true, timeoutMs: 90_000 });
     const ms = performance.now() - since;
     assert.deepEqual(replicas, [{ application_name: old.name, state: 'streaming', sync_state: 'sync' }]);
     await waitForNoteOn(old, note);
-    assert.equal((await one<{ standby: boolean }>(appUrlOf(old), 'SELECT pg_is_in_recovery() AS standby')).standby, true);
+    assert.equal(
+      (await one<{ standby: boolean }>(appUrlOf(old), 'SELECT pg_is_in_recovery() AS standby')).standby,
+      true,
+    );
     return ms;
   };
   const waitForNoteOn = (node: HaNode, note: string) =>
     waitFor(`"${note}" on ${node.name}`, 10_000, async () => {
-      const { count } = await one<{ count: number }>(appUrlOf(node), 'SELECT count(*)::int AS count FROM notes WHERE note = $1', [note]);
+      const { count } = await one<{ count: number }>(
+        appUrlOf(node),
+        'SELECT count(*)::int AS count FROM notes WHERE note = $1',
+        [note],
+      );
       return count === 1 ? true : undefined;
     });
 
@@ -94,7 +123,10 @@ describe('the Patroni cluster behind HAProxy', { timeout: 300_000 }, () => {
     assert.deepEqual(replicas, [{ application_name: standbyOf(leader).name, state: 'streaming', sync_state: 'sync' }]);
     assert.equal(await writeThroughHaproxy('before the crash'), leader.pgPort);
     await waitForNoteOn(standbyOf(leader), 'before the crash');
-    const standby = await one<{ standby: boolean }>(appUrlOf(standbyOf(leader)), 'SELECT pg_is_in_recovery() AS standby');
+    const standby = await one<{ standby: boolean }>(
+      appUrlOf(standbyOf(leader)),
+      'SELECT pg_is_in_recovery() AS standby',
+    );
     assert.equal(standby.standby, true);
   });
 
@@ -107,7 +139,15 @@ describe('the Patroni cluster behind HAProxy', { timeout: 300_000 }, () => {
     assert.equal(await writeThroughHaproxy('after the crash'), promoted.node.pgPort);
     const writable = performance.now() - kill.at;
     // Committed before the crash under synchronous replication: on the new primary.
-    assert.equal((await one<{ count: number }>(app.url, `SELECT count(*)::int AS count FROM notes WHERE note = 'before the crash'`)).count, 1);
+    assert.equal(
+      (
+        await one<{ count: number }>(
+          app.url,
+          `SELECT count(*)::int AS count FROM notes WHERE note = 'before the crash'`,
+        )
+      ).count,
+      1,
+    );
 
     const rejoined = await rejoinedAsStandby(old, 'after the crash', kill.at);
     t.diagnostic(
@@ -127,10 +167,15 @@ describe('the Patroni cluster behind HAProxy', { timeout: 300_000 }, () => {
 
       const kill = await cluster.killPatroni(old);
       const unrouted = await cluster.waitForUnrouted(old, { since: kill.at, timeoutMs: 10_000 });
-      await waitFor('HAProxy to close the connection to the old leader', 5_000, async () => (closed ? true : undefined));
+      await waitFor('HAProxy to close the connection to the old leader', 5_000, async () =>
+        closed ? true : undefined,
+      );
       // No watchdog: the old primary still runs and takes writes from anyone connected straight to it.
       // Only HAProxy keeps the app away from it.
-      assert.equal((await one<{ standby: boolean }>(appUrlOf(old), 'SELECT pg_is_in_recovery() AS standby')).standby, false);
+      assert.equal(
+        (await one<{ standby: boolean }>(appUrlOf(old), 'SELECT pg_is_in_recovery() AS standby')).standby,
+        false,
+      );
 
       const promoted = await cluster.waitForLeader({ notName: old.name, since: kill.at });
       const routed = await cluster.waitForRouting(promoted.node, { since: kill.at });
@@ -154,7 +199,10 @@ describe('the Patroni cluster behind HAProxy', { timeout: 300_000 }, () => {
     await cluster.stop();
     for (const node of cluster.nodes) {
       assert.equal(cluster.patroniRunning(node), false);
-      await assert.rejects(withConnection(cluster.nodeUrl(node), (sql) => sql`SELECT 1`, { connectTimeoutS: 1 }), `${node.name} is down`);
+      await assert.rejects(
+        withConnection(cluster.nodeUrl(node), (sql) => sql`SELECT 1`, { connectTimeoutS: 1 }),
+        `${node.name} is down`,
+      );
     }
     await assert.rejects(cluster.routedTo(), 'HAProxy is down');
   });
@@ -170,17 +218,31 @@ describe('the streaming pair (promotion driven by the test)', { timeout: 120_000
   });
 
   it('streams synchronously to the standby', async () => {
-    const [standby] = await withConnection(pair.url(), (sql) => sql`SELECT application_name, state, sync_state FROM pg_stat_replication`);
+    const [standby] = await withConnection(
+      pair.url(),
+      (sql) => sql`SELECT application_name, state, sync_state FROM pg_stat_replication`,
+    );
     assert.deepEqual({ ...standby }, { application_name: 'standby', state: 'streaming', sync_state: 'sync' });
     await withConnection(pair.url(), (sql) => sql`CREATE TABLE notes (note text)`);
     await withConnection(pair.url(), (sql) => sql`INSERT INTO notes VALUES ('before the crash')`);
-    const onStandby = await one<{ count: number }>(pair.nodeUrl(pair.standby), 'SELECT count(*)::int AS count FROM notes');
+    const onStandby = await one<{ count: number }>(
+      pair.nodeUrl(pair.standby),
+      'SELECT count(*)::int AS count FROM notes',
+    );
     assert.equal(onStandby.count, 1);
   });
 
   it('promote(): after the primary crashes the standby takes writes, without waiting for the synchronous standby it inherited', async (t) => {
     // The clone carries the primary's synchronous_standby_names: the trap promote() defuses.
-    assert.equal((await one<{ names: string }>(pair.nodeUrl(pair.standby), `SELECT current_setting('synchronous_standby_names') AS names`)).names, 'standby');
+    assert.equal(
+      (
+        await one<{ names: string }>(
+          pair.nodeUrl(pair.standby),
+          `SELECT current_setting('synchronous_standby_names') AS names`,
+        )
+      ).names,
+      'standby',
+    );
     const kill = await pair.killPrimary();
     const { ms } = await pair.promote();
     t.diagnostic(`pg_ctl promote took ${seconds(ms)} (${seconds(performance.now() - kill.at)} after the crash)`);
@@ -188,9 +250,16 @@ describe('the streaming pair (promotion driven by the test)', { timeout: 120_000
     const row = await within(
       10_000,
       'a write on the promoted standby',
-      one<{ port: number; standby: boolean }>(pair.directUrl(), `INSERT INTO notes VALUES ('after the crash') RETURNING inet_server_port() AS port, pg_is_in_recovery() AS standby`),
+      one<{ port: number; standby: boolean }>(
+        pair.directUrl(),
+        `INSERT INTO notes VALUES ('after the crash') RETURNING inet_server_port() AS port, pg_is_in_recovery() AS standby`,
+      ),
     );
     assert.deepEqual(row, { port: pair.standby.port, standby: false });
-    assert.equal((await one<{ count: number }>(pair.url(), 'SELECT count(*)::int AS count FROM notes')).count, 2, 'nothing committed before the crash is lost');
+    assert.equal(
+      (await one<{ count: number }>(pair.url(), 'SELECT count(*)::int AS count FROM notes')).count,
+      2,
+      'nothing committed before the crash is lost',
+    );
   });
 });

@@ -139,7 +139,11 @@ export interface HaCluster extends DatabaseAccess<HaNode> {
   /** Patroni's view (`GET /cluster` of the first node that answers). */
   members(): Promise<ClusterMember[]>;
   /** Waits for a leader (other than `notName`) that accepts writes; `ms` counts from `since` (a performance.now()) or the call. */
-  waitForLeader(options?: { notName?: string; timeoutMs?: number; since?: number }): Promise<{ node: HaNode; ms: number }>;
+  waitForLeader(options?: {
+    notName?: string;
+    timeoutMs?: number;
+    since?: number;
+  }): Promise<{ node: HaNode; ms: number }>;
   /** Waits until the leader has `count` standbys streaming, per pg_stat_replication (`sync`: one of them synchronous there and Patroni's sync standby, i.e. eligible for failover). */
   waitForReplicas(count: number, options?: { sync?: boolean; timeoutMs?: number }): Promise<ReplicaRow[]>;
   /** The servers HAProxy currently sends connections to (those its health check marks UP). */
@@ -172,7 +176,6 @@ export interface HaCluster extends DatabaseAccess<HaNode> {
   /** Stops everything it started (both Patronis and PostgreSQLs, etcd, HAProxy) and removes the temp dir. Safe to call twice. */
   stop(): Promise<void>;
 }
-
 
 async function fetchStatus(url: string, timeoutMs = 1_000): Promise<{ status: number; body: string } | undefined> {
   try {
@@ -252,7 +255,12 @@ interface Layout {
   passwords: { superuser: string; replication: string; rewind: string };
 }
 
-function patroniConfig(layout: Layout, node: HaNode, scope: string, options: { synchronous: boolean; timing: PatroniTiming }): unknown {
+function patroniConfig(
+  layout: Layout,
+  node: HaNode,
+  scope: string,
+  options: { synchronous: boolean; timing: PatroniTiming },
+): unknown {
   const socketDir = path.dirname(node.dataDir);
   return {
     scope,
@@ -372,9 +380,15 @@ async function startOnce(options: HaClusterOptions): Promise<HaCluster> {
   let etcd: ServiceProcess | undefined;
   let haproxy: ServiceProcess | undefined;
   const running = () => [...patronis.values(), ...(etcd ? [etcd] : []), ...(haproxy ? [haproxy] : [])];
-  const cleanup = cleanUpOnExit({ processes: running, dataDirs: nodes.map((node) => node.dataDir), baseDir, keepFiles: options.keepFiles ?? false });
+  const cleanup = cleanUpOnExit({
+    processes: running,
+    dataDirs: nodes.map((node) => node.dataDir),
+    baseDir,
+    keepFiles: options.keepFiles ?? false,
+  });
   // Every exit updates the reaper's list, so it never holds the id of a process group that is gone.
-  const spawnService = (name: string, file: string, args: string[]) => new ServiceProcess(name, file, args, { cwd: baseDir, logs, onExit: () => cleanup.update() });
+  const spawnService = (name: string, file: string, args: string[]) =>
+    new ServiceProcess(name, file, args, { cwd: baseDir, logs, onExit: () => cleanup.update() });
 
   const host = '127.0.0.1';
   const superuser = (hosts: string, database: string, query = '') =>
@@ -404,7 +418,12 @@ async function startOnce(options: HaClusterOptions): Promise<HaCluster> {
     throw new Error('No Patroni REST API answered GET /cluster');
   };
 
-  const waitForLeader = async ({ notName, timeoutMs = 60_000, since = performance.now(), watch = [] as ServiceProcess[] }: { notName?: string; timeoutMs?: number; since?: number; watch?: ServiceProcess[] } = {}) => {
+  const waitForLeader = async ({
+    notName,
+    timeoutMs = 60_000,
+    since = performance.now(),
+    watch = [] as ServiceProcess[],
+  }: { notName?: string; timeoutMs?: number; since?: number; watch?: ServiceProcess[] } = {}) => {
     const node = await waitFor(
       notName ? `a leader other than ${notName}` : 'a leader',
       timeoutMs,
@@ -412,7 +431,11 @@ async function startOnce(options: HaClusterOptions): Promise<HaCluster> {
         const candidate = await leader();
         if (!candidate || candidate.name === notName) return undefined;
         // Patroni says leader; PostgreSQL must also have left recovery (accept writes).
-        const inRecovery = await withConnection(nodeUrl(candidate), async (sql) => (await sql`SELECT pg_is_in_recovery() AS r`)[0]?.r as boolean, { connectTimeoutS: 2 });
+        const inRecovery = await withConnection(
+          nodeUrl(candidate),
+          async (sql) => (await sql`SELECT pg_is_in_recovery() AS r`)[0]?.r as boolean,
+          { connectTimeoutS: 2 },
+        );
         return inRecovery ? undefined : candidate;
       },
       { logs, watch },
@@ -424,48 +447,83 @@ async function startOnce(options: HaClusterOptions): Promise<HaCluster> {
   const replicasNow = async (count: number, sync: boolean): Promise<ReplicaRow[] | undefined> => {
     const current = await leader();
     if (!current) return undefined;
-    const rows = await withConnection(nodeUrl(current), (sql) =>
-      sql<ReplicaRow[]>`SELECT application_name, state, sync_state FROM pg_stat_replication WHERE state = 'streaming' ORDER BY application_name`,
+    const rows = await withConnection(
+      nodeUrl(current),
+      (sql) =>
+        sql<
+          ReplicaRow[]
+        >`SELECT application_name, state, sync_state FROM pg_stat_replication WHERE state = 'streaming' ORDER BY application_name`,
     );
     if (rows.length < count) return undefined;
     if (sync) {
       // PostgreSQL may already call the standby synchronous a loop before Patroni has recorded it
       // as its synchronous standby in etcd; until then Patroni would not fail over to it.
-      const syncMembers = new Set((await members()).filter((member) => member.role === 'sync_standby').map((member) => member.name));
+      const syncMembers = new Set(
+        (await members()).filter((member) => member.role === 'sync_standby').map((member) => member.name),
+      );
       if (!rows.some((row) => row.sync_state === 'sync' && syncMembers.has(row.application_name))) return undefined;
     }
     return [...rows];
   };
 
   const waitForReplicas: HaCluster['waitForReplicas'] = (count, { sync = false, timeoutMs = 60_000 } = {}) =>
-    waitFor(`${count} streaming standby(s)${sync ? ', one synchronous' : ''}`, timeoutMs, () => replicasNow(count, sync), { logs, intervalMs: 200 });
+    waitFor(
+      `${count} streaming standby(s)${sync ? ', one synchronous' : ''}`,
+      timeoutMs,
+      () => replicasNow(count, sync),
+      { logs, intervalMs: 200 },
+    );
 
   const routedTo = async (): Promise<string[]> => {
     const csv = await haproxyCommand(layout.haproxySocket, 'show stat');
     const [header, ...rows] = csv.trim().split('\n');
     const columns = (header ?? '').replace(/^# /, '').split(',');
-    const [proxy, server, status] = ['pxname', 'svname', 'status'].map((name) => columns.indexOf(name)) as [number, number, number];
-    return rows
-      .map((row) => row.split(','))
-      .filter((fields) => fields[proxy] === 'postgres_primary' && !['FRONTEND', 'BACKEND'].includes(fields[server] ?? ''))
-      // "UP 1/2" is a server going down: HAProxy still sends connections to it.
-      .filter((fields) => fields[status]?.startsWith('UP'))
-      .map((fields) => fields[server] ?? '');
+    const [proxy, server, status] = ['pxname', 'svname', 'status'].map((name) => columns.indexOf(name)) as [
+      number,
+      number,
+      number,
+    ];
+    return (
+      rows
+        .map((row) => row.split(','))
+        .filter(
+          (fields) => fields[proxy] === 'postgres_primary' && !['FRONTEND', 'BACKEND'].includes(fields[server] ?? ''),
+        )
+        // "UP 1/2" is a server going down: HAProxy still sends connections to it.
+        .filter((fields) => fields[status]?.startsWith('UP'))
+        .map((fields) => fields[server] ?? '')
+    );
   };
 
-  const waitForRouting: HaCluster['waitForRouting'] = async (node, { timeoutMs = 60_000, since = performance.now() } = {}) => {
-    await waitFor(`HAProxy to route to ${node.name} only`, timeoutMs, async () => {
-      const servers = await routedTo();
-      return servers.length === 1 && servers[0] === node.name ? true : undefined;
-    }, { logs, intervalMs: 50 });
+  const waitForRouting: HaCluster['waitForRouting'] = async (
+    node,
+    { timeoutMs = 60_000, since = performance.now() } = {},
+  ) => {
+    await waitFor(
+      `HAProxy to route to ${node.name} only`,
+      timeoutMs,
+      async () => {
+        const servers = await routedTo();
+        return servers.length === 1 && servers[0] === node.name ? true : undefined;
+      },
+      { logs, intervalMs: 50 },
+    );
     return { ms: performance.now() - since };
   };
 
-  const waitForUnrouted: HaCluster['waitForUnrouted'] = async (node, { timeoutMs = 60_000, since = performance.now() } = {}) => {
-    await waitFor(`HAProxy to stop routing to ${node.name}`, timeoutMs, async () => ((await routedTo()).includes(node.name) ? undefined : true), {
-      logs,
-      intervalMs: 50,
-    });
+  const waitForUnrouted: HaCluster['waitForUnrouted'] = async (
+    node,
+    { timeoutMs = 60_000, since = performance.now() } = {},
+  ) => {
+    await waitFor(
+      `HAProxy to stop routing to ${node.name}`,
+      timeoutMs,
+      async () => ((await routedTo()).includes(node.name) ? undefined : true),
+      {
+        logs,
+        intervalMs: 50,
+      },
+    );
     return { ms: performance.now() - since };
   };
 
@@ -485,25 +543,34 @@ async function startOnce(options: HaClusterOptions): Promise<HaCluster> {
 
   try {
     // etcd: one member, its data in the cluster dir.
-    etcd = spawnService(
-      'etcd',
-      ETCD,
-      [
-        '--name', 'etcd0',
-        '--data-dir', path.join(baseDir, 'etcd'),
-        '--listen-client-urls', `http://127.0.0.1:${layout.etcdClientPort}`,
-        '--advertise-client-urls', `http://127.0.0.1:${layout.etcdClientPort}`,
-        '--listen-peer-urls', `http://127.0.0.1:${layout.etcdPeerPort}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${layout.etcdPeerPort}`,
-        '--initial-cluster', `etcd0=http://127.0.0.1:${layout.etcdPeerPort}`,
-        '--initial-cluster-state', 'new',
-        '--initial-cluster-token', scope,
-      ],
-    );
+    etcd = spawnService('etcd', ETCD, [
+      '--name',
+      'etcd0',
+      '--data-dir',
+      path.join(baseDir, 'etcd'),
+      '--listen-client-urls',
+      `http://127.0.0.1:${layout.etcdClientPort}`,
+      '--advertise-client-urls',
+      `http://127.0.0.1:${layout.etcdClientPort}`,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${layout.etcdPeerPort}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${layout.etcdPeerPort}`,
+      '--initial-cluster',
+      `etcd0=http://127.0.0.1:${layout.etcdPeerPort}`,
+      '--initial-cluster-state',
+      'new',
+      '--initial-cluster-token',
+      scope,
+    ]);
     cleanup.update();
     for (const node of nodes) {
       // JSON is YAML, so no YAML writer is needed. Mode 0600: the file holds the passwords.
-      await writeFile(node.configFile, `${JSON.stringify(patroniConfig(layout, node, scope, { synchronous: options.synchronous, timing }), null, 2)}\n`, { mode: 0o600 });
+      await writeFile(
+        node.configFile,
+        `${JSON.stringify(patroniConfig(layout, node, scope, { synchronous: options.synchronous, timing }), null, 2)}\n`,
+        { mode: 0o600 },
+      );
       await chmod(node.configFile, 0o600);
       await giveToServiceUser(node.configFile);
     }
@@ -514,15 +581,24 @@ async function startOnce(options: HaClusterOptions): Promise<HaCluster> {
     haproxy = spawnService('haproxy', HAPROXY, ['-db', '-f', haproxyFile]);
     cleanup.update();
 
-    await waitFor('etcd to be healthy', startTimeoutMs, async () => {
-      const answer = await fetchStatus(`http://127.0.0.1:${layout.etcdClientPort}/health`);
-      return answer?.status === 200 && /"health":\s*"true"/.test(answer.body) ? true : undefined;
-    }, { watch: [etcd], logs });
+    await waitFor(
+      'etcd to be healthy',
+      startTimeoutMs,
+      async () => {
+        const answer = await fetchStatus(`http://127.0.0.1:${layout.etcdClientPort}/health`);
+        return answer?.status === 200 && /"health":\s*"true"/.test(answer.body) ? true : undefined;
+      },
+      { watch: [etcd], logs },
+    );
 
     // Both at once: one wins the race to initialise the cluster, the other clones it.
     for (const node of nodes) startPatroni(node);
     const { node: first } = await waitForLeader({ timeoutMs: startTimeoutMs, watch: running() });
-    await waitFor('the standby to stream', startTimeoutMs, () => replicasNow(1, options.synchronous), { watch: running(), logs, intervalMs: 200 });
+    await waitFor('the standby to stream', startTimeoutMs, () => replicasNow(1, options.synchronous), {
+      watch: running(),
+      logs,
+      intervalMs: 200,
+    });
     await waitForRouting(first, { timeoutMs: startTimeoutMs });
   } catch (error) {
     await stop().catch(() => {});
@@ -539,7 +615,14 @@ async function startOnce(options: HaClusterOptions): Promise<HaCluster> {
     url,
     directUrl,
     nodeUrl,
-    createDatabase: (name, owner, createOptions) => createAppDatabase(url(), name, owner, { primary: `${host}:${layout.haproxyPort}`, all: bothHosts }, createOptions),
+    createDatabase: (name, owner, createOptions) =>
+      createAppDatabase(
+        url(),
+        name,
+        owner,
+        { primary: `${host}:${layout.haproxyPort}`, all: bothHosts },
+        createOptions,
+      ),
     leader,
     members,
     waitForLeader,
@@ -573,7 +656,8 @@ async function startOnce(options: HaClusterOptions): Promise<HaCluster> {
       const postmaster = await readPostmasterPid(node.dataDir);
       return postmaster && isAlive(postmaster.pid) ? postmaster.pid : undefined;
     },
-    patronictl: (args, node = nodes[0] as HaNode) => runAsService(PATRONICTL, ['-c', node.configFile, ...args], { cwd: baseDir, timeoutMs: 30_000 }),
+    patronictl: (args, node = nodes[0] as HaNode) =>
+      runAsService(PATRONICTL, ['-c', node.configFile, ...args], { cwd: baseDir, timeoutMs: 30_000 }),
     recentLogs: () => logs.tail(),
     stop,
   };
@@ -590,7 +674,9 @@ export async function startHaCluster(options: HaClusterOptions): Promise<HaClust
     try {
       return await startOnce(options);
     } catch (error) {
-      const portTaken = /address already in use|could not bind|cannot bind|Starting proxy .*: cannot/i.test((error as Error).message);
+      const portTaken = /address already in use|could not bind|cannot bind|Starting proxy .*: cannot/i.test(
+        (error as Error).message,
+      );
       if (!portTaken || attempt >= 3) throw error;
       options.log?.(`Start-up failed on a port taken in the meantime; starting over (attempt ${attempt + 1}).`);
     }

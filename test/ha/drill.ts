@@ -70,7 +70,11 @@ export class MixedLoad {
     return apps[this.turn++ % apps.length] as string;
   }
 
-  private async send(record: Omit<RequestRecord, 'start' | 'end' | 'status'>, path: string, init: RequestInit): Promise<Response | undefined> {
+  private async send(
+    record: Omit<RequestRecord, 'start' | 'end' | 'status'>,
+    path: string,
+    init: RequestInit,
+  ): Promise<Response | undefined> {
     const start = performance.now();
     let response: Response | undefined;
     try {
@@ -165,7 +169,10 @@ export function reckon(records: RequestRecord[], allStored: StoredTodo[], killAt
   const writes = records.filter(isWrite);
   // The window: the longest stretch after the kill with no write acknowledged,
   // counted from the last acknowledgement before it.
-  const acknowledged = writes.filter(ok).map((r) => r.end).sort((a, b) => a - b);
+  const acknowledged = writes
+    .filter(ok)
+    .map((r) => r.end)
+    .sort((a, b) => a - b);
   let windowStart = killAt;
   let windowEnd = killAt;
   for (let i = 1; i < acknowledged.length; i++) {
@@ -201,7 +208,10 @@ const DRILL_SECRET_KEY = 'a-drill-secret-key-that-is-long-enough-0123456789';
  * CLI. The app connects through the single address (HAProxy), or with
  * `direct` by the multi-host URL of both servers.
  */
-export async function prepareDrill(servers: Pick<DatabaseAccess<never>, 'createDatabase'>, options: { direct?: boolean } = {}): Promise<DrillSetup> {
+export async function prepareDrill(
+  servers: Pick<DatabaseAccess<never>, 'createDatabase'>,
+  options: { direct?: boolean } = {},
+): Promise<DrillSetup> {
   const database = await servers.createDatabase('todoapp', 'todoapp');
   const env = { DATABASE_URL: options.direct ? database.directUrl : database.url, SECRET_KEY: DRILL_SECRET_KEY };
   const adminPassword = 'a long admin passphrase for the drill';
@@ -273,7 +283,11 @@ async function waitForDurableCommit(cluster: HaCluster, node: HaNode, since: num
 export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   const { cluster, apps } = options;
   const log = options.log ?? (() => {});
-  const load = new MixedLoad({ apps: apps.map((app) => app.baseUrl), token: options.setup.token, clients: options.clients ?? 6 });
+  const load = new MixedLoad({
+    apps: apps.map((app) => app.baseUrl),
+    token: options.setup.token,
+    clients: options.clients ?? 6,
+  });
   load.start();
   await sleep(2000);
   const old = await cluster.leader();
@@ -290,8 +304,12 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   const records = await load.stop();
   log(`load stopped: ${records.length} requests`);
   if (process.env.DRILL_DEBUG) {
-    const after = records.filter((r) => r.end > kill.at && r.status >= 200 && r.status < 300).sort((a, b) => a.end - b.end).slice(0, 12);
-    for (const r of after) log(`  ${r.kind} start ${Math.round(r.start - kill.at)} end ${Math.round(r.end - kill.at)} status ${r.status}`);
+    const after = records
+      .filter((r) => r.end > kill.at && r.status >= 200 && r.status < 300)
+      .sort((a, b) => a.end - b.end)
+      .slice(0, 12);
+    for (const r of after)
+      log(`  ${r.kind} start ${Math.round(r.start - kill.at)} end ${Math.round(r.end - kill.at)} status ${r.status}`);
   }
   for (const app of apps) {
     if (app.child.exitCode !== null) throw new Error(`an app exited during the drill:\n${app.output().slice(-3000)}`);
@@ -300,7 +318,11 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   cluster.startPatroni(old);
   await cluster.waitForReplicas(1, { sync: cluster.synchronous, timeoutMs: 90_000 });
   log('old primary streaming again');
-  return { report: reckon(records, await storedTodos(options.setup.database.url), kill.at, load.run), promotionMs: promoted.ms, writableMs };
+  return {
+    report: reckon(records, await storedTodos(options.setup.database.url), kill.at, load.run),
+    promotionMs: promoted.ms,
+    writableMs,
+  };
 }
 
 export function describeResult({ report, promotionMs, writableMs }: DrillResult): string {

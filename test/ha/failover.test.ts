@@ -11,7 +11,9 @@ import { startHaCluster, type HaCluster, type HaNode, type KillRecord } from './
 import { describeResult, prepareDrill, runDrill, type DrillSetup } from './drill.ts';
 
 /** DRILL_VERBOSE=1 prints each step as it happens (the test runner shows output only at the end). */
-const log = process.env.DRILL_VERBOSE ? (line: string) => process.stderr.write(`[drill ${(performance.now() / 1000).toFixed(1)}s] ${line}\n`) : undefined;
+const log = process.env.DRILL_VERBOSE
+  ? (line: string) => process.stderr.write(`[drill ${(performance.now() / 1000).toFixed(1)}s] ${line}\n`)
+  : undefined;
 
 describe('a PostgreSQL failover under load (Patroni, synchronous replication, through HAProxy)', () => {
   let cluster: HaCluster;
@@ -31,7 +33,10 @@ describe('a PostgreSQL failover under load (Patroni, synchronous replication, th
     await cluster?.stop();
   });
 
-  async function assertNothingNoticed(disrupt: (leader: HaNode) => Promise<KillRecord>, diagnostic: (message: string) => void) {
+  async function assertNothingNoticed(
+    disrupt: (leader: HaNode) => Promise<KillRecord>,
+    diagnostic: (message: string) => void,
+  ) {
     const browser = new BrowserSession(apps[0]!.baseUrl);
     await browser.logIn('admin', setup.adminPassword);
     const result = await runDrill({ cluster, setup, apps, disrupt, log });
@@ -46,10 +51,16 @@ describe('a PostgreSQL failover under load (Patroni, synchronous replication, th
   }
 
   it('a crash of the primary (SIGKILL of its postgres): nothing lost, nothing duplicated, no request failed', async (t) => {
-    await assertNothingNoticed((leader) => cluster.killPostgres(leader, 'SIGKILL'), (message) => t.diagnostic(message));
+    await assertNothingNoticed(
+      (leader) => cluster.killPostgres(leader, 'SIGKILL'),
+      (message) => t.diagnostic(message),
+    );
   });
 
   it("the primary's Patroni killed, its postgres left running: through HAProxy, no write goes astray", async (t) => {
-    await assertNothingNoticed((leader) => cluster.killPatroni(leader), (message) => t.diagnostic(message));
+    await assertNothingNoticed(
+      (leader) => cluster.killPatroni(leader),
+      (message) => t.diagnostic(message),
+    );
   });
 });

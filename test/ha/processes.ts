@@ -38,7 +38,10 @@ export function serviceUser(): { uid: number; gid: number } | undefined {
       const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
       serviceIds = { uid: id('-u'), gid: id('-g') };
     } catch (error) {
-      throw new Error(`Running as root needs a "postgres" system user to run PostgreSQL as: ${(error as Error).message}`, { cause: error });
+      throw new Error(
+        `Running as root needs a "postgres" system user to run PostgreSQL as: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
   return serviceIds;
@@ -65,14 +68,23 @@ export function serviceEnv(home: string): NodeJS.ProcessEnv {
 }
 
 /** Runs a short command as the service user; rejects with its output when it fails. */
-export function runAsService(file: string, args: string[], options: { cwd: string; timeoutMs?: number }): Promise<string> {
+export function runAsService(
+  file: string,
+  args: string[],
+  options: { cwd: string; timeoutMs?: number },
+): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       file,
       args,
       { cwd: options.cwd, env: serviceEnv(options.cwd), timeout: options.timeoutMs ?? 120_000, ...serviceUser() },
       (error, stdout, stderr) => {
-        if (error) reject(new Error(`${path.basename(file)} ${args.join(' ')} failed: ${error.message}\n${stdout}${stderr}`.trim(), { cause: error }));
+        if (error)
+          reject(
+            new Error(`${path.basename(file)} ${args.join(' ')} failed: ${error.message}\n${stdout}${stderr}`.trim(), {
+              cause: error,
+            }),
+          );
         else resolve(stdout);
       },
     );
@@ -110,7 +122,9 @@ export class ProcessLogs {
 
   /** The last lines of every program's output, for an error message. */
   tail(): string {
-    return [...this.recent].map(([name, lines]) => `--- ${name} (last ${lines.length} lines) ---\n${lines.join('\n')}`).join('\n');
+    return [...this.recent]
+      .map(([name, lines]) => `--- ${name} (last ${lines.length} lines) ---\n${lines.join('\n')}`)
+      .join('\n');
   }
 
   /** Whether any recent line matches (e.g. a port that was taken after all). */
@@ -175,7 +189,12 @@ export class ServiceProcess {
 
   /** Still running? */
   get running(): boolean {
-    return this.exitStatus === undefined && this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined;
+    return (
+      this.exitStatus === undefined &&
+      this.child.exitCode === null &&
+      this.child.signalCode === null &&
+      this.child.pid !== undefined
+    );
   }
 
   /** Why it ended, once it has. */
@@ -226,7 +245,10 @@ function parsePostmasterPid(text: string): PostmasterPid | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   // Line 7 is "<shmem key> <shmem id>" of the small System V segment.
   const [key, id] = (lines[6] ?? '').trim().split(/\s+/).map(Number);
-  return { pid, shmem: Number.isInteger(key) && Number.isInteger(id) ? { key: key as number, id: id as number } : undefined };
+  return {
+    pid,
+    shmem: Number.isInteger(key) && Number.isInteger(id) ? { key: key as number, id: id as number } : undefined,
+  };
 }
 
 export function isAlive(pid: number): boolean {
@@ -280,9 +302,11 @@ export async function stopPostgresNow(dataDir: string, cwd: string): Promise<voi
   const postmaster = await readPostmasterPid(dataDir);
   if (!postmaster) return;
   if (isAlive(postmaster.pid)) {
-    await runAsService(path.join(POSTGRES_BIN_DIR, 'pg_ctl'), ['stop', '-D', dataDir, '-m', 'immediate', '-w', '-s', '-t', '30'], { cwd }).catch(() =>
-      killQuietly(postmaster.pid),
-    );
+    await runAsService(
+      path.join(POSTGRES_BIN_DIR, 'pg_ctl'),
+      ['stop', '-D', dataDir, '-m', 'immediate', '-w', '-s', '-t', '30'],
+      { cwd },
+    ).catch(() => killQuietly(postmaster.pid));
   }
   const segment = orphanedSegment(postmaster);
   if (segment) await new Promise<void>((resolve) => execFile('ipcrm', ['-m', segment], () => resolve()));
@@ -299,12 +323,16 @@ function stopPostgresNowSync(dataDir: string, cwd: string): void {
   const postmaster = parsePostmasterPid(text);
   if (!postmaster) return;
   if (isAlive(postmaster.pid)) {
-    const result = spawnSync(path.join(POSTGRES_BIN_DIR, 'pg_ctl'), ['stop', '-D', dataDir, '-m', 'immediate', '-w', '-s', '-t', '10'], {
-      cwd,
-      env: serviceEnv(cwd),
-      stdio: 'ignore',
-      ...serviceUser(),
-    });
+    const result = spawnSync(
+      path.join(POSTGRES_BIN_DIR, 'pg_ctl'),
+      ['stop', '-D', dataDir, '-m', 'immediate', '-w', '-s', '-t', '10'],
+      {
+        cwd,
+        env: serviceEnv(cwd),
+        stdio: 'ignore',
+        ...serviceUser(),
+      },
+    );
     if (result.status !== 0) killQuietly(postmaster.pid);
   }
   const segment = orphanedSegment(postmaster);
@@ -382,7 +410,16 @@ done > /dev/null 2>&1
 function startReaper(target: CleanupTarget, pidFile: string): ChildProcess {
   const reaper = spawn(
     'sh',
-    ['-c', REAPER_SCRIPT, 'todoapp-ha-reaper', pidFile, target.baseDir, target.keepFiles ? '1' : '0', path.join(POSTGRES_BIN_DIR, 'pg_ctl'), ...target.dataDirs],
+    [
+      '-c',
+      REAPER_SCRIPT,
+      'todoapp-ha-reaper',
+      pidFile,
+      target.baseDir,
+      target.keepFiles ? '1' : '0',
+      path.join(POSTGRES_BIN_DIR, 'pg_ctl'),
+      ...target.dataDirs,
+    ],
     // Its own session, so a Ctrl-C meant for us does not end it before it has done its job.
     { detached: true, stdio: ['pipe', 'ignore', 'ignore'] },
   );
@@ -450,15 +487,23 @@ export async function waitFor<T>(
     const dead = options.watch?.find((service) => !service.running);
     const timedOut = performance.now() > deadline;
     if (dead || timedOut) {
-      const reason = dead ? `${dead.name} ended (${dead.status})` : `timed out after ${(timeoutMs / 1000).toFixed(1)} s`;
-      throw new Error(`Waiting for ${what}: ${reason}${lastProblem ? ` (last error: ${lastProblem})` : ''}${options.logs ? `\n${options.logs.tail()}` : ''}`);
+      const reason = dead
+        ? `${dead.name} ended (${dead.status})`
+        : `timed out after ${(timeoutMs / 1000).toFixed(1)} s`;
+      throw new Error(
+        `Waiting for ${what}: ${reason}${lastProblem ? ` (last error: ${lastProblem})` : ''}${options.logs ? `\n${options.logs.tail()}` : ''}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
   }
 }
 
 /** Runs `work` on one short-lived connection (nothing left open to keep the process alive). */
-export async function withConnection<T>(url: string, work: (sql: postgres.Sql) => Promise<T>, options: { connectTimeoutS?: number } = {}): Promise<T> {
+export async function withConnection<T>(
+  url: string,
+  work: (sql: postgres.Sql) => Promise<T>,
+  options: { connectTimeoutS?: number } = {},
+): Promise<T> {
   const sql = postgres(url, {
     max: 1,
     connect_timeout: options.connectTimeoutS ?? 3,
@@ -474,7 +519,8 @@ export async function withConnection<T>(url: string, work: (sql: postgres.Sql) =
 
 /** A role or database name the harness puts into SQL unquoted: plain lower-case identifiers only. */
 export function checkIdentifier(kind: string, name: string): string {
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`${kind} must be a plain lower-case SQL identifier, got "${name}"`);
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name))
+    throw new Error(`${kind} must be a plain lower-case SQL identifier, got "${name}"`);
   return name;
 }
 
@@ -533,5 +579,11 @@ export async function createAppDatabase(
     await sql.unsafe(`CREATE DATABASE ${database} OWNER ${role}`);
   });
   const url = (hostList: string, query = '') => `postgres://${role}:${password}@${hostList}/${database}${query}`;
-  return { database, role, password, url: url(hosts.primary), directUrl: url(hosts.all, '?target_session_attrs=primary') };
+  return {
+    database,
+    role,
+    password,
+    url: url(hosts.primary),
+    directUrl: url(hosts.all, '?target_session_attrs=primary'),
+  };
 }

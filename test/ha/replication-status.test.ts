@@ -14,7 +14,10 @@ import { startStreamingPair, type AppDatabase, type StreamingPair } from './clus
 
 /** The table row (`<tr>…</tr>` contents) whose row header is this text. */
 function rowOf(page: string, header: string): string {
-  const row = page.split('<tr>').find((candidate) => candidate.includes(`<th scope="row">${header}</th>`))?.split('</tr>')[0];
+  const row = page
+    .split('<tr>')
+    .find((candidate) => candidate.includes(`<th scope="row">${header}</th>`))
+    ?.split('</tr>')[0];
   assert.ok(row, `a row for ${header}`);
   return row;
 }
@@ -41,10 +44,19 @@ describe('replication status against a primary and a synchronous standby', { tim
   it('the command names the primary it is connected to and lists the standby as streaming, synchronously', async () => {
     const result = await runCli(['replication-status'], env(monitored.directUrl));
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, new RegExp(`^Connected to 127\\.0\\.0\\.1:${pair.primary.port}, PostgreSQL 15\\.\\d+[^:]*: the primary\\.$`, 'm'));
+    assert.match(
+      result.stdout,
+      new RegExp(`^Connected to 127\\.0\\.0\\.1:${pair.primary.port}, PostgreSQL 15\\.\\d+[^:]*: the primary\\.$`, 'm'),
+    );
     assert.match(result.stdout, /^Standbys streaming from it \(pg_stat_replication\): 1$/m);
-    assert.match(result.stdout, /^APPLICATION +CLIENT +STATE +SYNC +WRITE LAG +FLUSH LAG +REPLAY LAG +REPLAY LAG TIME$/m);
-    assert.match(result.stdout, /^standby +127\.0\.0\.1 +streaming +sync +\d+(\.\d)? k?B +\d+(\.\d)? k?B +\d+(\.\d)? k?B +\S+$/m);
+    assert.match(
+      result.stdout,
+      /^APPLICATION +CLIENT +STATE +SYNC +WRITE LAG +FLUSH LAG +REPLAY LAG +REPLAY LAG TIME$/m,
+    );
+    assert.match(
+      result.stdout,
+      /^standby +127\.0\.0\.1 +streaming +sync +\d+(\.\d)? k?B +\d+(\.\d)? k?B +\d+(\.\d)? k?B +\S+$/m,
+    );
     assert.doesNotMatch(result.stdout, /unknown|pg_monitor/);
   });
 
@@ -61,12 +73,21 @@ describe('replication status against a primary and a synchronous standby', { tim
     assert.notEqual(standbyUrl, monitored.url);
     const result = await runCli(['replication-status'], env(standbyUrl));
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, new RegExp(`^Connected to 127\\.0\\.0\\.1:${pair.standby.port}, .*: a standby \\(in recovery\\), not the primary\\.$`, 'm'));
+    assert.match(
+      result.stdout,
+      new RegExp(
+        `^Connected to 127\\.0\\.0\\.1:${pair.standby.port}, .*: a standby \\(in recovery\\), not the primary\\.$`,
+        'm',
+      ),
+    );
     assert.match(result.stdout, /^No standbys are streaming from it\.$/m);
   });
 
   it('a server that cannot be reached is an error, exit code 1', async () => {
-    const result = await runCli(['replication-status'], { ...env(monitored.url.replace(`:${pair.primary.port}/`, ':1/')), DB_CONNECT_TIMEOUT_S: '2' });
+    const result = await runCli(['replication-status'], {
+      ...env(monitored.url.replace(`:${pair.primary.port}/`, ':1/')),
+      DB_CONNECT_TIMEOUT_S: '2',
+    });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /replication-status failed/);
   });
@@ -83,7 +104,12 @@ describe('replication status against a primary and a synchronous standby', { tim
       const page = await admin.page('/admin/replication');
       assert.match(page, /<h1>Replication<\/h1>/);
       assert.match(page, /<a href="\/admin\/replication" aria-current="page">Replication<\/a>/);
-      assert.match(page, new RegExp(`Connected to <strong>127\\.0\\.0\\.1:${pair.primary.port}</strong>, PostgreSQL 15\\.\\d+[^:]*: <strong>the primary</strong>`));
+      assert.match(
+        page,
+        new RegExp(
+          `Connected to <strong>127\\.0\\.0\\.1:${pair.primary.port}</strong>, PostgreSQL 15\\.\\d+[^:]*: <strong>the primary</strong>`,
+        ),
+      );
       assert.match(page, /<caption>Standbys streaming from this server \(pg_stat_replication\)/);
       assert.match(page, /<th scope="col">Standby \(application name\)<\/th>/);
       const [client, state, sync, ...lags] = cells(rowOf(page, 'standby'));
@@ -98,7 +124,10 @@ describe('replication status against a primary and a synchronous standby', { tim
     it('is not there for anyone but an admin’s browser session (404)', async () => {
       const bob = await t.createUser('bob');
       assert.equal((await (await t.browserFor(bob)).fetch('/admin/replication')).status, 404);
-      assert.equal((await t.request('/admin/replication', { anonymous: true, headers: { accept: 'text/html' } })).status, 404);
+      assert.equal(
+        (await t.request('/admin/replication', { anonymous: true, headers: { accept: 'text/html' } })).status,
+        404,
+      );
       assert.equal((await t.request('/admin/replication')).status, 404, 'an admin’s API token');
     });
   });
@@ -131,11 +160,29 @@ describe('replication status on the embedded database', () => {
 
 describe('the admin replication page, rendered', () => {
   const viewer = { username: 'alice', isAdmin: true, csrfToken: 'token' };
-  const server = { address: '10.0.0.5', port: 5432, version: '15.18', isPrimary: true, role: 'todoapp', detailsVisible: false };
-  const hidden = { clientAddress: null, state: null, syncState: null, writeLagBytes: null, flushLagBytes: null, replayLagBytes: null, replayLag: null };
+  const server = {
+    address: '10.0.0.5',
+    port: 5432,
+    version: '15.18',
+    isPrimary: true,
+    role: 'todoapp',
+    detailsVisible: false,
+  };
+  const hidden = {
+    clientAddress: null,
+    state: null,
+    syncState: null,
+    writeLagBytes: null,
+    flushLagBytes: null,
+    replayLagBytes: null,
+    replayLag: null,
+  };
 
   it('shows hidden details as unknown and names the grant, with every value escaped', () => {
-    const page = renderAdminReplicationPage(viewer, { server, standbys: [{ ...hidden, applicationName: '<b>node2</b>' }] });
+    const page = renderAdminReplicationPage(viewer, {
+      server,
+      standbys: [{ ...hidden, applicationName: '<b>node2</b>' }],
+    });
     const row = rowOf(page, '&lt;b&gt;node2&lt;/b&gt;');
     assert.deepEqual(cells(row), ['unknown', 'unknown', 'unknown', 'unknown', 'unknown', 'unknown', 'unknown']);
     assert.match(page, /<p class="notice">The database role todoapp may not see .*GRANT pg_monitor TO todoapp;<\/p>/);
@@ -151,7 +198,18 @@ describe('the admin replication page, rendered', () => {
   it('formats lag in bytes, kB and MB', () => {
     const page = renderAdminReplicationPage(viewer, {
       server: { ...server, detailsVisible: true },
-      standbys: [{ applicationName: 'node2', clientAddress: '10.0.0.6', state: 'streaming', syncState: 'async', writeLagBytes: 0, flushLagBytes: 2048, replayLagBytes: 3 * 1024 * 1024, replayLag: null }],
+      standbys: [
+        {
+          applicationName: 'node2',
+          clientAddress: '10.0.0.6',
+          state: 'streaming',
+          syncState: 'async',
+          writeLagBytes: 0,
+          flushLagBytes: 2048,
+          replayLagBytes: 3 * 1024 * 1024,
+          replayLag: null,
+        },
+      ],
     });
     assert.deepEqual(cells(rowOf(page, 'node2')), ['10.0.0.6', 'streaming', 'async', '0 B', '2.0 kB', '3.0 MB', '-']);
   });

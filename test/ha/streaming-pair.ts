@@ -63,13 +63,19 @@ async function startOnFreePort(dataDir: string, logFile: string, cwd: string): P
     const port = await pickFreePort();
     await rm(logFile, { force: true });
     try {
-      await runAsService(bin('pg_ctl'), ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-s', '-o', `-p ${port}`], { cwd });
+      await runAsService(
+        bin('pg_ctl'),
+        ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-s', '-o', `-p ${port}`],
+        { cwd },
+      );
       return port;
     } catch (error) {
       await stopPostgresNow(dataDir, cwd);
       const log = await readFile(logFile, 'utf8').catch(() => '');
       if (/could not bind|could not create any TCP\/IP sockets|already in use/i.test(log) && attempt < 10) continue;
-      throw new Error(`PostgreSQL did not start: ${(error as Error).message}\n--- server log ---\n${log}`, { cause: error });
+      throw new Error(`PostgreSQL did not start: ${(error as Error).message}\n--- server log ---\n${log}`, {
+        cause: error,
+      });
     }
   }
 }
@@ -78,21 +84,37 @@ export async function startStreamingPair(options: StreamingPairOptions = {}): Pr
   const parent = options.baseDir ?? tmpdir();
   const baseDir = await mkdtemp(path.join(parent, 'todoapp-pair-'));
   await giveToServiceUser(baseDir);
-  const node = (name: string): PairNode => ({ name, port: 0, dataDir: path.join(baseDir, name, 'data'), logFile: path.join(baseDir, `${name}.log`) });
+  const node = (name: string): PairNode => ({
+    name,
+    port: 0,
+    dataDir: path.join(baseDir, name, 'data'),
+    logFile: path.join(baseDir, `${name}.log`),
+  });
   const primary = node('primary');
   const standby = node('standby');
-  const cleanup = cleanUpOnExit({ processes: () => [], dataDirs: [primary.dataDir, standby.dataDir], baseDir, keepFiles: false });
+  const cleanup = cleanUpOnExit({
+    processes: () => [],
+    dataDirs: [primary.dataDir, standby.dataDir],
+    baseDir,
+    keepFiles: false,
+  });
   const passwords = { superuser: randomPassword(), replication: randomPassword() };
   let current = primary;
 
-  const nodeUrl = (target: PairNode, database = 'postgres') => `postgres://postgres:${passwords.superuser}@127.0.0.1:${target.port}/${encodeURIComponent(database)}`;
+  const nodeUrl = (target: PairNode, database = 'postgres') =>
+    `postgres://postgres:${passwords.superuser}@127.0.0.1:${target.port}/${encodeURIComponent(database)}`;
   const hosts = () => `127.0.0.1:${primary.port},127.0.0.1:${standby.port}`;
   const url = (database = 'postgres') => nodeUrl(current, database);
-  const directUrl = (database = 'postgres') => `postgres://postgres:${passwords.superuser}@${hosts()}/${encodeURIComponent(database)}?target_session_attrs=primary`;
+  const directUrl = (database = 'postgres') =>
+    `postgres://postgres:${passwords.superuser}@${hosts()}/${encodeURIComponent(database)}?target_session_attrs=primary`;
 
   const waitForStandby = async ({ timeoutMs = 60_000 } = {}) => {
     await waitFor(`the standby to stream${options.synchronous ? ' synchronously' : ''}`, timeoutMs, async () => {
-      const rows = await withConnection(nodeUrl(primary), (sql) => sql`SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby' AND state = 'streaming'`);
+      const rows = await withConnection(
+        nodeUrl(primary),
+        (sql) =>
+          sql`SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby' AND state = 'streaming'`,
+      );
       return rows.length === 1 && (!options.synchronous || rows[0]?.sync_state === 'sync') ? true : undefined;
     });
   };
@@ -122,7 +144,18 @@ export async function startStreamingPair(options: StreamingPairOptions = {}): Pr
 
     await runAsService(
       bin('initdb'),
-      ['-D', primary.dataDir, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth-local=peer', '--auth-host=scram-sha-256', '--encoding=UTF8', '--locale=C', '--no-instructions'],
+      [
+        '-D',
+        primary.dataDir,
+        '-U',
+        'postgres',
+        `--pwfile=${pwfile}`,
+        '--auth-local=peer',
+        '--auth-host=scram-sha-256',
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-instructions',
+      ],
       { cwd: baseDir },
     );
     await rm(pwfile);
@@ -162,7 +195,20 @@ export async function startStreamingPair(options: StreamingPairOptions = {}): Pr
     // -R writes standby.signal and primary_conninfo (with the passfile); -C -S a slot keeps the WAL it still needs.
     await runAsService(
       bin('pg_basebackup'),
-      ['-D', standby.dataDir, '-d', `host=127.0.0.1 port=${primary.port} user=replicator passfile=${passfile}`, '-R', '-X', 'stream', '-c', 'fast', '-C', '-S', 'standby'],
+      [
+        '-D',
+        standby.dataDir,
+        '-d',
+        `host=127.0.0.1 port=${primary.port} user=replicator passfile=${passfile}`,
+        '-R',
+        '-X',
+        'stream',
+        '-c',
+        'fast',
+        '-C',
+        '-S',
+        'standby',
+      ],
       { cwd: baseDir },
     );
     await appendFile(
@@ -182,7 +228,8 @@ export async function startStreamingPair(options: StreamingPairOptions = {}): Pr
     url,
     directUrl,
     nodeUrl,
-    createDatabase: (name, owner, createOptions) => createAppDatabase(url(), name, owner, { primary: `127.0.0.1:${current.port}`, all: hosts() }, createOptions),
+    createDatabase: (name, owner, createOptions) =>
+      createAppDatabase(url(), name, owner, { primary: `127.0.0.1:${current.port}`, all: hosts() }, createOptions),
     waitForStandby,
     async killPrimary(signal = 'SIGKILL') {
       const postmaster = await readPostmasterPid(primary.dataDir);
@@ -201,7 +248,9 @@ export async function startStreamingPair(options: StreamingPairOptions = {}): Pr
         await sql`SELECT pg_reload_conf()`;
       });
       await waitFor('the standby to reload synchronous_standby_names', 10_000, () =>
-        withConnection(nodeUrl(standby), async (sql) => ((await sql`SELECT current_setting('synchronous_standby_names') AS names`)[0]?.names === '' ? true : undefined)),
+        withConnection(nodeUrl(standby), async (sql) =>
+          (await sql`SELECT current_setting('synchronous_standby_names') AS names`)[0]?.names === '' ? true : undefined,
+        ),
       );
       await runAsService(bin('pg_ctl'), ['promote', '-D', standby.dataDir, '-w', '-t', '60', '-s'], { cwd: baseDir });
       current = standby;

@@ -30,7 +30,10 @@ describe('the metrics listener', () => {
       assert.match(scraped.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
       const metrics = await scraped.text();
       assert.match(metrics, /http_requests_total\{method="GET",route="\/api\/todos\/:id",status_code="401"\} 1/);
-      assert.match(metrics, /http_request_duration_seconds_bucket\{le="0.005",method="GET",route="\/api\/todos\/:id",status_code="401"\}/);
+      assert.match(
+        metrics,
+        /http_request_duration_seconds_bucket\{le="0.005",method="GET",route="\/api\/todos\/:id",status_code="401"\}/,
+      );
       assert.match(metrics, /process_resident_memory_bytes \d+/);
       assert.match(metrics, /# TYPE db_query_errors_total counter/);
 
@@ -38,7 +41,11 @@ describe('the metrics listener', () => {
       assert.equal(publicMetrics.status, 404, 'the public port does not serve the metrics');
       assert.doesNotMatch(await publicMetrics.text(), /http_requests_total/);
       assert.equal((await fetch(`${server.metricsUrl}/healthz`)).status, 404, 'the metrics port serves nothing else');
-      assert.equal(await statusOrFailure(`${server.metricsUrl.replace('127.0.0.2', '127.0.0.1')}/metrics`), 'ECONNREFUSED', 'bound to HOST only');
+      assert.equal(
+        await statusOrFailure(`${server.metricsUrl.replace('127.0.0.2', '127.0.0.1')}/metrics`),
+        'ECONNREFUSED',
+        'bound to HOST only',
+      );
       assert.equal(await server.stop(), 0, server.output());
       assert.equal(await statusOrFailure(`${server.metricsUrl}/metrics`), 'ECONNREFUSED', 'gone with the server');
     } finally {
@@ -63,7 +70,9 @@ describe('the metrics listener', () => {
   it('shutdown closes the metrics listener as well as the app', async () => {
     const database = await freshDatabase('pglite');
     const metricsPort = await pickFreePort();
-    const running = await startServer(loadConfig({ ...database.env, PORT: '0', METRICS_PORT: String(metricsPort), LOG_LEVEL: 'silent' }));
+    const running = await startServer(
+      loadConfig({ ...database.env, PORT: '0', METRICS_PORT: String(metricsPort), LOG_LEVEL: 'silent' }),
+    );
     try {
       assert.equal(running.metricsPort, metricsPort);
       assert.equal(await statusOrFailure(`http://127.0.0.1:${metricsPort}/metrics`), 200);

@@ -53,17 +53,35 @@ describe('host allow-list and proxies', () => {
     for (const path of ['/healthz', '/readyz']) {
       assert.equal((await rawRequest(t.baseUrl, { path, headers: { host: '10.1.2.3:8000' } })).status, 200, path);
     }
-    assert.equal((await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'todo.example.com', ...auth } })).status, 200);
-    assert.equal((await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'a.b.example.org:8000', ...auth } })).status, 200);
-    assert.equal((await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'example.org', ...auth } })).status, 200);
-    assert.equal((await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'notexample.org', ...auth } })).status, 400);
+    assert.equal(
+      (await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'todo.example.com', ...auth } })).status,
+      200,
+    );
+    assert.equal(
+      (await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'a.b.example.org:8000', ...auth } })).status,
+      200,
+    );
+    assert.equal(
+      (await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'example.org', ...auth } })).status,
+      200,
+    );
+    assert.equal(
+      (await rawRequest(t.baseUrl, { path: '/api/todos', headers: { host: 'notexample.org', ...auth } })).status,
+      400,
+    );
   });
 
   it('builds absolute URLs from a trusted proxy’s forwarded host and protocol', async () => {
     const created = await rawRequest(t.baseUrl, {
       path: '/api/todos',
       method: 'POST',
-      headers: { authorization: `Bearer ${t.alice.token}`, host: 'internal:8000', 'x-forwarded-host': 'todo.example.com', 'x-forwarded-proto': 'https', 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${t.alice.token}`,
+        host: 'internal:8000',
+        'x-forwarded-host': 'todo.example.com',
+        'x-forwarded-proto': 'https',
+        'content-type': 'application/json',
+      },
       body: JSON.stringify({ title: 'via proxy' }),
     });
     assert.equal(created.status, 201, created.body);
@@ -78,7 +96,13 @@ describe('without TRUST_PROXY', () => {
       const created = await rawRequest(t.baseUrl, {
         path: '/api/todos',
         method: 'POST',
-        headers: { authorization: `Bearer ${t.alice.token}`, host: 'direct.test:8000', 'x-forwarded-host': 'spoofed.test', 'x-forwarded-proto': 'https', 'content-type': 'application/json' },
+        headers: {
+          authorization: `Bearer ${t.alice.token}`,
+          host: 'direct.test:8000',
+          'x-forwarded-host': 'spoofed.test',
+          'x-forwarded-proto': 'https',
+          'content-type': 'application/json',
+        },
         body: JSON.stringify({ title: 'direct' }),
       });
       assert.match(JSON.parse(created.body).url, /^http:\/\/direct\.test:8000\/api\/todos\/\d+$/);
@@ -91,7 +115,11 @@ describe('without TRUST_PROXY', () => {
 describe('when the database goes away', () => {
   it('/healthz stays 200 and /readyz says why it is not ready, without the error text', async () => {
     const server = await startPostgresServer();
-    const t = await startTestApp('postgres', { DATABASE_URL: server.url('postgres'), DB_CONNECT_TIMEOUT_S: '1', DB_RETRY_BUDGET_MS: '300' });
+    const t = await startTestApp('postgres', {
+      DATABASE_URL: server.url('postgres'),
+      DB_CONNECT_TIMEOUT_S: '1',
+      DB_RETRY_BUDGET_MS: '300',
+    });
     const metricsListener = await startMetricsServer({ host: '127.0.0.1', port: 0, log: { error: () => {} } });
     try {
       assert.equal((await t.request('/readyz')).status, 200);

@@ -16,7 +16,15 @@ for (const engine of ENGINES) {
       try {
         // Set up as an operator would: migrate, create an admin and a token.
         assert.equal((await runCli(['migrate'], database.env)).code, 0);
-        assert.equal((await runCli(['createsuperuser', '--username', 'admin'], { ...database.env, TODOAPP_PASSWORD: 'a long admin passphrase' })).code, 0);
+        assert.equal(
+          (
+            await runCli(['createsuperuser', '--username', 'admin'], {
+              ...database.env,
+              TODOAPP_PASSWORD: 'a long admin passphrase',
+            })
+          ).code,
+          0,
+        );
         const token = (await runCli(['create-token', '--username', 'admin'], database.env)).stdout.trim();
         const server = await startCliServer(database.env);
         const url = new URL(server.baseUrl);
@@ -24,7 +32,18 @@ for (const engine of ENGINES) {
         // Start a request and send only half its body: it is in flight.
         const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
           const request = http.request(
-            { host: url.hostname, port: url.port, path: '/api/todos', method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), host: 'localhost' } },
+            {
+              host: url.hostname,
+              port: url.port,
+              path: '/api/todos',
+              method: 'POST',
+              headers: {
+                authorization: `Bearer ${token}`,
+                'content-type': 'application/json',
+                'content-length': Buffer.byteLength(body),
+                host: 'localhost',
+              },
+            },
             (res) => {
               let text = '';
               res.on('data', (chunk: Buffer) => (text += chunk));
@@ -33,10 +52,12 @@ for (const engine of ENGINES) {
           );
           request.on('error', reject);
           request.write(body.slice(0, 10));
-          void sleep(300).then(() => {
-            server.child.kill('SIGTERM');
-            return sleep(500);
-          }).then(() => request.end(body.slice(10)));
+          void sleep(300)
+            .then(() => {
+              server.child.kill('SIGTERM');
+              return sleep(500);
+            })
+            .then(() => request.end(body.slice(10)));
         });
         const answered = await response;
         assert.equal(answered.status, 201, answered.body);
@@ -46,7 +67,10 @@ for (const engine of ENGINES) {
         const db = await openDatabase(loadConfig(database.env));
         try {
           const rows = await db.query<{ title: string }>('SELECT title FROM todos');
-          assert.deepEqual(rows.map((row) => row.title), ['sent during shutdown']);
+          assert.deepEqual(
+            rows.map((row) => row.title),
+            ['sent during shutdown'],
+          );
         } finally {
           await db.close();
         }

@@ -80,7 +80,11 @@ export interface StartOptions {
   reuseDatabase?: boolean;
 }
 
-export async function startTestApp(engine: EngineName, env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestApp> {
+export async function startTestApp(
+  engine: EngineName,
+  env: Record<string, string> = {},
+  options: StartOptions = {},
+): Promise<TestApp> {
   const database = options.reuseDatabase ? { env: {}, cleanup: async () => {} } : await freshDatabase(engine);
   const config = loadConfig({ LOG_LEVEL: 'silent', ...database.env, ...env });
   const db = await openDatabase(config, countDatabaseFailure);
@@ -90,12 +94,19 @@ export async function startTestApp(engine: EngineName, env: Record<string, strin
   const app = await buildApp({ config, db, migrations, secretKey, logger: false });
   const createUser = async (username: string, userOptions: { admin?: boolean } = {}): Promise<TestUser> => {
     const password = `${username}-password-for-tests`;
-    const user = await usersRepository.create(db, { username, passwordHash: await hashPassword(password), admin: userOptions.admin });
+    const user = await usersRepository.create(db, {
+      username,
+      passwordHash: await hashPassword(password),
+      admin: userOptions.admin,
+    });
     const token = newSecret();
     await tokensRepository.create(db, user.id, 'tests', keyedHash(secretKey, token));
     return { id: user.id, username, password, token };
   };
-  const alice = options.migrate === false ? { id: 0, username: 'alice', password: '', token: 'none-before-migrations' } : await createUser('alice', { admin: true });
+  const alice =
+    options.migrate === false
+      ? { id: 0, username: 'alice', password: '', token: 'none-before-migrations' }
+      : await createUser('alice', { admin: true });
   const port = await pickFreePort();
   await app.listen({ host: '127.0.0.1', port });
   const baseUrl = `http://localhost:${port}`;
@@ -116,7 +127,11 @@ export async function startTestApp(engine: EngineName, env: Record<string, strin
       const headers = new Headers(rest.headers);
       if (!anonymous && !headers.has('authorization')) headers.set('authorization', `Bearer ${alice.token}`);
       if (json !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
-      return fetch(new URL(pathname, baseUrl), { ...rest, headers, body: json === undefined ? rest.body : JSON.stringify(json) });
+      return fetch(new URL(pathname, baseUrl), {
+        ...rest,
+        headers,
+        body: json === undefined ? rest.body : JSON.stringify(json),
+      });
     },
     routes: app.routeTable,
     beginShutdown: () => app.beginShutdown(),

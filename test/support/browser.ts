@@ -18,7 +18,8 @@ export class BrowserSession {
 
   async fetch(pathname: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
-    if (this.cookies.size > 0) headers.set('cookie', [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; '));
+    if (this.cookies.size > 0)
+      headers.set('cookie', [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; '));
     if (!headers.has('accept')) headers.set('accept', 'text/html');
     const response = await fetch(new URL(pathname, this.baseUrl), { ...init, headers, redirect: 'manual' });
     for (const line of response.headers.getSetCookie()) {
@@ -32,7 +33,8 @@ export class BrowserSession {
     }
     if ((response.headers.get('content-type') ?? '').includes('text/html')) {
       const text = await response.clone().text();
-      const token = /name="_csrf" value="([^"]+)"/.exec(text)?.[1] ?? /name="csrf-token" content="([^"]+)"/.exec(text)?.[1];
+      const token =
+        /name="_csrf" value="([^"]+)"/.exec(text)?.[1] ?? /name="csrf-token" content="([^"]+)"/.exec(text)?.[1];
       if (token) this.csrfToken = token;
     }
     return response;
@@ -55,7 +57,8 @@ export class BrowserSession {
   async logIn(username: string, password: string): Promise<void> {
     await this.page('/login');
     const response = await this.postForm('/login', { username, password });
-    if (response.status !== 303) throw new Error(`log in as ${username} answered ${response.status}: ${await response.text()}`);
+    if (response.status !== 303)
+      throw new Error(`log in as ${username} answered ${response.status}: ${await response.text()}`);
     await this.page('/');
   }
 }

@@ -23,8 +23,11 @@ export async function cacheFigures(cache: CacheName): Promise<CacheFigures> {
   for (const { labels, value } of await valuesOf('todoapp_cache_lookups_total')) {
     if (labels.cache === cache) figures[labels.result === 'hit' ? 'hits' : 'misses'] += value;
   }
-  for (const { labels, value } of await valuesOf('todoapp_cache_not_kept_total')) if (labels.cache === cache) figures.notKept += value;
-  for (const { labels, value } of await valuesOf('todoapp_cache_bytes')) if (labels.cache === cache) figures.bytes += value;
-  for (const { labels, value } of await valuesOf('todoapp_cache_max_bytes')) if (labels.cache === cache) figures.maxBytes += value;
+  for (const { labels, value } of await valuesOf('todoapp_cache_not_kept_total'))
+    if (labels.cache === cache) figures.notKept += value;
+  for (const { labels, value } of await valuesOf('todoapp_cache_bytes'))
+    if (labels.cache === cache) figures.bytes += value;
+  for (const { labels, value } of await valuesOf('todoapp_cache_max_bytes'))
+    if (labels.cache === cache) figures.maxBytes += value;
   return figures;
 }

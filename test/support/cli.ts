@@ -46,7 +46,10 @@ export async function startCliServer(env: Record<string, string>): Promise<CliSe
   const host = env.HOST ?? '127.0.0.1';
   // A port of its own for each server's metrics too, so that servers side by side never meet on the default.
   const metricsPort = env.METRICS_PORT ?? String(await pickFreePort());
-  const child = spawn(process.execPath, [BIN, 'serve'], { env: childEnv({ PORT: String(port), METRICS_PORT: metricsPort, HOST: host, ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    env: childEnv({ PORT: String(port), METRICS_PORT: metricsPort, HOST: host, ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const exited = once(child, 'exit') as Promise<[number | null]>;
   await new Promise<void>((resolve, reject) => {

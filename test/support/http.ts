@@ -20,15 +20,26 @@ export function rawRequest(baseUrl: string, options: RawRequestOptions): Promise
 }
 
 /** The body exactly as it came over the wire: never decompressed. */
-export function rawRequestBytes(baseUrl: string, options: RawRequestOptions): Promise<Omit<RawResponse, 'body'> & { body: Buffer }> {
+export function rawRequestBytes(
+  baseUrl: string,
+  options: RawRequestOptions,
+): Promise<Omit<RawResponse, 'body'> & { body: Buffer }> {
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
     const request = http.request(
-      { host: url.hostname, port: url.port, path: options.path, method: options.method ?? 'GET', headers: options.headers },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: options.path,
+        method: options.method ?? 'GET',
+        headers: options.headers,
+      },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }),
+        );
       },
     );
     request.on('error', reject);

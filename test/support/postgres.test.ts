@@ -36,7 +36,8 @@ function accepts(port: number): Promise<boolean> {
 /** Gone, or a zombie waiting for init to reap it (it no longer does anything). */
 function processGone(pid: number): boolean {
   const stat = `/proc/${pid}/stat`;
-  if (existsSync('/proc/self/stat')) return !existsSync(stat) || readFileSync(stat, 'utf8').split(') ')[1]?.startsWith('Z') === true;
+  if (existsSync('/proc/self/stat'))
+    return !existsSync(stat) || readFileSync(stat, 'utf8').split(') ')[1]?.startsWith('Z') === true;
   try {
     process.kill(pid, 0);
     return false;

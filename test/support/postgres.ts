@@ -72,7 +72,8 @@ async function postgresUserIds(): Promise<{ uid: number; gid: number }> {
   const id = (flag: string) =>
     new Promise<number>((resolve, reject) => {
       execFile('id', [flag, 'postgres'], (error, stdout) => {
-        if (error) reject(new Error(`Running as root needs a "postgres" system user to run PostgreSQL as: ${error.message}`));
+        if (error)
+          reject(new Error(`Running as root needs a "postgres" system user to run PostgreSQL as: ${error.message}`));
         else resolve(Number(stdout.trim()));
       });
     });
@@ -128,13 +129,32 @@ export async function startPostgresServer(options: StartPostgresOptions = {}): P
       await chown(baseDir, uid, gid);
       await chown(socketDir, uid, gid);
     }
-    await run('initdb', ['-D', dataDir, '--auth=trust', '-U', 'postgres', '--encoding=UTF8', '--locale=C', '--no-sync', '--no-instructions'], baseDir);
+    await run(
+      'initdb',
+      [
+        '-D',
+        dataDir,
+        '--auth=trust',
+        '-U',
+        'postgres',
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-sync',
+        '--no-instructions',
+      ],
+      baseDir,
+    );
     // Appended last, so these win over initdb's values; the fixed ones keep the
     // server private to this machine and this test run.
     await appendFile(
       path.join(dataDir, 'postgresql.conf'),
       '\n# todoapp test harness\n' +
-        confLines({ ...DEFAULT_SETTINGS, ...options.settings, listen_addresses: '127.0.0.1', unix_socket_directories: socketDir }),
+        confLines({
+          ...DEFAULT_SETTINGS,
+          ...options.settings,
+          listen_addresses: '127.0.0.1',
+          unix_socket_directories: socketDir,
+        }),
     );
 
     let port = options.port;
@@ -145,7 +165,11 @@ export async function startPostgresServer(options: StartPostgresOptions = {}): P
       running.set(baseDir, { baseDir, dataDir });
       installExitHooks();
       try {
-        await run('pg_ctl', ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-s', '-o', `-p ${candidate}`], baseDir);
+        await run(
+          'pg_ctl',
+          ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-s', '-o', `-p ${candidate}`],
+          baseDir,
+        );
         port = candidate;
         break;
       } catch (error) {
@@ -156,7 +180,10 @@ export async function startPostgresServer(options: StartPostgresOptions = {}): P
         // Another process may take the port between the probe and the bind: try another.
         const portTaken = /could not bind|could not create any TCP\/IP sockets|already in use/i.test(log);
         if (portTaken && options.port === undefined && attempt < PORT_ATTEMPTS) continue;
-        throw new Error(`PostgreSQL did not start on port ${candidate}: ${(error as Error).message}\n--- server log ---\n${log}`, { cause: error });
+        throw new Error(
+          `PostgreSQL did not start on port ${candidate}: ${(error as Error).message}\n--- server log ---\n${log}`,
+          { cause: error },
+        );
       }
     }
 
@@ -167,7 +194,12 @@ export async function startPostgresServer(options: StartPostgresOptions = {}): P
       dataDir,
       url: (database = 'postgres') => `postgres://postgres@127.0.0.1:${serverPort}/${encodeURIComponent(database)}`,
       halt: (mode) => run('pg_ctl', ['stop', '-D', dataDir, '-m', mode, '-w', '-s'], baseDir),
-      resume: () => run('pg_ctl', ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-s', '-o', `-p ${serverPort}`], baseDir),
+      resume: () =>
+        run(
+          'pg_ctl',
+          ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-s', '-o', `-p ${serverPort}`],
+          baseDir,
+        ),
       async stop() {
         if (stopped) return;
         stopped = true;
@@ -195,7 +227,11 @@ export async function startPostgresServer(options: StartPostgresOptions = {}): P
 
 /** Runs one statement on its own short-lived connection, so no socket keeps the test process alive. */
 async function adminExec(adminUrl: string, statement: string): Promise<void> {
-  const sql = postgres(adminUrl, { max: 1, onnotice: () => {}, connection: { application_name: 'todoapp-test-harness' } });
+  const sql = postgres(adminUrl, {
+    max: 1,
+    onnotice: () => {},
+    connection: { application_name: 'todoapp-test-harness' },
+  });
   try {
     await sql.unsafe(statement);
   } finally {

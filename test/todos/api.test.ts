@@ -48,7 +48,16 @@ for (const engine of ENGINES) {
 
       it('answers a write with exactly the bytes a read of the same todo answers (the database writes one, JavaScript the other)', async () => {
         const awkward = 'Quote " backslash \\ slash / tab \t bell \u0007 line\nbreak é 😀 <b>&amp;</b>';
-        const response = await t.request('/api/todos', { method: 'POST', json: { title: awkward.replace(/\s+$/, ''), notes: awkward, dueDate: '2031-12-31', completed: true, order: -5 } });
+        const response = await t.request('/api/todos', {
+          method: 'POST',
+          json: {
+            title: awkward.replace(/\s+$/, ''),
+            notes: awkward,
+            dueDate: '2031-12-31',
+            completed: true,
+            order: -5,
+          },
+        });
         assert.equal(response.status, 201);
         const created = await response.text();
         const url = (JSON.parse(created) as TodoJson).url;
@@ -75,7 +84,12 @@ for (const engine of ENGINES) {
         const patched = (await response.json()) as TodoJson;
         assert.deepEqual({ ...patched, updatedAt: todo.updatedAt }, { ...todo, completed: true });
         assert.ok(Date.parse(patched.updatedAt) >= Date.parse(todo.updatedAt));
-        const again = (await (await t.request(`/api/todos/${todo.id}`, { method: 'PATCH', json: { title: 'reread', dueDate: null, notes: '' } })).json()) as TodoJson;
+        const again = (await (
+          await t.request(`/api/todos/${todo.id}`, {
+            method: 'PATCH',
+            json: { title: 'reread', dueDate: null, notes: '' },
+          })
+        ).json()) as TodoJson;
         assert.equal(again.title, 'reread');
         assert.equal(again.dueDate, null);
         assert.equal(again.notes, '');
@@ -104,19 +118,41 @@ for (const engine of ENGINES) {
         const first = await create({ title: 'first', notes: 'alpha' });
         const second = await create({ title: 'second 100%', completed: true });
         const third = await create({ title: 'third', notes: 'beta gamma' });
-        assert.deepEqual((await list()).map((todo) => todo.id), [third.id, second.id, first.id]);
-        assert.deepEqual((await list('?completed=true')).map((todo) => todo.id), [second.id]);
-        assert.deepEqual((await list('?completed=false')).map((todo) => todo.id), [third.id, first.id]);
-        assert.deepEqual((await list('?q=GAMMA')).map((todo) => todo.id), [third.id]);
-        assert.deepEqual((await list('?q=100%25')).map((todo) => todo.id), [second.id], '% is literal, not a wildcard');
+        assert.deepEqual(
+          (await list()).map((todo) => todo.id),
+          [third.id, second.id, first.id],
+        );
+        assert.deepEqual(
+          (await list('?completed=true')).map((todo) => todo.id),
+          [second.id],
+        );
+        assert.deepEqual(
+          (await list('?completed=false')).map((todo) => todo.id),
+          [third.id, first.id],
+        );
+        assert.deepEqual(
+          (await list('?q=GAMMA')).map((todo) => todo.id),
+          [third.id],
+        );
+        assert.deepEqual(
+          (await list('?q=100%25')).map((todo) => todo.id),
+          [second.id],
+          '% is literal, not a wildcard',
+        );
         assert.deepEqual(await list('?q=_'), [], '_ is literal, not a wildcard');
 
         const page1 = await t.request('/api/todos?limit=2');
-        assert.deepEqual(((await page1.json()) as TodoJson[]).map((todo) => todo.id), [third.id, second.id]);
+        assert.deepEqual(
+          ((await page1.json()) as TodoJson[]).map((todo) => todo.id),
+          [third.id, second.id],
+        );
         const next = /<([^>]+)>; rel="next"/.exec(page1.headers.get('link') ?? '')?.[1];
         assert.ok(next, 'a Link header names the next page');
         const page2 = await t.request(next);
-        assert.deepEqual(((await page2.json()) as TodoJson[]).map((todo) => todo.id), [first.id]);
+        assert.deepEqual(
+          ((await page2.json()) as TodoJson[]).map((todo) => todo.id),
+          [first.id],
+        );
         assert.equal(page2.headers.get('link'), null, 'no next page after the last');
       });
 
@@ -125,9 +161,18 @@ for (const engine of ENGINES) {
         const late = await create({ title: 'late', dueDate: '2026-09-01', order: 2 });
         const undated = await create({ title: 'undated', order: 3 });
         const soon = await create({ title: 'soon', dueDate: '2026-01-01', order: 1 });
-        assert.deepEqual((await list('?sort=due')).map((todo) => todo.id), [soon.id, late.id, undated.id]);
-        assert.deepEqual((await list('?sort=order')).map((todo) => todo.id), [soon.id, late.id, undated.id]);
-        assert.deepEqual((await list('?sort=newest')).map((todo) => todo.id), [soon.id, undated.id, late.id]);
+        assert.deepEqual(
+          (await list('?sort=due')).map((todo) => todo.id),
+          [soon.id, late.id, undated.id],
+        );
+        assert.deepEqual(
+          (await list('?sort=order')).map((todo) => todo.id),
+          [soon.id, late.id, undated.id],
+        );
+        assert.deepEqual(
+          (await list('?sort=newest')).map((todo) => todo.id),
+          [soon.id, undated.id, late.id],
+        );
       });
     });
 
@@ -141,7 +186,9 @@ for (const engine of ENGINES) {
 
       before(async () => {
         bob = await t.createUser(`bob-bulk-${engine}`);
-        bobs = (await (await asBob('/api/todos', { method: 'POST', json: { title: 'bob’s, done', completed: true } })).json()) as TodoJson;
+        bobs = (await (
+          await asBob('/api/todos', { method: 'POST', json: { title: 'bob’s, done', completed: true } })
+        ).json()) as TodoJson;
       });
       beforeEach(clear);
 
@@ -155,10 +202,16 @@ for (const engine of ENGINES) {
         const done = await t.request('/api/todos', { method: 'PATCH', json: { completed: true } });
         assert.equal(done.status, 200);
         assert.deepEqual(await done.json(), { count: 1 });
-        assert.deepEqual(await states(), [['b', true], ['a', true]]);
+        assert.deepEqual(await states(), [
+          ['b', true],
+          ['a', true],
+        ]);
         const reopened = await t.request('/api/todos', { method: 'PATCH', json: { completed: false } });
         assert.deepEqual(await reopened.json(), { count: 2 });
-        assert.deepEqual(await states(), [['b', false], ['a', false]]);
+        assert.deepEqual(await states(), [
+          ['b', false],
+          ['a', false],
+        ]);
         await assertBobUntouched();
       });
 
@@ -175,10 +228,16 @@ for (const engine of ENGINES) {
 
       it('POST /api/todos/delete deletes the listed todos of the caller, ignoring others’ and unknown ids', async () => {
         const [a, b, c] = [await create({ title: 'a' }), await create({ title: 'b' }), await create({ title: 'c' })];
-        const response = await t.request('/api/todos/delete', { method: 'POST', json: { ids: [a.id, c.id, bobs.id, 2_000_000_000] } });
+        const response = await t.request('/api/todos/delete', {
+          method: 'POST',
+          json: { ids: [a.id, c.id, bobs.id, 2_000_000_000] },
+        });
         assert.equal(response.status, 200);
         assert.deepEqual(await response.json(), { count: 2 });
-        assert.deepEqual((await list()).map((todo) => todo.id), [b.id]);
+        assert.deepEqual(
+          (await list()).map((todo) => todo.id),
+          [b.id],
+        );
         await assertBobUntouched();
       });
 
@@ -190,7 +249,10 @@ for (const engine of ENGINES) {
         assert.equal(moved.status, 200);
         assert.equal(((await moved.json()) as TodoJson).order, b.order);
         assert.deepEqual(await byOrder(), ['a', 'c', 'b']);
-        assert.equal((await t.request(`/api/todos/${a.id}/move`, { method: 'POST', json: { direction: 'up' } })).status, 200);
+        assert.equal(
+          (await t.request(`/api/todos/${a.id}/move`, { method: 'POST', json: { direction: 'up' } })).status,
+          200,
+        );
         assert.deepEqual(await byOrder(), ['a', 'c', 'b'], 'the first stays first');
         await t.request(`/api/todos/${a.id}/move`, { method: 'POST', json: { direction: 'down' } });
         assert.deepEqual(await byOrder(), ['c', 'a', 'b']);
@@ -213,7 +275,13 @@ for (const engine of ENGINES) {
           ['POST', '/api/todos/delete', { ids: [kept[0]?.id, 'x'] }, 'ids.1', /integer/],
           ['POST', '/api/todos/delete', { ids: [kept[0]?.id, 1.5] }, 'ids.1', /integer/],
           ['POST', '/api/todos/delete', { ids: [0] }, 'ids.0', /at least 1/],
-          ['POST', '/api/todos/delete', { ids: Array.from({ length: 1001 }, (_, index) => index + 1) }, 'ids', /at most 1000/],
+          [
+            'POST',
+            '/api/todos/delete',
+            { ids: Array.from({ length: 1001 }, (_, index) => index + 1) },
+            'ids',
+            /at most 1000/,
+          ],
           ['POST', '/api/todos/delete', { ids: [kept[0]?.id], completed: true }, 'completed', /not a known field/],
           ['POST', `/api/todos/${kept[1]?.id}/move`, { direction: 'sideways' }, 'direction', /one of: up, down/],
           ['POST', `/api/todos/${kept[1]?.id}/move`, {}, 'direction', /required/],
@@ -271,7 +339,12 @@ for (const engine of ENGINES) {
         await expectError(await post(JSON.stringify({ title: 'x', notes: 'n'.repeat(200_000) })), 413, 'body');
       });
       it('unknown field → 400', async () => {
-        await expectError(await post(JSON.stringify({ title: 'ok', colour: 'red' })), 400, 'colour', /not a known field/);
+        await expectError(
+          await post(JSON.stringify({ title: 'ok', colour: 'red' })),
+          400,
+          'colour',
+          /not a known field/,
+        );
         await expectError(await patch({ owner: 1 }), 400, 'owner', /not a known field/);
       });
       it('missing title → 400', async () => {
@@ -297,7 +370,12 @@ for (const engine of ENGINES) {
       });
       it('an impossible date → 400', async () => {
         await expectError(await post(JSON.stringify({ title: 'ok', dueDate: '2026-02-30' })), 400, 'dueDate', /date/);
-        await expectError(await post(JSON.stringify({ title: 'ok', dueDate: '2026-2-3' })), 400, 'dueDate', /YYYY-MM-DD/);
+        await expectError(
+          await post(JSON.stringify({ title: 'ok', dueDate: '2026-2-3' })),
+          400,
+          'dueDate',
+          /YYYY-MM-DD/,
+        );
         await expectError(await patch({ dueDate: 'tomorrow' }), 400, 'dueDate');
       });
       it('non-integer or out-of-range order → 400', async () => {
@@ -311,12 +389,20 @@ for (const engine of ENGINES) {
         await expectError(await t.request('/api/todos?limit=0'), 400, 'limit');
         await expectError(await t.request('/api/todos?cursor=nonsense'), 400, 'cursor');
         await expectError(await t.request('/api/todos?sort=sideways'), 400, 'sort');
-        await expectError(await t.request('/api/todos?sort=due&cursor=MjAyNi0wMS0wMVQwMDowMDowMC4wMDBafDE'), 400, 'cursor', /sort=newest/);
+        await expectError(
+          await t.request('/api/todos?sort=due&cursor=MjAyNi0wMS0wMVQwMDowMDowMC4wMDBafDE'),
+          400,
+          'cursor',
+          /sort=newest/,
+        );
       });
       it('a non-numeric, huge or unknown id → 404', async () => {
         for (const id of ['abc', '1.5', '-1', '0', '99999999999999999999', String(existing.id + 1000)]) {
           for (const method of ['GET', 'PATCH', 'DELETE']) {
-            const response = await t.request(`/api/todos/${id}`, { method, ...(method === 'PATCH' ? { json: { title: 'changed' } } : {}) });
+            const response = await t.request(`/api/todos/${id}`, {
+              method,
+              ...(method === 'PATCH' ? { json: { title: 'changed' } } : {}),
+            });
             assert.equal(response.status, 404, `${method} ${id}`);
             assert.deepEqual(await response.json(), { error: 'Todo not found' });
           }
@@ -333,15 +419,42 @@ describe('the API description', () => {
     try {
       const response = await t.request('/api/openapi.json');
       assert.equal(response.status, 200);
-      const document = (await response.json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown>; additionalProperties: boolean } }> } }>> };
+      const document = (await response.json()) as {
+        openapi: string;
+        paths: Record<
+          string,
+          Record<
+            string,
+            {
+              requestBody?: {
+                content: Record<
+                  string,
+                  { schema: { properties: Record<string, unknown>; additionalProperties: boolean } }
+                >;
+              };
+            }
+          >
+        >;
+      };
       assert.match(document.openapi, /^3\./);
-      assert.deepEqual(Object.keys(document.paths).sort(), ['/api/todos', '/api/todos/delete', '/api/todos/{id}', '/api/todos/{id}/move']);
+      assert.deepEqual(Object.keys(document.paths).sort(), [
+        '/api/todos',
+        '/api/todos/delete',
+        '/api/todos/{id}',
+        '/api/todos/{id}/move',
+      ]);
       assert.deepEqual(Object.keys(document.paths['/api/todos'] ?? {}).sort(), ['delete', 'get', 'patch', 'post']);
       assert.deepEqual(Object.keys(document.paths['/api/todos/delete'] ?? {}), ['post']);
       assert.deepEqual(Object.keys(document.paths['/api/todos/{id}/move'] ?? {}), ['post']);
       assert.deepEqual(Object.keys(document.paths['/api/todos/{id}'] ?? {}).sort(), ['delete', 'get', 'patch']);
       const createSchema = document.paths['/api/todos']?.post?.requestBody?.content['application/json']?.schema;
-      assert.deepEqual(Object.keys(createSchema?.properties ?? {}).sort(), ['completed', 'dueDate', 'notes', 'order', 'title']);
+      assert.deepEqual(Object.keys(createSchema?.properties ?? {}).sort(), [
+        'completed',
+        'dueDate',
+        'notes',
+        'order',
+        'title',
+      ]);
       assert.equal(createSchema?.additionalProperties, false);
       const docs = await t.request('/api/docs/');
       assert.equal(docs.status, 200);

@@ -35,17 +35,30 @@ for (const engine of ENGINES) {
       await t.db.query('DELETE FROM todos');
       const scope = { ownerId: t.alice.id };
       const todos = [];
-      for (let index = 0; index < 40; index++) todos.push(await todosRepository.createForOwner(t.db, scope, { title: `heavy ${index}`, notes: '&'.repeat(60_000) }));
+      for (let index = 0; index < 40; index++)
+        todos.push(
+          await todosRepository.createForOwner(t.db, scope, { title: `heavy ${index}`, notes: '&'.repeat(60_000) }),
+        );
       const start = await allFigures();
       const page = await browser.page('/'); // as a browser reads it (gzip), and its CSRF token for the toggles
       assert.equal(titlesOn(page).length, 40);
       assert.ok(page.includes('&amp;'.repeat(60_000)), 'the notes are all there, escaped');
       // The page viewed as the toggles go, its 12 MB left compressed (the server does all the work, the test reads little).
       const view = (encoding: string) =>
-        rawRequestBytes(t.baseUrl, { path: '/', headers: { cookie: `todoapp_session=${browser.cookie('todoapp_session') ?? ''}`, accept: 'text/html', 'accept-encoding': encoding } });
+        rawRequestBytes(t.baseUrl, {
+          path: '/',
+          headers: {
+            cookie: `todoapp_session=${browser.cookie('todoapp_session') ?? ''}`,
+            accept: 'text/html',
+            'accept-encoding': encoding,
+          },
+        });
       for (let round = 0; round < 2; round++) {
         for (const [index, todo] of todos.entries()) {
-          const toggled = await browser.postForm(`/todos/${todo.id}/toggle`, { completed: round === 0 ? 'true' : 'false', returnTo: '/' });
+          const toggled = await browser.postForm(`/todos/${todo.id}/toggle`, {
+            completed: round === 0 ? 'true' : 'false',
+            returnTo: '/',
+          });
           assert.equal(toggled.status, 303);
           if (index % 4 === 0) assert.equal((await view('gzip')).status, 200); // the kept items, rendered through the item cache on a miss
           if (index % 10 === 0) assert.equal((await view('identity')).status, 200); // without gzip: from the per-item markup every time
@@ -57,12 +70,21 @@ for (const engine of ENGINES) {
       const end = await allFigures();
       for (const name of NAMES) {
         assert.equal(end[name].maxBytes, CACHE_BOUNDS[name].maxBytes, `${name}: one app alive, reporting its bound`);
-        assert.ok(end[name].bytes <= end[name].maxBytes, `${name}: ${end[name].bytes} bytes held, bound ${end[name].maxBytes}`);
+        assert.ok(
+          end[name].bytes <= end[name].maxBytes,
+          `${name}: ${end[name].bytes} bytes held, bound ${end[name].maxBytes}`,
+        );
       }
       // Each todo's markup is some 600 KB counted (300,000 characters): over the
       // per-entry limit, so rendered each time and never kept.
-      assert.ok(end.item_markup.notKept - start.item_markup.notKept >= 40, `${end.item_markup.notKept - start.item_markup.notKept} not kept`);
-      assert.ok(end.item_markup.bytes < CACHE_BOUNDS.item_markup.maxEntryBytes, `${end.item_markup.bytes} bytes of item markup kept`);
+      assert.ok(
+        end.item_markup.notKept - start.item_markup.notKept >= 40,
+        `${end.item_markup.notKept - start.item_markup.notKept} not kept`,
+      );
+      assert.ok(
+        end.item_markup.bytes < CACHE_BOUNDS.item_markup.maxEntryBytes,
+        `${end.item_markup.bytes} bytes of item markup kept`,
+      );
       // The API's body of 2.4 MB is over its 2 MB limit: built for every request, never kept.
       assert.ok(end.list_bodies.notKept - start.list_bodies.notKept >= 2);
       const misses = (await cacheFigures('list_bodies')).misses;
@@ -74,7 +96,11 @@ for (const engine of ENGINES) {
     it('count hits and misses for every cache, in the metrics a scrape reads', async () => {
       await t.db.query('DELETE FROM todos');
       const scope = { ownerId: t.alice.id };
-      for (let index = 0; index < 3; index++) await todosRepository.createForOwner(t.db, scope, { title: `light ${index}`, dueDate: '2030-01-0' + (index + 1) });
+      for (let index = 0; index < 3; index++)
+        await todosRepository.createForOwner(t.db, scope, {
+          title: `light ${index}`,
+          dueDate: '2030-01-0' + (index + 1),
+        });
       const start = await allFigures();
       await browser.page('/'); // list items miss, item markup and dates miss (all new rows)
       await browser.page('/'); // list items hit
@@ -83,8 +109,14 @@ for (const engine of ENGINES) {
       await t.request('/api/todos'); // list body hit; auth lookups hit (the token, within a second)
       const end = await allFigures();
       const moved = (name: CacheName, field: 'hits' | 'misses') => end[name][field] - start[name][field];
-      assert.ok(moved('list_items', 'misses') >= 1 && moved('list_items', 'hits') >= 1, JSON.stringify({ start: start.list_items, end: end.list_items }));
-      assert.ok(moved('item_markup', 'misses') >= 3 && moved('item_markup', 'hits') >= 3, JSON.stringify({ start: start.item_markup, end: end.item_markup }));
+      assert.ok(
+        moved('list_items', 'misses') >= 1 && moved('list_items', 'hits') >= 1,
+        JSON.stringify({ start: start.list_items, end: end.list_items }),
+      );
+      assert.ok(
+        moved('item_markup', 'misses') >= 3 && moved('item_markup', 'hits') >= 3,
+        JSON.stringify({ start: start.item_markup, end: end.item_markup }),
+      );
       assert.ok(moved('readable_dates', 'misses') + moved('readable_dates', 'hits') >= 3);
       assert.equal(moved('list_bodies', 'misses'), 1);
       assert.equal(moved('list_bodies', 'hits'), 1);
@@ -107,7 +139,13 @@ for (const engine of ENGINES) {
       assert.ok(a && b);
       const created = [];
       for (const [index, app] of apps.entries()) {
-        created.push(await todosRepository.createForOwner(app.db, { ownerId: app.alice.id }, { title: `only in app ${'AB'[index]}`, dueDate: '2031-02-03' }));
+        created.push(
+          await todosRepository.createForOwner(
+            app.db,
+            { ownerId: app.alice.id },
+            { title: `only in app ${'AB'[index]}`, dueDate: '2031-02-03' },
+          ),
+        );
       }
       if (engine === 'pglite') {
         // So the test can fail: the two todos look the same to any key made of the row alone.
@@ -119,8 +157,16 @@ for (const engine of ENGINES) {
       const [first, second] = await Promise.all(apps.map((app) => app.browserFor(app.alice)));
       assert.ok(first && second);
       for (const encoding of ['gzip', 'identity']) {
-        assert.deepEqual(titlesOn(await (await first.fetch('/', { headers: { 'accept-encoding': encoding } })).text()), ['only in app A'], encoding);
-        assert.deepEqual(titlesOn(await (await second.fetch('/', { headers: { 'accept-encoding': encoding } })).text()), ['only in app B'], encoding);
+        assert.deepEqual(
+          titlesOn(await (await first.fetch('/', { headers: { 'accept-encoding': encoding } })).text()),
+          ['only in app A'],
+          encoding,
+        );
+        assert.deepEqual(
+          titlesOn(await (await second.fetch('/', { headers: { 'accept-encoding': encoding } })).text()),
+          ['only in app B'],
+          encoding,
+        );
       }
       const [listA, listB] = await Promise.all([a.request('/api/todos'), b.request('/api/todos')]);
       assert.deepEqual(
@@ -155,7 +201,11 @@ describe('ByteCache', () => {
   });
 
   it('answers but does not keep a value over its per-entry limit, and forgets an older value under that key', () => {
-    const cache = new ByteCache<string>('item_markup', { maxBytes: 10_000, maxEntryBytes: 2_000 }, (value) => 2 * value.length);
+    const cache = new ByteCache<string>(
+      'item_markup',
+      { maxBytes: 10_000, maxEntryBytes: 2_000 },
+      (value) => 2 * value.length,
+    );
     try {
       assert.equal(cache.set('key', 'small'), true);
       assert.equal(cache.set('key', 'x'.repeat(1_000)), false);
@@ -168,7 +218,11 @@ describe('ByteCache', () => {
   });
 
   it('counts a kept value again when it grew (resize)', () => {
-    const cache = new ByteCache<{ parts: string[] }>('list_bodies', { maxBytes: 100_000, maxEntryBytes: 50_000 }, (value) => value.parts.join('').length);
+    const cache = new ByteCache<{ parts: string[] }>(
+      'list_bodies',
+      { maxBytes: 100_000, maxEntryBytes: 50_000 },
+      (value) => value.parts.join('').length,
+    );
     try {
       const value = { parts: ['a'.repeat(1_000)] };
       cache.set('key', value);

@@ -18,7 +18,10 @@ for (const engine of ENGINES) {
       assert.equal((await t.request('/api/todos', { method: 'DELETE' })).status, 204);
     });
 
-    const withKey = (key: string, init: RequestInit & { json?: unknown } = {}) => ({ ...init, headers: { 'idempotency-key': key } });
+    const withKey = (key: string, init: RequestInit & { json?: unknown } = {}) => ({
+      ...init,
+      headers: { 'idempotency-key': key },
+    });
     async function titles(): Promise<string[]> {
       const todos = (await (await t.request('/api/todos')).json()) as TodoJson[];
       return todos.map((todo) => todo.title).sort();
@@ -41,7 +44,9 @@ for (const engine of ENGINES) {
     it('lets concurrent repeats of one key make one change, all answering the same', async () => {
       const key = randomUUID();
       const responses = await Promise.all(
-        Array.from({ length: 6 }, () => t.request('/api/todos', withKey(key, { method: 'POST', json: { title: 'raced' } }))),
+        Array.from({ length: 6 }, () =>
+          t.request('/api/todos', withKey(key, { method: 'POST', json: { title: 'raced' } })),
+        ),
       );
       const bodies = await Promise.all(responses.map((response) => response.json() as Promise<TodoJson>));
       assert.deepEqual(
@@ -53,12 +58,20 @@ for (const engine of ENGINES) {
     });
 
     it('replays a DELETE as 204 instead of 404, and a PATCH with its first result without applying it again', async () => {
-      const todo = (await (await t.request('/api/todos', { method: 'POST', json: { title: 'patch me' } })).json()) as TodoJson;
+      const todo = (await (
+        await t.request('/api/todos', { method: 'POST', json: { title: 'patch me' } })
+      ).json()) as TodoJson;
       const patchKey = randomUUID();
-      const patched = await t.request(`/api/todos/${todo.id}`, withKey(patchKey, { method: 'PATCH', json: { completed: true } }));
+      const patched = await t.request(
+        `/api/todos/${todo.id}`,
+        withKey(patchKey, { method: 'PATCH', json: { completed: true } }),
+      );
       assert.equal(patched.status, 200);
       await t.request(`/api/todos/${todo.id}`, { method: 'PATCH', json: { completed: false } });
-      const replay = await t.request(`/api/todos/${todo.id}`, withKey(patchKey, { method: 'PATCH', json: { completed: true } }));
+      const replay = await t.request(
+        `/api/todos/${todo.id}`,
+        withKey(patchKey, { method: 'PATCH', json: { completed: true } }),
+      );
       assert.equal(replay.status, 200);
       assert.equal(((await replay.json()) as TodoJson).completed, true, 'the first response');
       const now = (await (await t.request(`/api/todos/${todo.id}`)).json()) as TodoJson;
@@ -95,7 +108,11 @@ for (const engine of ENGINES) {
       const bob = await t.createUser(`bob-${randomUUID().slice(0, 8)}`);
       const key = randomUUID();
       await t.request('/api/todos', withKey(key, { method: 'POST', json: { title: 'mine' } }));
-      const bobs = await t.request('/api/todos', { method: 'POST', json: { title: 'mine' }, headers: { 'idempotency-key': key, authorization: `Bearer ${bob.token}` } });
+      const bobs = await t.request('/api/todos', {
+        method: 'POST',
+        json: { title: 'mine' },
+        headers: { 'idempotency-key': key, authorization: `Bearer ${bob.token}` },
+      });
       assert.equal(bobs.status, 201);
       assert.equal(bobs.headers.get('idempotent-replayed'), null);
       assert.deepEqual(await titles(), ['mine']);
@@ -103,7 +120,10 @@ for (const engine of ENGINES) {
 
     it('does not store failed requests: a 404 can be retried with the same key', async () => {
       const key = randomUUID();
-      const missing = await t.request('/api/todos/999999', withKey(key, { method: 'PATCH', json: { completed: true } }));
+      const missing = await t.request(
+        '/api/todos/999999',
+        withKey(key, { method: 'PATCH', json: { completed: true } }),
+      );
       assert.equal(missing.status, 404);
       const created = await t.request('/api/todos', withKey(key, { method: 'POST', json: { title: 'after a 404' } }));
       assert.equal(created.status, 201);
@@ -111,7 +131,8 @@ for (const engine of ENGINES) {
 
     it('gives all forms of a page one nonce: the same form posted twice changes once, two different forms both take effect', async () => {
       const browser = await t.browserFor(t.alice);
-      const create = async (title: string) => (await (await t.request('/api/todos', { method: 'POST', json: { title } })).json()) as TodoJson;
+      const create = async (title: string) =>
+        (await (await t.request('/api/todos', { method: 'POST', json: { title } })).json()) as TodoJson;
       const [kept, removed] = [await create('already there'), await create('to delete')];
       const page = await browser.page('/');
       const keys = [...page.matchAll(/name="_idempotency" value="([^"]+)"/g)].map((match) => match[1] ?? '');
@@ -122,11 +143,19 @@ for (const engine of ENGINES) {
       assert.match(items, /data-id=/);
       assert.doesNotMatch(items, /_idempotency|_csrf|returnTo/, 'the todos carry nothing of the render');
       const nextPage = await browser.page('/');
-      assert.notEqual(/name="_idempotency" value="([^"]+)"/.exec(nextPage)?.[1], nonce, 'a fresh nonce for every render');
+      assert.notEqual(
+        /name="_idempotency" value="([^"]+)"/.exec(nextPage)?.[1],
+        nonce,
+        'a fresh nonce for every render',
+      );
 
       // The same form twice (a double click, a resent form): one todo.
       for (let i = 0; i < 2; i++) {
-        const response = await browser.postForm('/todos', { title: 'from the form', _idempotency: nonce, returnTo: '/active' });
+        const response = await browser.postForm('/todos', {
+          title: 'from the form',
+          _idempotency: nonce,
+          returnTo: '/active',
+        });
         assert.equal(response.status, 303);
         assert.equal(response.headers.get('location'), '/active');
       }
@@ -134,20 +163,34 @@ for (const engine of ENGINES) {
 
       // Other forms of the same page, with the same nonce: each takes effect, once.
       for (let i = 0; i < 2; i++) {
-        assert.equal((await browser.postForm(`/todos/${kept.id}/toggle`, { completed: 'true', _idempotency: nonce, returnTo: '/' })).status, 303);
-        assert.equal((await browser.postForm(`/todos/${removed.id}/delete`, { _idempotency: nonce, returnTo: '/' })).status, 303, 'replayed, not 404');
+        assert.equal(
+          (
+            await browser.postForm(`/todos/${kept.id}/toggle`, {
+              completed: 'true',
+              _idempotency: nonce,
+              returnTo: '/',
+            })
+          ).status,
+          303,
+        );
+        assert.equal(
+          (await browser.postForm(`/todos/${removed.id}/delete`, { _idempotency: nonce, returnTo: '/' })).status,
+          303,
+          'replayed, not 404',
+        );
       }
       const todos = (await (await t.request('/api/todos')).json()) as TodoJson[];
-      assert.deepEqual(
-        todos.map((todo) => [todo.title, todo.completed]).sort(),
-        [
-          ['already there', true],
-          ['from the form', false],
-        ],
-      );
+      assert.deepEqual(todos.map((todo) => [todo.title, todo.completed]).sort(), [
+        ['already there', true],
+        ['from the form', false],
+      ]);
       // Toggled back through the API, the same toggle form posted again stays a repeat: it changes nothing.
       await t.request(`/api/todos/${kept.id}`, { method: 'PATCH', json: { completed: false } });
-      assert.equal((await browser.postForm(`/todos/${kept.id}/toggle`, { completed: 'true', _idempotency: nonce, returnTo: '/' })).status, 303);
+      assert.equal(
+        (await browser.postForm(`/todos/${kept.id}/toggle`, { completed: 'true', _idempotency: nonce, returnTo: '/' }))
+          .status,
+        303,
+      );
       assert.equal(((await (await t.request(`/api/todos/${kept.id}`)).json()) as TodoJson).completed, false);
     });
 
@@ -168,7 +211,10 @@ for (const engine of ENGINES) {
             Array.from({ length: Math.min(parallel, count - start) }, async (_, j) => {
               const key = `bound-${randomUUID()}`;
               keys[start + j] = key;
-              const headers: Record<string, string> = { 'idempotency-key': key, ...(auth ? { authorization: `Bearer ${auth}` } : {}) };
+              const headers: Record<string, string> = {
+                'idempotency-key': key,
+                ...(auth ? { authorization: `Bearer ${auth}` } : {}),
+              };
               const response = await t.request('/api/todos', { method: 'POST', headers, json: body(start + j) });
               assert.equal(response.status, 201);
               await response.arrayBuffer();
@@ -190,7 +236,10 @@ for (const engine of ENGINES) {
         assert.ok(kept <= RECORD_BOUNDS.keys + KEY_SLACK, `${kept} keys kept`);
         assert.ok(kept >= RECORD_BOUNDS.keys - 50, `${kept} keys kept: too many trimmed`);
         const last = keys.at(-1) as string;
-        const again = await t.request('/api/todos', withKey(last, { method: 'POST', json: { title: `todo ${keys.length - 1}` } }));
+        const again = await t.request(
+          '/api/todos',
+          withKey(last, { method: 'POST', json: { title: `todo ${keys.length - 1}` } }),
+        );
         assert.equal(again.headers.get('idempotent-replayed'), 'true');
         const oldest = await t.db.query('SELECT 1 FROM idempotency_keys WHERE key = $1', [keys[0]]);
         assert.equal(oldest.length, 0, 'the oldest key was kept');

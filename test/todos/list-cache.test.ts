@@ -36,13 +36,20 @@ for (const engine of ENGINES) {
       rawRequestBytes(t.baseUrl, { path, method, headers: { authorization: `Bearer ${user.token}`, ...headers } });
 
     /** What the list was before the cache: every row read and rendered afresh. */
-    async function freshBody(user: TestUser, options: Parameters<typeof todosRepository.listForOwner>[2] = {}): Promise<string> {
+    async function freshBody(
+      user: TestUser,
+      options: Parameters<typeof todosRepository.listForOwner>[2] = {},
+    ): Promise<string> {
       const todos = await todosRepository.listForOwner(t.db, { ownerId: user.id }, options);
       return JSON.stringify(todos.map((todo) => toJson(todo, t.baseUrl)));
     }
 
     async function create(user: TestUser, title: string, extra: Record<string, unknown> = {}): Promise<TodoJson> {
-      const response = await t.request('/api/todos', { method: 'POST', json: { title, notes: 'some notes to make the list longer than a kilobyte', ...extra }, headers: { authorization: `Bearer ${user.token}` } });
+      const response = await t.request('/api/todos', {
+        method: 'POST',
+        json: { title, notes: 'some notes to make the list longer than a kilobyte', ...extra },
+        headers: { authorization: `Bearer ${user.token}` },
+      });
       assert.equal(response.status, 201, await response.clone().text());
       return (await response.json()) as TodoJson;
     }
@@ -59,14 +66,31 @@ for (const engine of ENGINES) {
       await create(t.alice, 'not yet', { dueDate: '2999-01-01', completed: true });
       const scope = { ownerId: t.alice.id };
       const today = await todosRepository.today(t.db);
-      const cases: ListOptions[] = [{}, { sort: 'due' }, { sort: 'order' }, { completed: true }, { completed: false, text: 'late' }, { limit: 5 }, { text: 'nothing like it' }];
+      const cases: ListOptions[] = [
+        {},
+        { sort: 'due' },
+        { sort: 'order' },
+        { completed: true },
+        { completed: false, text: 'late' },
+        { limit: 5 },
+        { text: 'nothing like it' },
+      ];
       for (const options of cases) {
         const list = await todosRepository.listVersionsForOwner(t.db, scope, options);
         const todos = await todosRepository.listForOwner(t.db, scope, options);
-        const expected = { versions: versionsOf(todos), overdue: overdueIds(todos, today), count: todos.length, completed: todos.filter((todo) => todo.completed).length };
+        const expected = {
+          versions: versionsOf(todos),
+          overdue: overdueIds(todos, today),
+          count: todos.length,
+          completed: todos.filter((todo) => todo.completed).length,
+        };
         assert.deepEqual({ ...list }, expected, JSON.stringify(options));
       }
-      assert.notEqual((await todosRepository.listVersionsForOwner(t.db, scope)).overdue, '', 'an overdue todo is there to be found');
+      assert.notEqual(
+        (await todosRepository.listVersionsForOwner(t.db, scope)).overdue,
+        '',
+        'an overdue todo is there to be found',
+      );
     });
 
     it('answers the same bytes from the cache as a fresh build, counting a miss then a hit', async () => {
@@ -81,7 +105,11 @@ for (const engine of ENGINES) {
       assert.equal(Number(second.headers['content-length']), second.body.length);
       assert.equal(second.headers['etag'], first.headers['etag']);
       assert.match(String(first.headers['etag']), /^W\/"[\w-]+"$/);
-      assert.equal(first.headers['cache-control'], 'private, no-cache', 'never in a shared cache; revalidated each time');
+      assert.equal(
+        first.headers['cache-control'],
+        'private, no-cache',
+        'never in a shared cache; revalidated each time',
+      );
       assert.deepEqual({ hit: after.hit - before.hit, miss: after.miss - before.miss }, { hit: 1, miss: 1 });
     });
 
@@ -131,7 +159,10 @@ for (const engine of ENGINES) {
       };
       const [first, second] = await list();
       assert.ok(first && second);
-      assert.equal((await t.request(`/api/todos/${first.id}`, { method: 'PATCH', json: { completed: true } })).status, 200);
+      assert.equal(
+        (await t.request(`/api/todos/${first.id}`, { method: 'PATCH', json: { completed: true } })).status,
+        200,
+      );
       assert.equal((await list())[0]?.completed, true);
       assert.equal((await t.request('/api/todos', { method: 'PATCH', json: { completed: true } })).status, 200);
       assert.ok((await list()).every((todo) => todo.completed));
@@ -169,7 +200,10 @@ for (const engine of ENGINES) {
       assert.ok(plain.body.length > compression.threshold, `${plain.body.length} bytes`);
       assert.equal(plain.headers['vary'], 'accept-encoding');
       assert.equal(plain.headers['content-encoding'], undefined);
-      const expected = { br: brotliCompressSync(plain.body, compression.brotliOptions), gzip: gzipSync(plain.body, compression.zlibOptions) };
+      const expected = {
+        br: brotliCompressSync(plain.body, compression.brotliOptions),
+        gzip: gzipSync(plain.body, compression.zlibOptions),
+      };
       for (const [acceptEncoding, encoding] of [
         ['gzip, deflate, br, zstd', 'br'],
         ['GZIP', 'gzip'],
@@ -190,8 +224,16 @@ for (const engine of ENGINES) {
           assert.equal(response.headers['vary'], 'accept-encoding', label);
           assert.equal(response.headers['etag'], plain.headers['etag'], label);
           assert.equal(Number(response.headers['content-length']), response.body.length, label);
-          assert.ok(response.body.equals(encoding ? expected[encoding] : plain.body), `${label}: the plugin's very bytes`);
-          const decoded = encoding === 'br' ? brotliDecompressSync(response.body) : encoding === 'gzip' ? gunzipSync(response.body) : response.body;
+          assert.ok(
+            response.body.equals(encoding ? expected[encoding] : plain.body),
+            `${label}: the plugin's very bytes`,
+          );
+          const decoded =
+            encoding === 'br'
+              ? brotliDecompressSync(response.body)
+              : encoding === 'gzip'
+                ? gunzipSync(response.body)
+                : response.body;
           assert.ok(decoded.equals(plain.body), label);
 
           const head = await get('/api/todos', t.alice, { 'accept-encoding': acceptEncoding }, 'HEAD');
@@ -202,7 +244,12 @@ for (const engine of ENGINES) {
           assert.equal(head.headers['etag'], plain.headers['etag'], `HEAD ${label}`);
         }
       }
-      const conditionalHead = await get('/api/todos', t.alice, { 'if-none-match': String(plain.headers['etag']) }, 'HEAD');
+      const conditionalHead = await get(
+        '/api/todos',
+        t.alice,
+        { 'if-none-match': String(plain.headers['etag']) },
+        'HEAD',
+      );
       assert.equal(conditionalHead.status, 304);
     });
 
@@ -231,15 +278,23 @@ for (const engine of ENGINES) {
       }
       assert.equal(links.length, 3, links.join('\n'));
       assert.match(links[0] ?? '', new RegExp(`^<${t.baseUrl}/api/todos\\?limit=5&cursor=[\\w-]+>; rel="next"$`));
-      assert.deepEqual(pages, (JSON.parse(await freshBody(t.alice)) as TodoJson[]).map((todo) => JSON.stringify(todo)));
+      assert.deepEqual(
+        pages,
+        (JSON.parse(await freshBody(t.alice)) as TodoJson[]).map((todo) => JSON.stringify(todo)),
+      );
       assert.equal((await get('/api/todos?cursor=nonsense', t.alice)).status, 400);
-      assert.equal((await get('/api/todos?limit=5&sort=due&cursor=' + /cursor=([\w-]+)/.exec(links[0] ?? '')?.[1], t.alice)).status, 400);
+      assert.equal(
+        (await get('/api/todos?limit=5&sort=due&cursor=' + /cursor=([\w-]+)/.exec(links[0] ?? '')?.[1], t.alice))
+          .status,
+        400,
+      );
     });
   });
 }
 
 describe('ListBodyCache', () => {
-  const rows = (count: number, version = '1') => versionsOf(Array.from({ length: count }, (_, index) => ({ id: index + 1, version })));
+  const rows = (count: number, version = '1') =>
+    versionsOf(Array.from({ length: count }, (_, index) => ({ id: index + 1, version })));
 
   it('keys a list by its base URL and every id and version, in order', () => {
     const key = listKey('http://a', rows(3));
@@ -247,7 +302,10 @@ describe('ListBodyCache', () => {
     assert.notEqual(listKey('http://a', rows(3, '2')), key);
     assert.notEqual(listKey('http://a', versionsOf([3, 2, 1].map((id) => ({ id, version: '1' })))), key);
     assert.notEqual(listKey('http://a', rows(2)), key);
-    assert.notEqual(listKey('http://a', versionsOf([{ id: 1, version: '12' }])), listKey('http://a', versionsOf([{ id: 11, version: '2' }])));
+    assert.notEqual(
+      listKey('http://a', versionsOf([{ id: 1, version: '12' }])),
+      listKey('http://a', versionsOf([{ id: 11, version: '2' }])),
+    );
   });
 
   /** A ListBodyCache on caches of its own, bounded to `maxBytes` (an eighth of it per body). */
@@ -305,11 +363,30 @@ describe('ListBodyCache', () => {
     const cache = new ListBodyCache(caches.listBodies);
     const list = cache.set('key', json, 40, undefined);
     try {
-      for (const header of ['br', 'gzip', 'GZip, BR', 'br;q=0', 'gzip;q=0, br;q=0.1', '*', '*;q=0', 'x-gzip', 'deflate', '', 'identity', 'br;q=0.5, *', 'compress, gzip;q=0.2', undefined]) {
-        const response = await plugin.inject({ url: '/', headers: header === undefined ? {} : { 'accept-encoding': header } });
+      for (const header of [
+        'br',
+        'gzip',
+        'GZip, BR',
+        'br;q=0',
+        'gzip;q=0, br;q=0.1',
+        '*',
+        '*;q=0',
+        'x-gzip',
+        'deflate',
+        '',
+        'identity',
+        'br;q=0.5, *',
+        'compress, gzip;q=0.2',
+        undefined,
+      ]) {
+        const response = await plugin.inject({
+          url: '/',
+          headers: header === undefined ? {} : { 'accept-encoding': header },
+        });
         const encoding = response.headers['content-encoding'];
         assert.equal(chooseEncoding(header), encoding, String(header));
-        if (encoding === 'br' || encoding === 'gzip') assert.ok(cache.encoded(list, encoding).equals(response.rawPayload), String(header));
+        if (encoding === 'br' || encoding === 'gzip')
+          assert.ok(cache.encoded(list, encoding).equals(response.rawPayload), String(header));
       }
     } finally {
       caches.close();

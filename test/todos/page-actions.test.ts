@@ -19,13 +19,15 @@ for (const engine of ENGINES) {
       await t.request('/api/todos', { method: 'DELETE' });
     });
 
-    const create = async (body: Record<string, unknown>) => (await (await t.request('/api/todos', { method: 'POST', json: body })).json()) as TodoJson;
+    const create = async (body: Record<string, unknown>) =>
+      (await (await t.request('/api/todos', { method: 'POST', json: body })).json()) as TodoJson;
     const todos = async (query = '') => (await (await t.request(`/api/todos${query}`)).json()) as TodoJson[];
     const post = async (path: string, fields: Record<string, string> = {}) => {
       await browser.page('/'); // a fresh CSRF token, as a person would have
       return browser.postForm(path, fields);
     };
-    const titlesOn = (page: string) => [...page.matchAll(/<span class="title">([^<]*)<\/span>/g)].map((match) => match[1]);
+    const titlesOn = (page: string) =>
+      [...page.matchAll(/<span class="title">([^<]*)<\/span>/g)].map((match) => match[1]);
 
     it('shows the empty state, then the counter with the right plural', async () => {
       assert.match(await browser.page('/'), /Nothing to do yet/);
@@ -52,11 +54,17 @@ for (const engine of ENGINES) {
       await create({ title: 'b', completed: true });
       assert.match(await browser.page('/'), /aria-checked="false" class="check">Toggle all/);
       await post('/todos/toggle-all', { completed: 'true' });
-      assert.deepEqual((await todos()).map((todo) => todo.completed), [true, true]);
+      assert.deepEqual(
+        (await todos()).map((todo) => todo.completed),
+        [true, true],
+      );
       assert.match(await browser.page('/'), /aria-checked="true" class="check">Toggle all/);
       assert.match(await browser.page('/'), /0 items left/);
       await post('/todos/toggle-all', { completed: 'false' });
-      assert.deepEqual((await todos()).map((todo) => todo.completed), [false, false]);
+      assert.deepEqual(
+        (await todos()).map((todo) => todo.completed),
+        [false, false],
+      );
     });
 
     it('filters by URL, marking the current filter', async () => {
@@ -73,7 +81,12 @@ for (const engine of ENGINES) {
       const todo = await create({ title: 'draft' });
       const edit = await browser.page(`/todos/${todo.id}/edit?returnTo=/active`);
       assert.match(edit, /<label>Title <input name="title"[^>]*value="draft"/);
-      const saved = await browser.postForm(`/todos/${todo.id}`, { title: '  final  ', dueDate: '2030-01-02', notes: 'with notes', returnTo: '/active' });
+      const saved = await browser.postForm(`/todos/${todo.id}`, {
+        title: '  final  ',
+        dueDate: '2030-01-02',
+        notes: 'with notes',
+        returnTo: '/active',
+      });
       assert.equal(saved.status, 303);
       assert.equal(saved.headers.get('location'), '/active');
       const [after] = await todos();
@@ -91,11 +104,31 @@ for (const engine of ENGINES) {
     });
 
     it('deletes one, several selected, and the completed ones', async () => {
-      const [a, b, c, d] = [await create({ title: 'a' }), await create({ title: 'b' }), await create({ title: 'c', completed: true }), await create({ title: 'd' })];
+      const [a, b, c, d] = [
+        await create({ title: 'a' }),
+        await create({ title: 'b' }),
+        await create({ title: 'c', completed: true }),
+        await create({ title: 'd' }),
+      ];
       assert.equal((await post(`/todos/${a.id}/delete`)).status, 303);
       await browser.page('/');
-      assert.equal((await browser.fetch('/todos/delete-selected', { method: 'POST', body: new URLSearchParams([['_csrf', browser.csrfToken ?? ''], ['ids', String(b.id)], ['ids', String(d.id)]]) })).status, 303);
-      assert.deepEqual((await todos()).map((todo) => todo.id), [c.id]);
+      assert.equal(
+        (
+          await browser.fetch('/todos/delete-selected', {
+            method: 'POST',
+            body: new URLSearchParams([
+              ['_csrf', browser.csrfToken ?? ''],
+              ['ids', String(b.id)],
+              ['ids', String(d.id)],
+            ]),
+          })
+        ).status,
+        303,
+      );
+      assert.deepEqual(
+        (await todos()).map((todo) => todo.id),
+        [c.id],
+      );
       assert.match(await browser.page('/'), /Clear completed/);
       await post('/todos/clear-completed');
       assert.deepEqual(await todos(), []);
@@ -124,7 +157,10 @@ for (const engine of ENGINES) {
       await create({ title: 'late but done', dueDate: '2000-01-01', completed: true });
       await create({ title: 'future', dueDate: '2999-01-01' });
       const page = await browser.page('/');
-      assert.match(page, /late<\/span>\s*<span class="due">Due <time datetime="2000-01-01">Sat, Jan 1, 2000<\/time> <strong class="overdue-flag">Overdue<\/strong>/);
+      assert.match(
+        page,
+        /late<\/span>\s*<span class="due">Due <time datetime="2000-01-01">Sat, Jan 1, 2000<\/time> <strong class="overdue-flag">Overdue<\/strong>/,
+      );
       assert.equal([...page.matchAll(/Overdue<\/strong>/g)].length, 1);
     });
 

@@ -35,7 +35,10 @@ for (const engine of ENGINES) {
       assert.equal(response.status, 303);
       assert.equal(response.headers.get('location'), '/');
       const page = await browser.page('/');
-      assert.match(page, /<span class="title">Water the plants<\/span>\s*<span class="due">Due <time datetime="2026-07-01">Wed, Jul 1, 2026<\/time>/);
+      assert.match(
+        page,
+        /<span class="title">Water the plants<\/span>\s*<span class="due">Due <time datetime="2026-07-01">Wed, Jul 1, 2026<\/time>/,
+      );
     });
 
     it('shows markup in titles as text', async () => {
@@ -58,11 +61,26 @@ for (const engine of ENGINES) {
       assert.doesNotMatch(items, /_csrf|_idempotency|returnTo|<form/, 'no token, nonce, returnTo or form in the list');
       assert.equal(itemsOf(await browser.page('/')), items, 'byte-identical on the next render');
       assert.equal(itemsOf(await browser.page('/?sort=newest')), items, 'and from another URL of the same view');
-      assert.match(first, /<form id="todo-actions" method="post" hidden><input type="hidden" name="_csrf" value="[^"]+"><input type="hidden" name="returnTo" value="\/"><input type="hidden" name="_idempotency" value="[^"]+"><\/form>/);
-      assert.match(first, /<form id="todo-edit" method="get" hidden><input type="hidden" name="returnTo" value="\/"><\/form>/);
-      assert.match(items, /<button form="todo-actions" formaction="\/todos\/\d+\/toggle" name="completed" value="true" role="checkbox" aria-checked="false" aria-label="Same every time" class="check"><\/button>/);
-      assert.match(items, /<button form="todo-edit" formaction="\/todos\/\d+\/edit" aria-label="Edit Same every time">Edit<\/button>/);
-      assert.match(items, /<button form="todo-actions" formaction="\/todos\/\d+\/delete" class="danger" aria-label="Delete Same every time">Delete<\/button>/);
+      assert.match(
+        first,
+        /<form id="todo-actions" method="post" hidden><input type="hidden" name="_csrf" value="[^"]+"><input type="hidden" name="returnTo" value="\/"><input type="hidden" name="_idempotency" value="[^"]+"><\/form>/,
+      );
+      assert.match(
+        first,
+        /<form id="todo-edit" method="get" hidden><input type="hidden" name="returnTo" value="\/"><\/form>/,
+      );
+      assert.match(
+        items,
+        /<button form="todo-actions" formaction="\/todos\/\d+\/toggle" name="completed" value="true" role="checkbox" aria-checked="false" aria-label="Same every time" class="check"><\/button>/,
+      );
+      assert.match(
+        items,
+        /<button form="todo-edit" formaction="\/todos\/\d+\/edit" aria-label="Edit Same every time">Edit<\/button>/,
+      );
+      assert.match(
+        items,
+        /<button form="todo-actions" formaction="\/todos\/\d+\/delete" class="danger" aria-label="Delete Same every time">Delete<\/button>/,
+      );
     });
 
     it('rejects an empty title or an impossible date with a message, adding nothing', async () => {

@@ -10,7 +10,8 @@ import type { BrowserSession } from '../support/browser.ts';
 
 const TODOS = 10_000;
 
-const idsOn = (page: string) => [...page.matchAll(/<li class="todo[^"]*" data-id="(\d+)"/g)].map((match) => Number(match[1]));
+const idsOn = (page: string) =>
+  [...page.matchAll(/<li class="todo[^"]*" data-id="(\d+)"/g)].map((match) => Number(match[1]));
 /** The href of the page's rel="next" link, unescaped as a browser would. */
 const nextOn = (page: string) => /<a href="([^"]+)" rel="next">/.exec(page)?.[1]?.replaceAll('&amp;', '&');
 
@@ -35,7 +36,7 @@ for (const engine of ENGINES) {
     async function walk(path: string): Promise<{ pages: number[][]; paths: string[] }> {
       const pages: number[][] = [];
       const paths: string[] = [];
-      for (let next: string | undefined = path; next !== undefined; ) {
+      for (let next: string | undefined = path; next !== undefined;) {
         paths.push(next);
         const page = await browser.page(next);
         pages.push(idsOn(page));
@@ -59,22 +60,32 @@ for (const engine of ENGINES) {
     });
 
     it('reaches every todo exactly once by following the links, in every view', async () => {
-      const everyId = (await t.db.query<{ id: number }>('SELECT id FROM todos WHERE owner_id = $1 ORDER BY created_at DESC, id DESC', [t.alice.id])).map((row) => row.id);
+      const everyId = (
+        await t.db.query<{ id: number }>('SELECT id FROM todos WHERE owner_id = $1 ORDER BY created_at DESC, id DESC', [
+          t.alice.id,
+        ])
+      ).map((row) => row.id);
       const all = await walk('/');
       assert.equal(all.pages.length, TODOS / PAGE_SIZE);
       assert.deepEqual(all.pages.flat(), everyId, 'every todo once, in the list order');
       assert.equal(all.paths.at(-1), `/?page=${TODOS / PAGE_SIZE}`);
 
       // Filtered, searched and sorted views keep their query from page to page.
-      const activeIds = (await t.db.query<{ id: number }>('SELECT id FROM todos WHERE owner_id = $1 AND NOT completed ORDER BY due_date ASC NULLS LAST, created_at DESC, id DESC', [t.alice.id])).map(
-        (row) => row.id,
-      );
+      const activeIds = (
+        await t.db.query<{ id: number }>(
+          'SELECT id FROM todos WHERE owner_id = $1 AND NOT completed ORDER BY due_date ASC NULLS LAST, created_at DESC, id DESC',
+          [t.alice.id],
+        )
+      ).map((row) => row.id);
       const active = await walk('/active?sort=due');
       assert.equal(active.paths[1], '/active?sort=due&page=2');
       assert.deepEqual(active.pages.flat(), activeIds);
       const completed = await walk('/completed?q=todo+1&sort=order');
       const completedIds = (
-        await t.db.query<{ id: number }>(`SELECT id FROM todos WHERE owner_id = $1 AND completed AND title ILIKE '%todo 1%' ORDER BY "order", id`, [t.alice.id])
+        await t.db.query<{ id: number }>(
+          `SELECT id FROM todos WHERE owner_id = $1 AND completed AND title ILIKE '%todo 1%' ORDER BY "order", id`,
+          [t.alice.id],
+        )
       ).map((row) => row.id);
       assert.ok(completedIds.length > PAGE_SIZE, 'more than one page');
       assert.equal(completed.paths[1], '/completed?q=todo+1&sort=order&page=2');

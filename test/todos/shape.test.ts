@@ -12,7 +12,16 @@ import { Type } from 'typebox';
 import { compileBodyValidator } from '../../src/plugins/validation.ts';
 import { isStored, TODO_FIELDS, type StoredField, type TodoField } from '../../src/features/todos/fields.ts';
 import { todoSqlOf, type TodoRecord } from '../../src/features/todos/repository.ts';
-import { compileToJson, CreateTodo, fieldEntries, jsonFormatOf, Todo, todoSchemaOf, UpdateTodo, type TodoJson } from '../../src/features/todos/schemas.ts';
+import {
+  compileToJson,
+  CreateTodo,
+  fieldEntries,
+  jsonFormatOf,
+  Todo,
+  todoSchemaOf,
+  UpdateTodo,
+  type TodoJson,
+} from '../../src/features/todos/schemas.ts';
 import { ENGINES, startTestApp, type TestApp } from '../support/app.ts';
 
 const FIELD_NAMES = Object.keys(TODO_FIELDS);
@@ -71,32 +80,46 @@ for (const engine of ENGINES) {
     }
 
     it('writes every sample of every stored field the same from SQL and from JavaScript', async () => {
-      const todo = await assertOneShape(await t.request('/api/todos', { method: 'POST', json: { title: 'shape' } }), 'created');
+      const todo = await assertOneShape(
+        await t.request('/api/todos', { method: 'POST', json: { title: 'shape' } }),
+        'created',
+      );
       for (const [name, field] of STORED) {
         for (const sample of field.samples) {
           const label = `${name} = ${JSON.stringify(sample)}`;
           // Straight into the column, whether or not the API may write it.
           await t.db.query(`UPDATE todos SET ${field.column} = $1::${field.sqlType} WHERE id = $2`, [sample, todo.id]);
           // A patch of nothing answers the todo as the database writes it.
-          const shown = await assertOneShape(await t.request(`/api/todos/${todo.id}`, { method: 'PATCH', json: {} }), label);
+          const shown = await assertOneShape(
+            await t.request(`/api/todos/${todo.id}`, { method: 'PATCH', json: {} }),
+            label,
+          );
           assert.deepEqual(shown[name as keyof TodoJson], sample, `${label}: shown as stored`);
         }
       }
     });
 
     it('answers every sample of every writable field, on create and on patch, as a read answers it', async () => {
-      const { id } = (await (await t.request('/api/todos', { method: 'POST', json: { title: 'to patch' } })).json()) as TodoJson;
+      const { id } = (await (
+        await t.request('/api/todos', { method: 'POST', json: { title: 'to patch' } })
+      ).json()) as TodoJson;
       let checked = 0;
       for (const [name, field] of STORED) {
         for (const sample of field.samples) {
           const label = `${name} = ${JSON.stringify(sample)}`;
           if (field.onCreate) {
-            const created = await assertOneShape(await t.request('/api/todos', { method: 'POST', json: { title: 'created', [name]: sample } }), `create with ${label}`);
+            const created = await assertOneShape(
+              await t.request('/api/todos', { method: 'POST', json: { title: 'created', [name]: sample } }),
+              `create with ${label}`,
+            );
             assert.deepEqual(created[name as keyof TodoJson], sample, `create with ${label}`);
             checked++;
           }
           if (field.onPatch) {
-            const patched = await assertOneShape(await t.request(`/api/todos/${id}`, { method: 'PATCH', json: { [name]: sample } }), `patch with ${label}`);
+            const patched = await assertOneShape(
+              await t.request(`/api/todos/${id}`, { method: 'PATCH', json: { [name]: sample } }),
+              `patch with ${label}`,
+            );
             assert.deepEqual(patched[name as keyof TodoJson], sample, `patch with ${label}`);
             checked++;
           }
@@ -116,13 +139,18 @@ for (const engine of ENGINES) {
           // The samples above left a todo at the largest order, after which no todo fits at the end.
           await tx.query('DELETE FROM todos');
           const insert = sql.insertOf({ ownerId: t.alice.id }, { title: 'prioritised', priority: 3 });
-          const [created] = await tx.query<{ body: string; location: string }>(`${insert.text} RETURNING ${sql.jsonColumns(`$${insert.params.length + 1}::text`)}`, [...insert.params, base]);
+          const [created] = await tx.query<{ body: string; location: string }>(
+            `${insert.text} RETURNING ${sql.jsonColumns(`$${insert.params.length + 1}::text`)}`,
+            [...insert.params, base],
+          );
           assert.ok(created);
           const fromSql = JSON.parse(created.body) as Record<string, unknown>;
           assert.deepEqual(Object.keys(fromSql), Object.keys(WITH_PRIORITY));
           assert.equal(fromSql.priority, 3);
           assert.equal(created.location, fromSql.url);
-          const rows = sql.fromRows(await tx.query<TodoRecord>(`SELECT ${sql.columns} FROM todos WHERE id = $1`, [fromSql.id]));
+          const rows = sql.fromRows(
+            await tx.query<TodoRecord>(`SELECT ${sql.columns} FROM todos WHERE id = $1`, [fromSql.id]),
+          );
           assert.equal(JSON.stringify(rows.map((row) => toJson(row, base))[0]), created.body);
           const params: unknown[] = [fromSql.id];
           const [patched] = await tx.query<{ body: string }>(
@@ -141,9 +169,18 @@ for (const engine of ENGINES) {
 describe("a todo's shape, derived from its field list", () => {
   it('makes the schemas of a todo, a create and a patch from the list', () => {
     assert.deepEqual(Object.keys(Todo.properties), FIELD_NAMES);
-    assert.deepEqual(Object.keys(CreateTodo.properties), STORED.filter(([, field]) => field.onCreate).map(([name]) => name));
-    assert.deepEqual(CreateTodo.required, STORED.filter(([, field]) => field.onCreate === 'required').map(([name]) => name));
-    assert.deepEqual(Object.keys(UpdateTodo.properties), STORED.filter(([, field]) => field.onPatch).map(([name]) => name));
+    assert.deepEqual(
+      Object.keys(CreateTodo.properties),
+      STORED.filter(([, field]) => field.onCreate).map(([name]) => name),
+    );
+    assert.deepEqual(
+      CreateTodo.required,
+      STORED.filter(([, field]) => field.onCreate === 'required').map(([name]) => name),
+    );
+    assert.deepEqual(
+      Object.keys(UpdateTodo.properties),
+      STORED.filter(([, field]) => field.onPatch).map(([name]) => name),
+    );
     assert.deepEqual(UpdateTodo.required ?? [], []);
   });
 
@@ -151,12 +188,29 @@ describe("a todo's shape, derived from its field list", () => {
     assert.deepEqual(Object.keys(todoSchemaOf(WITH_PRIORITY).properties), Object.keys(WITH_PRIORITY));
     const sql = todoSqlOf(WITH_PRIORITY);
     assert.match(sql.columns, /\bpriority\b/);
-    assert.match(sql.insertOf({ ownerId: 1 }, { title: 'x' }).text, /\(owner_id, .*priority\) VALUES \(.*coalesce\(\$\d+::smallint, 0\)\)$/);
+    assert.match(
+      sql.insertOf({ ownerId: 1 }, { title: 'x' }).text,
+      /\(owner_id, .*priority\) VALUES \(.*coalesce\(\$\d+::smallint, 0\)\)$/,
+    );
     assert.match(sql.jsonColumns('$9::text'), /todos\.priority AS "priority", .* AS "url"\) j\)/);
     assert.notEqual(jsonFormatOf(WITH_PRIORITY), jsonFormatOf(TODO_FIELDS));
     const json = compileToJson<TodoRecord & { priority: number }, Record<string, unknown>>(WITH_PRIORITY);
-    const record = { id: 7, title: 't', notes: '', dueDate: null, completed: false, order: 1, createdAt: 'c', updatedAt: 'u', version: 'v', priority: 2 };
-    assert.equal(JSON.stringify(json(record, 'https://x')), '{"id":7,"title":"t","notes":"","dueDate":null,"completed":false,"order":1,"createdAt":"c","updatedAt":"u","priority":2,"url":"https://x/api/todos/7"}');
+    const record = {
+      id: 7,
+      title: 't',
+      notes: '',
+      dueDate: null,
+      completed: false,
+      order: 1,
+      createdAt: 'c',
+      updatedAt: 'u',
+      version: 'v',
+      priority: 2,
+    };
+    assert.equal(
+      JSON.stringify(json(record, 'https://x')),
+      '{"id":7,"title":"t","notes":"","dueDate":null,"completed":false,"order":1,"createdAt":"c","updatedAt":"u","priority":2,"url":"https://x/api/todos/7"}',
+    );
   });
 
   it('refuses a field whose name is not an identifier (names go into SQL aliases and generated code)', () => {
@@ -167,9 +221,15 @@ describe("a todo's shape, derived from its field list", () => {
     const t = await startTestApp('pglite');
     try {
       type Schema = { properties?: Record<string, unknown>; items?: Schema; required?: string[] };
-      type Operation = { requestBody?: { content: Record<string, { schema: Schema }> }; responses: Record<string, { content?: Record<string, { schema: Schema }> }> };
-      const document = (await (await t.request('/api/openapi.json')).json()) as { paths: Record<string, Record<string, Operation>> };
-      const json = (operation: Operation | undefined, status: string) => operation?.responses[status]?.content?.['application/json']?.schema;
+      type Operation = {
+        requestBody?: { content: Record<string, { schema: Schema }> };
+        responses: Record<string, { content?: Record<string, { schema: Schema }> }>;
+      };
+      const document = (await (await t.request('/api/openapi.json')).json()) as {
+        paths: Record<string, Record<string, Operation>>;
+      };
+      const json = (operation: Operation | undefined, status: string) =>
+        operation?.responses[status]?.content?.['application/json']?.schema;
       const one = document.paths['/api/todos/{id}'];
       const all = document.paths['/api/todos'];
       for (const [label, schema] of [

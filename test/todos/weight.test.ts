@@ -18,13 +18,23 @@ describe('page weight', () => {
       for (let index = 0; index < 100; index++) {
         const response = await t.request('/api/todos', {
           method: 'POST',
-          json: { title: `Todo number ${index}: ${'a fairly typical length of title '.slice(0, 20 + (index % 13))}`, dueDate: index % 3 ? '2030-06-15' : null, notes: index % 4 ? '' : 'Some notes about it.' },
+          json: {
+            title: `Todo number ${index}: ${'a fairly typical length of title '.slice(0, 20 + (index % 13))}`,
+            dueDate: index % 3 ? '2030-06-15' : null,
+            notes: index % 4 ? '' : 'Some notes about it.',
+          },
         });
         assert.equal(response.status, 201);
       }
       const browser = await t.browserFor(t.alice);
       const get = (path: string) =>
-        rawRequestBytes(t.baseUrl, { path, headers: { cookie: `todoapp_session=${browser.cookie('todoapp_session')}`, 'accept-encoding': CHROMIUM_ACCEPT_ENCODING } });
+        rawRequestBytes(t.baseUrl, {
+          path,
+          headers: {
+            cookie: `todoapp_session=${browser.cookie('todoapp_session')}`,
+            'accept-encoding': CHROMIUM_ACCEPT_ENCODING,
+          },
+        });
       const page = await get('/');
       assert.equal(page.status, 200);
       const html = await browser.page('/');
@@ -41,10 +51,17 @@ describe('page weight', () => {
       }
       // The list page is gzip, made of parts compressed apart (views/gzip-parts.ts); the assets are brotli.
       assert.deepEqual(encodings, ['gzip', ...assets.map(() => 'br')], 'everything goes compressed');
-      const withoutTokens = (markup: string) => markup.replace(/name="(_csrf|_idempotency|csrf-token)" (value|content)="[^"]*"/g, '$1');
-      assert.equal(withoutTokens(gunzipSync(page.body).toString()), withoutTokens(html), 'the same page as the browser gets, but for its own tokens');
+      const withoutTokens = (markup: string) =>
+        markup.replace(/name="(_csrf|_idempotency|csrf-token)" (value|content)="[^"]*"/g, '$1');
+      assert.equal(
+        withoutTokens(gunzipSync(page.body).toString()),
+        withoutTokens(html),
+        'the same page as the browser gets, but for its own tokens',
+      );
       const total = Object.values(sizes).reduce((sum, size) => sum + size, 0);
-      console.log(`bytes on the wire: ${JSON.stringify(sizes)}, total ${total} of ${BUDGET_BYTES} (uncompressed HTML: ${Buffer.byteLength(html)})`);
+      console.log(
+        `bytes on the wire: ${JSON.stringify(sizes)}, total ${total} of ${BUDGET_BYTES} (uncompressed HTML: ${Buffer.byteLength(html)})`,
+      );
       assert.ok(total < BUDGET_BYTES, `${total} bytes`);
     } finally {
       await t.close();

@@ -19,7 +19,8 @@ describe('npm start’s build (scripts/build.mjs --if-changed)', () => {
 
   before(async () => {
     checkout = await mkdtemp(path.join(tmpdir(), 'todoapp-build-'));
-    for (const item of ['src', 'scripts', 'package.json', 'package-lock.json']) await cp(path.join(ROOT, item), path.join(checkout, item), { recursive: true });
+    for (const item of ['src', 'scripts', 'package.json', 'package-lock.json'])
+      await cp(path.join(ROOT, item), path.join(checkout, item), { recursive: true });
     await symlink(path.join(ROOT, 'node_modules'), path.join(checkout, 'node_modules'));
   });
   after(() => rm(checkout, { recursive: true, force: true }));

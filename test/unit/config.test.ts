@@ -35,13 +35,23 @@ describe('loadConfig', () => {
   });
 
   it('builds the URL from the old app’s POSTGRES_* variables, escaping credentials', () => {
-    const config = loadConfig({ POSTGRES_HOST: 'db', POSTGRES_PORT: '5433', POSTGRES_USER: 'todo', POSTGRES_PASSWORD: 'p@ss/word', POSTGRES_DB: 'todolist', SECRET_KEY });
+    const config = loadConfig({
+      POSTGRES_HOST: 'db',
+      POSTGRES_PORT: '5433',
+      POSTGRES_USER: 'todo',
+      POSTGRES_PASSWORD: 'p@ss/word',
+      POSTGRES_DB: 'todolist',
+      SECRET_KEY,
+    });
     assert.deepEqual(config.database, { kind: 'server', url: 'postgres://todo:p%40ss%2Fword@db:5433/todolist' });
   });
 
   it('a comma-separated POSTGRES_HOST asks for the primary among them', () => {
     const config = loadConfig({ POSTGRES_HOST: 'db1,db2:5444', POSTGRES_USER: 'u', POSTGRES_DB: 'd', SECRET_KEY });
-    assert.deepEqual(config.database, { kind: 'server', url: 'postgres://u@db1:5432,db2:5444/d?target_session_attrs=primary' });
+    assert.deepEqual(config.database, {
+      kind: 'server',
+      url: 'postgres://u@db1:5432,db2:5444/d?target_session_attrs=primary',
+    });
   });
 
   it('reads *_FILE variables (Kubernetes secrets)', async () => {
@@ -50,15 +60,24 @@ describe('loadConfig', () => {
     await writeFile(file, 's3cret\n');
     const config = loadConfig({ POSTGRES_HOST: 'db', POSTGRES_USER: 'u', POSTGRES_PASSWORD_FILE: file, SECRET_KEY });
     assert.equal(config.database.kind === 'server' && config.database.url, 'postgres://u:s3cret@db:5432/u');
-    assert.match(configError({ POSTGRES_HOST: 'db', POSTGRES_PASSWORD_FILE: path.join(dir, 'missing') }).message, /POSTGRES_PASSWORD_FILE/);
-    assert.match(configError({ POSTGRES_HOST: 'db', POSTGRES_PASSWORD: 'x', POSTGRES_PASSWORD_FILE: file }).message, /POSTGRES_PASSWORD/);
+    assert.match(
+      configError({ POSTGRES_HOST: 'db', POSTGRES_PASSWORD_FILE: path.join(dir, 'missing') }).message,
+      /POSTGRES_PASSWORD_FILE/,
+    );
+    assert.match(
+      configError({ POSTGRES_HOST: 'db', POSTGRES_PASSWORD: 'x', POSTGRES_PASSWORD_FILE: file }).message,
+      /POSTGRES_PASSWORD/,
+    );
   });
 
   it('parses TRUST_PROXY and ALLOWED_HOSTS', () => {
     assert.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true);
     assert.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2);
     assert.deepEqual(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy, ['10.0.0.0/8', '127.0.0.1']);
-    assert.deepEqual(loadConfig({ ALLOWED_HOSTS: 'Todo.Example.com, .example.org' }).allowedHosts, ['todo.example.com', '.example.org']);
+    assert.deepEqual(loadConfig({ ALLOWED_HOSTS: 'Todo.Example.com, .example.org' }).allowedHosts, [
+      'todo.example.com',
+      '.example.org',
+    ]);
   });
 
   it('takes PUBLIC_URL as an origin: http or https, no path but "/", no query, fragment or credentials', () => {
@@ -68,9 +87,27 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ PUBLIC_URL: 'https://todo.example.com:443' }).publicUrl, 'https://todo.example.com');
     assert.equal(loadConfig({ PUBLIC_URL: 'http://[::1]:8000/' }).publicUrl, 'http://[::1]:8000');
     // Its host name is allowed with the others, once.
-    assert.deepEqual(loadConfig({ PUBLIC_URL: 'https://Todo.Example.com' }).allowedHosts, ['localhost', '127.0.0.1', '[::1]', 'todo.example.com']);
-    assert.deepEqual(loadConfig({ PUBLIC_URL: 'https://todo.example.com', ALLOWED_HOSTS: 'todo.example.com,internal' }).allowedHosts, ['todo.example.com', 'internal']);
-    for (const bad of ['todo.example.com', 'ftp://todo.example.com', 'https://todo.example.com/app', 'https://todo.example.com/?', 'https://todo.example.com/?a=1', 'https://todo.example.com#x', 'https://user:pw@todo.example.com', 'https://', 'javascript:alert(1)']) {
+    assert.deepEqual(loadConfig({ PUBLIC_URL: 'https://Todo.Example.com' }).allowedHosts, [
+      'localhost',
+      '127.0.0.1',
+      '[::1]',
+      'todo.example.com',
+    ]);
+    assert.deepEqual(
+      loadConfig({ PUBLIC_URL: 'https://todo.example.com', ALLOWED_HOSTS: 'todo.example.com,internal' }).allowedHosts,
+      ['todo.example.com', 'internal'],
+    );
+    for (const bad of [
+      'todo.example.com',
+      'ftp://todo.example.com',
+      'https://todo.example.com/app',
+      'https://todo.example.com/?',
+      'https://todo.example.com/?a=1',
+      'https://todo.example.com#x',
+      'https://user:pw@todo.example.com',
+      'https://',
+      'javascript:alert(1)',
+    ]) {
       const error = configError({ PUBLIC_URL: bad });
       assert.equal(error.variable, 'PUBLIC_URL', bad);
       assert.match(error.message, /origin .* like https:\/\/todo\.example\.com/, bad);

@@ -18,7 +18,11 @@ describe('gzip from parts compressed apart', () => {
     ] as const) {
       const first = randomBytes(a);
       const second = randomBytes(b);
-      assert.equal(crc32Combine(zlib.crc32(first), zlib.crc32(second), second.length), zlib.crc32(Buffer.concat([first, second])), `${a} + ${b} bytes`);
+      assert.equal(
+        crc32Combine(zlib.crc32(first), zlib.crc32(second), second.length),
+        zlib.crc32(Buffer.concat([first, second])),
+        `${a} + ${b} bytes`,
+      );
     }
   });
 

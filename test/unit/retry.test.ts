@@ -32,7 +32,10 @@ describe('retryWhileUnavailable', () => {
   });
 
   it('gives up waiting for work that hangs when the budget ends', async () => {
-    await assert.rejects(retryWhileUnavailable(() => new Promise(() => {}), 50), DatabaseWaitTimeout);
+    await assert.rejects(
+      retryWhileUnavailable(() => new Promise(() => {}), 50),
+      DatabaseWaitTimeout,
+    );
   });
 
   it('with a budget of 0, tries once and waits for the work however long it takes', async () => {

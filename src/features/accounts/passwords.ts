@@ -32,7 +32,9 @@ let dummyHash: Promise<string> | undefined;
 
 export async function verifyPassword(passwordHash: string | undefined, password: string): Promise<boolean> {
   try {
-    return await (await argon2()).verify(passwordHash ?? (await (dummyHash ??= hashPassword('not a real password, only for timing'))), password);
+    return await (
+      await argon2()
+    ).verify(passwordHash ?? (await (dummyHash ??= hashPassword('not a real password, only for timing'))), password);
   } catch {
     return false;
   }

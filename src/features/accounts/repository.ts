@@ -48,7 +48,6 @@ async function ensureAnotherAdmin(tx: Queryable, userId: number): Promise<void> 
   if (row?.target && !row.others) throw new LastAdminError();
 }
 
-
 export class InvalidSetupCodeError extends Error {
   constructor() {
     super('That is not the setup code, or it was used already.');
@@ -67,7 +66,10 @@ export const usersRepository = {
    * made). Creating an admin deletes every setup code, and the first admin
    * ever receives the todos taken over from the old app.
    */
-  async create(db: Database, input: { username: string; passwordHash: string; admin?: boolean; setupCodeHash?: string }): Promise<User> {
+  async create(
+    db: Database,
+    input: { username: string; passwordHash: string; admin?: boolean; setupCodeHash?: string },
+  ): Promise<User> {
     try {
       return await db.transaction(async (tx) => {
         // Serialises sign-ups and admin changes, so two codes redeemed at once
@@ -75,9 +77,10 @@ export const usersRepository = {
         await tx.query('LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE');
         let isAdmin = input.admin === true;
         if (input.setupCodeHash !== undefined) {
-          const redeemed = await tx.query(`DELETE FROM setup_codes WHERE code_hash = $1 AND NOT ${ENABLED_ADMIN_EXISTS} RETURNING code_hash`, [
-            input.setupCodeHash,
-          ]);
+          const redeemed = await tx.query(
+            `DELETE FROM setup_codes WHERE code_hash = $1 AND NOT ${ENABLED_ADMIN_EXISTS} RETURNING code_hash`,
+            [input.setupCodeHash],
+          );
           if (redeemed.length === 0) throw new InvalidSetupCodeError();
           isAdmin = true;
         }
@@ -88,8 +91,11 @@ export const usersRepository = {
         if (!user) throw new Error('INSERT … RETURNING returned no row');
         if (isAdmin) {
           await tx.query('DELETE FROM setup_codes');
-          const [firstAdmin] = await tx.query<{ id: number }>('SELECT id FROM users WHERE is_admin ORDER BY id LIMIT 1');
-          if (firstAdmin?.id === user.id) await tx.query('UPDATE todos SET owner_id = $1 WHERE owner_id IS NULL', [user.id]);
+          const [firstAdmin] = await tx.query<{ id: number }>(
+            'SELECT id FROM users WHERE is_admin ORDER BY id LIMIT 1',
+          );
+          if (firstAdmin?.id === user.id)
+            await tx.query('UPDATE todos SET owner_id = $1 WHERE owner_id IS NULL', [user.id]);
         }
         return user;
       });
@@ -113,7 +119,10 @@ export const usersRepository = {
   },
 
   async findWithPassword(db: Queryable, id: number): Promise<UserWithPassword | undefined> {
-    const [user] = await db.query<UserWithPassword>(`SELECT ${USER_COLUMNS}, password_hash AS "passwordHash" FROM users WHERE id = $1`, [id]);
+    const [user] = await db.query<UserWithPassword>(
+      `SELECT ${USER_COLUMNS}, password_hash AS "passwordHash" FROM users WHERE id = $1`,
+      [id],
+    );
     return user;
   },
 
@@ -158,7 +167,9 @@ export const usersRepository = {
 
   /** Gives the todos taken over from the old app (and any still without an owner) to this user. */
   async assignLegacyTodos(db: Queryable, userId: number): Promise<number> {
-    const rows = await db.query('UPDATE todos SET owner_id = $1 WHERE legacy OR owner_id IS NULL RETURNING id', [userId]);
+    const rows = await db.query('UPDATE todos SET owner_id = $1 WHERE legacy OR owner_id IS NULL RETURNING id', [
+      userId,
+    ]);
     return rows.length;
   },
 };
@@ -167,7 +178,10 @@ export const sessionsRepository = {
   /** Creates a session, clearing out expired ones on the way (logins are rare enough). */
   async create(db: Queryable, idHash: string, userId: number, ttlDays: number): Promise<void> {
     await db.query('DELETE FROM sessions WHERE expires_at <= now()');
-    await db.query(`INSERT INTO sessions (id_hash, user_id, expires_at) VALUES ($1, $2, now() + make_interval(days => $3))`, [idHash, userId, ttlDays]);
+    await db.query(
+      `INSERT INTO sessions (id_hash, user_id, expires_at) VALUES ($1, $2, now() + make_interval(days => $3))`,
+      [idHash, userId, ttlDays],
+    );
   },
 
   /** The active user behind a session, if the session is live and the user enabled. */
@@ -184,7 +198,6 @@ export const sessionsRepository = {
   async delete(db: Queryable, idHash: string): Promise<void> {
     await db.query('DELETE FROM sessions WHERE id_hash = $1', [idHash]);
   },
-
 };
 
 export interface ApiToken {
@@ -241,7 +254,10 @@ export const setupCodesRepository = {
    * harmless, since redeeming one also requires that no admin exists.
    */
   async addWhileNoAdmin(db: Queryable, codeHash: string): Promise<boolean> {
-    const rows = await db.query(`INSERT INTO setup_codes (code_hash) SELECT $1 WHERE NOT ${ENABLED_ADMIN_EXISTS} RETURNING code_hash`, [codeHash]);
+    const rows = await db.query(
+      `INSERT INTO setup_codes (code_hash) SELECT $1 WHERE NOT ${ENABLED_ADMIN_EXISTS} RETURNING code_hash`,
+      [codeHash],
+    );
     return rows.length > 0;
   },
 };
@@ -289,7 +305,10 @@ export const rateLimits = {
 
   /** Takes one counted attempt back from each key (a refused attempt, or a right password). */
   async takeBack(db: Queryable, keys: string[]): Promise<void> {
-    await db.query('UPDATE rate_limits SET hits = hits - 1 WHERE key = ANY($1::text[]) AND hits > 0 AND window_ends_at > now()', [[...keys].sort()]);
+    await db.query(
+      'UPDATE rate_limits SET hits = hits - 1 WHERE key = ANY($1::text[]) AND hits > 0 AND window_ends_at > now()',
+      [[...keys].sort()],
+    );
   },
 
   /** Forgets these counters. */

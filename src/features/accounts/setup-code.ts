@@ -19,7 +19,9 @@ const GROUP_LENGTH = 5; // 20 characters of 5 bits: 100 random bits
 export function newSetupCode(): string {
   // 256 is a multiple of 32, so the low five bits of each byte are uniform.
   const characters = [...randomBytes(GROUPS * GROUP_LENGTH)].map((byte) => ALPHABET[byte & 31]).join('');
-  return Array.from({ length: GROUPS }, (_unused, group) => characters.slice(group * GROUP_LENGTH, (group + 1) * GROUP_LENGTH)).join('-');
+  return Array.from({ length: GROUPS }, (_unused, group) =>
+    characters.slice(group * GROUP_LENGTH, (group + 1) * GROUP_LENGTH),
+  ).join('-');
 }
 
 /** The code as typed: case, spaces and dashes do not matter; O, I and L are read as the digits they look like. */
@@ -44,11 +46,19 @@ export async function announceFirstAdminSetup(
   const createSuperuser = 'todoapp createsuperuser --username NAME';
   if (!options.registrationOpen) {
     if (await usersRepository.adminExists(db)) return undefined;
-    options.print(`\n  No admin account exists yet, and sign-up is closed (REGISTRATION=closed).\n  Create the admin with: ${createSuperuser}\n\n`);
+    options.print(
+      `\n  No admin account exists yet, and sign-up is closed (REGISTRATION=closed).\n  Create the admin with: ${createSuperuser}\n\n`,
+    );
     return 'createsuperuser';
   }
   const code = newSetupCode();
-  if (!(await setupCodesRepository.addWhileNoAdmin(db, hashSetupCode((secret) => keyedHash(options.secretKey, secret), code)))) return undefined;
+  if (
+    !(await setupCodesRepository.addWhileNoAdmin(
+      db,
+      hashSetupCode((secret) => keyedHash(options.secretKey, secret), code),
+    ))
+  )
+    return undefined;
   options.print(
     [
       '',

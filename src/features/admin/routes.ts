@@ -33,7 +33,10 @@ export interface AdminRouteOptions {
 const Form = <T extends TProperties>(fields: T) =>
   Type.Object({ ...fields, _csrf: Type.Optional(Type.String()) }, { additionalProperties: false });
 const IdParams = Type.Object({ id: Type.String() });
-const NoticeQuery = Type.Object({ notice: Type.Optional(Type.String({ maxLength: 30 })) }, { additionalProperties: false });
+const NoticeQuery = Type.Object(
+  { notice: Type.Optional(Type.String({ maxLength: 30 })) },
+  { additionalProperties: false },
+);
 
 const TodoListQuery = Type.Object(
   {
@@ -50,7 +53,12 @@ const TodoListQuery = Type.Object(
 // title, notes and dueDate are always sent by the edit form; requiring them
 // means a truncated post cannot silently blank a field. An unticked checkbox
 // sends nothing, so a missing `completed` means "not completed".
-const EditTodoForm = Form({ title: Type.String(), notes: Type.String(), dueDate: Type.String(), completed: Type.Optional(Type.Literal('1')) });
+const EditTodoForm = Form({
+  title: Type.String(),
+  notes: Type.String(),
+  dueDate: Type.String(),
+  completed: Type.Optional(Type.Literal('1')),
+});
 const validateUpdate = compileBodyValidator<UpdateTodo>(UpdateTodo);
 
 // Notices are chosen from this list by key, so a crafted link cannot put words on the page.
@@ -72,10 +80,16 @@ interface UserAction {
 }
 
 const USER_ACTIONS: Record<string, UserAction> = {
-  disable: { apply: (db, id) => usersRepository.setDisabled(db, id, true), refusedForSelf: 'You cannot disable your own account.' },
+  disable: {
+    apply: (db, id) => usersRepository.setDisabled(db, id, true),
+    refusedForSelf: 'You cannot disable your own account.',
+  },
   enable: { apply: (db, id) => usersRepository.setDisabled(db, id, false) },
   'grant-admin': { apply: (db, id) => usersRepository.setAdmin(db, id, true) },
-  'revoke-admin': { apply: (db, id) => usersRepository.setAdmin(db, id, false), refusedForSelf: 'You cannot revoke your own admin rights.' },
+  'revoke-admin': {
+    apply: (db, id) => usersRepository.setAdmin(db, id, false),
+    refusedForSelf: 'You cannot revoke your own admin rights.',
+  },
 };
 
 export const adminRoutes: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, options) => {
@@ -114,7 +128,12 @@ const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db
   app.get('', { schema: { querystring: TodoListQuery } }, async (request, reply) => {
     const { viewer } = adminOf(request, reply);
     const query = request.query;
-    const filters: AdminTodoFilterValues = { q: query.q ?? '', owner: query.owner ?? '', completed: query.completed ?? '', overdue: query.overdue === '1' };
+    const filters: AdminTodoFilterValues = {
+      q: query.q ?? '',
+      owner: query.owner ?? '',
+      completed: query.completed ?? '',
+      overdue: query.overdue === '1',
+    };
     const ownerId = filters.owner === '' ? undefined : parseRowId(filters.owner);
     if (filters.owner !== '' && ownerId === undefined) {
       throw new HttpError(400, 'Invalid query parameter', [{ field: 'owner', message: 'is not a user id' }]);
@@ -137,7 +156,14 @@ const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db
     return sendHtml(
       reply,
       200,
-      renderAdminTodosPage(viewer, { todos: result.todos, users, filters, page, hasMore: result.hasMore, notice: noticeFor(query.notice) }),
+      renderAdminTodosPage(viewer, {
+        todos: result.todos,
+        users,
+        filters,
+        page,
+        hasMore: result.hasMore,
+        notice: noticeFor(query.notice),
+      }),
     );
   });
 
@@ -152,10 +178,18 @@ const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db
     const todo = await todoOr404(request.params.id);
     const { body } = request;
     // The same rules as the API: the title trimmed, an empty date field means no due date.
-    const changes = { title: body.title.trim(), notes: body.notes, dueDate: body.dueDate.trim() || null, completed: body.completed === '1' };
+    const changes = {
+      title: body.title.trim(),
+      notes: body.notes,
+      dueDate: body.dueDate.trim() || null,
+      completed: body.completed === '1',
+    };
     const values: AdminTodoEditValues = { ...changes, dueDate: changes.dueDate ?? '' };
     if (!validateUpdate(changes)) {
-      const problem: Problem = { error: 'The todo was not saved', details: describeValidationErrors(validateUpdate.errors ?? []) };
+      const problem: Problem = {
+        error: 'The todo was not saved',
+        details: describeValidationErrors(validateUpdate.errors ?? []),
+      };
       return sendHtml(reply, 400, renderAdminTodoEditPage(viewer, todo, { values, problem }));
     }
     if (!(await adminTodosRepository.updateAny(db, todo.id, changes))) throw notFound();
@@ -169,8 +203,18 @@ const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db
     return reply.redirect('/admin?notice=deleted', 303);
   });
 
-  const usersPage = async (reply: FastifyReply, viewer: Viewer, self: User, status: number, extra: { problem?: Problem; notice?: string } = {}) =>
-    sendHtml(reply, status, renderAdminUsersPage(viewer, await usersRepository.listWithTodoCounts(db), { selfId: self.id, ...extra }));
+  const usersPage = async (
+    reply: FastifyReply,
+    viewer: Viewer,
+    self: User,
+    status: number,
+    extra: { problem?: Problem; notice?: string } = {},
+  ) =>
+    sendHtml(
+      reply,
+      status,
+      renderAdminUsersPage(viewer, await usersRepository.listWithTodoCounts(db), { selfId: self.id, ...extra }),
+    );
 
   app.get('/users', { schema: { querystring: NoticeQuery } }, async (request, reply) => {
     const { viewer, self } = adminOf(request, reply);
@@ -178,11 +222,15 @@ const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db
   });
 
   // The server the app is connected to and its standbys, as `todoapp replication-status` prints them.
-  app.get('/replication', { schema: { querystring: Type.Object({}, { additionalProperties: false }) } }, async (request, reply) => {
-    const { viewer } = adminOf(request, reply);
-    const status = db.engine === 'embedded' ? undefined : await readReplicationStatus(db);
-    return sendHtml(reply, 200, renderAdminReplicationPage(viewer, status));
-  });
+  app.get(
+    '/replication',
+    { schema: { querystring: Type.Object({}, { additionalProperties: false }) } },
+    async (request, reply) => {
+      const { viewer } = adminOf(request, reply);
+      const status = db.engine === 'embedded' ? undefined : await readReplicationStatus(db);
+      return sendHtml(reply, 200, renderAdminReplicationPage(viewer, status));
+    },
+  );
 
   for (const [name, action] of Object.entries(USER_ACTIONS)) {
     app.post(`/users/:id/${name}`, { schema: { params: IdParams, body: Form({}) } }, async (request, reply) => {
@@ -196,7 +244,8 @@ const adminArea: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { db
         if (!(await action.apply(db, id))) throw notFound();
         forgetLookups(); // a disabled user, or rights revoked, is refused from the next request on
       } catch (error) {
-        if (error instanceof LastAdminError) return usersPage(reply, viewer, self, 400, { problem: { error: error.message } });
+        if (error instanceof LastAdminError)
+          return usersPage(reply, viewer, self, 400, { problem: { error: error.message } });
         throw error;
       }
       return reply.redirect(`/admin/users?notice=${name}`, 303);

@@ -34,7 +34,13 @@ const RECORD_OVERHEAD_BYTES = 64;
  * whole statement (the change too); a concurrent repeat waits on the key's
  * index entry until the first statement has committed or failed.
  */
-export function recorded(change: Statement, ownerId: number, key: string, fingerprint: string, status: number): Statement {
+export function recorded(
+  change: Statement,
+  ownerId: number,
+  key: string,
+  fingerprint: string,
+  status: number,
+): Statement {
   const n = change.params.length;
   return {
     text: `WITH changed AS (${change.text}),
@@ -65,18 +71,22 @@ export const idempotencyRepository = {
     return row;
   },
 
-  async settle(tx: Queryable, ownerId: number, key: string, outcome: Omit<StoredOutcome, 'fingerprint'>): Promise<void> {
-    await tx.query('UPDATE idempotency_keys SET status_code = $3, headers = $4, body = $5 WHERE owner_id = $1 AND key = $2', [
-      ownerId,
-      key,
-      outcome.statusCode,
-      outcome.headers,
-      outcome.body,
-    ]);
+  async settle(
+    tx: Queryable,
+    ownerId: number,
+    key: string,
+    outcome: Omit<StoredOutcome, 'fingerprint'>,
+  ): Promise<void> {
+    await tx.query(
+      'UPDATE idempotency_keys SET status_code = $3, headers = $4, body = $5 WHERE owner_id = $1 AND key = $2',
+      [ownerId, key, outcome.statusCode, outcome.headers, outcome.body],
+    );
   },
 
   async deleteExpired(db: Queryable): Promise<number> {
-    const rows = await db.query(`DELETE FROM idempotency_keys WHERE created_at < now() - interval '${KEY_LIFETIME}' RETURNING 1`);
+    const rows = await db.query(
+      `DELETE FROM idempotency_keys WHERE created_at < now() - interval '${KEY_LIFETIME}' RETURNING 1`,
+    );
     return rows.length;
   },
 

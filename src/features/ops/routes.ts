@@ -19,7 +19,10 @@ async function checkDatabase(options: OpsOptions, log: FastifyBaseLogger): Promi
     timer = setTimeout(() => resolve(`database did not answer within ${timeoutMs} ms`), timeoutMs);
   });
   const check = migrationStatus(options.db, options.migrations).then(
-    ({ pending }) => (pending.length > 0 ? `database schema is behind: ${pending.length} migration(s) pending; run "todoapp migrate"` : undefined),
+    ({ pending }) =>
+      pending.length > 0
+        ? `database schema is behind: ${pending.length} migration(s) pending; run "todoapp migrate"`
+        : undefined,
     (error: unknown) => {
       // The probe is unauthenticated: the error's text (host names, users,
       // SQL) goes to the log, the answer says only what kind of trouble.

@@ -52,7 +52,9 @@ function decodeCursor(cursor: string): ListPosition | undefined {
   const [time, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(time ?? '');
   const todoId = parseRowId(id ?? '');
-  return Number.isNaN(createdAt.getTime()) || todoId === undefined ? undefined : { createdAt: createdAt.toISOString(), id: todoId };
+  return Number.isNaN(createdAt.getTime()) || todoId === undefined
+    ? undefined
+    : { createdAt: createdAt.toISOString(), id: todoId };
 }
 
 /**
@@ -89,7 +91,11 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
         summary: 'List todos, newest first',
         description: 'Answers an `ETag`; with `If-None-Match` naming it, an unchanged list answers 304 without a body.',
         querystring: ListTodosQuery,
-        response: { 200: Type.Array(Todo), 304: Type.Null({ description: 'The list is unchanged since the ETag given in If-None-Match.' }), 400: ErrorResponse },
+        response: {
+          200: Type.Array(Todo),
+          304: Type.Null({ description: 'The list is unchanged since the ETag given in If-None-Match.' }),
+          400: ErrorResponse,
+        },
       },
       // The list compresses its cached bodies itself (lists.send), once per version of the list.
       compress: false,
@@ -110,7 +116,12 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
         // Kept under the rows this query returned, which may already differ from the versions above.
         const todos = await todosRepository.listForOwner(db, scope, options);
         const last = todos.at(-1);
-        list = lists.set(listKey(base, versionsOf(todos)), JSON.stringify(todos.map((todo) => toJson(todo, base))), todos.length, last && encodeCursor(last));
+        list = lists.set(
+          listKey(base, versionsOf(todos)),
+          JSON.stringify(todos.map((todo) => toJson(todo, base))),
+          todos.length,
+          last && encodeCursor(last),
+        );
       }
       if (limit !== undefined && sort === 'newest' && list.cursor !== undefined && list.count === limit) {
         const next = new URLSearchParams(request.query as Record<string, string>);
@@ -125,7 +136,12 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
     '/todos',
     { schema: { tags, summary: 'Create a todo', body: CreateTodo, response: { 201: Todo, ...errors } } },
     async (request, reply) => {
-      await writeOnce.statement(request, reply, todosRepository.createStatement(scopeOf(request), request.body, baseUrl(request)), 201);
+      await writeOnce.statement(
+        request,
+        reply,
+        todosRepository.createStatement(scopeOf(request), request.body, baseUrl(request)),
+        201,
+      );
       return reply;
     },
   );
@@ -136,7 +152,8 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
       schema: {
         tags,
         summary: 'Delete every todo of the caller, or only the completed or active ones',
-        description: 'Without `completed`, every todo of the caller goes (the Todo-Backend contract); `?completed=true` is "clear completed". One statement: all or nothing.',
+        description:
+          'Without `completed`, every todo of the caller goes (the Todo-Backend contract); `?completed=true` is "clear completed". One statement: all or nothing.',
         querystring: DeleteTodosQuery,
         response: { 204: Type.Null(), 400: ErrorResponse },
       },
@@ -160,7 +177,10 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
       },
     },
     (request, reply) =>
-      writeOnce(request, reply, async (tx) => ({ status: 200, body: { count: await todosRepository.setCompletedForAll(tx, scopeOf(request), request.body.completed) } })),
+      writeOnce(request, reply, async (tx) => ({
+        status: 200,
+        body: { count: await todosRepository.setCompletedForAll(tx, scopeOf(request), request.body.completed) },
+      })),
   );
 
   app.post(
@@ -169,13 +189,17 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
       schema: {
         tags,
         summary: 'Delete the listed todos',
-        description: "Deletes the caller's todos among `ids` in one statement; other ids (unknown, or someone else's) are ignored. Answers how many were deleted.",
+        description:
+          "Deletes the caller's todos among `ids` in one statement; other ids (unknown, or someone else's) are ignored. Answers how many were deleted.",
         body: DeleteSelectedTodos,
         response: { 200: BulkResult, ...errors },
       },
     },
     (request, reply) =>
-      writeOnce(request, reply, async (tx) => ({ status: 200, body: { count: await todosRepository.deleteManyForOwner(tx, scopeOf(request), request.body.ids) } })),
+      writeOnce(request, reply, async (tx) => ({
+        status: 200,
+        body: { count: await todosRepository.deleteManyForOwner(tx, scopeOf(request), request.body.ids) },
+      })),
   );
 
   app.post(
@@ -184,7 +208,8 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
       schema: {
         tags,
         summary: 'Move a todo up or down in manual order',
-        description: 'Swaps its `order` with its neighbour above or below, in one transaction. At either end it stays where it is. Answers the todo.',
+        description:
+          'Swaps its `order` with its neighbour above or below, in one transaction. At either end it stays where it is. Answers the todo.',
         params: TodoIdParams,
         body: MoveTodo,
         response: { 200: Todo, ...errors },
@@ -193,8 +218,14 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
     (request, reply) =>
       writeOnce(request, reply, async (tx) => {
         const id = parseRowId(request.params.id);
-        const moved = id === undefined ? undefined : await todosRepository.moveForOwner(tx, scopeOf(request), id, request.body.direction);
-        const todo = id === undefined || moved === undefined ? undefined : await todosRepository.getForOwner(tx, scopeOf(request), id);
+        const moved =
+          id === undefined
+            ? undefined
+            : await todosRepository.moveForOwner(tx, scopeOf(request), id, request.body.direction);
+        const todo =
+          id === undefined || moved === undefined
+            ? undefined
+            : await todosRepository.getForOwner(tx, scopeOf(request), id);
         if (!todo) throw notFound('Todo not found');
         return { status: 200, body: toJson(todo, baseUrl(request)) };
       }),
@@ -213,20 +244,48 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
 
   app.patch(
     '/todos/:id',
-    { schema: { tags, summary: 'Change the given fields of a todo', params: TodoIdParams, body: UpdateTodo, response: { 200: Todo, ...errors } } },
+    {
+      schema: {
+        tags,
+        summary: 'Change the given fields of a todo',
+        params: TodoIdParams,
+        body: UpdateTodo,
+        response: { 200: Todo, ...errors },
+      },
+    },
     async (request, reply) => {
       const id = parseRowId(request.params.id);
-      if (id === undefined || !(await writeOnce.statement(request, reply, todosRepository.updateStatement(scopeOf(request), id, request.body, baseUrl(request)), 200))) throw notFound('Todo not found');
+      if (
+        id === undefined ||
+        !(await writeOnce.statement(
+          request,
+          reply,
+          todosRepository.updateStatement(scopeOf(request), id, request.body, baseUrl(request)),
+          200,
+        ))
+      )
+        throw notFound('Todo not found');
       return reply;
     },
   );
 
   app.delete(
     '/todos/:id',
-    { schema: { tags, summary: 'Delete a todo', params: TodoIdParams, response: { 204: Type.Null(), 404: ErrorResponse } } },
+    {
+      schema: {
+        tags,
+        summary: 'Delete a todo',
+        params: TodoIdParams,
+        response: { 204: Type.Null(), 404: ErrorResponse },
+      },
+    },
     async (request, reply) => {
       const id = parseRowId(request.params.id);
-      if (id === undefined || !(await writeOnce.statement(request, reply, todosRepository.deleteStatement(scopeOf(request), id), 204))) throw notFound('Todo not found');
+      if (
+        id === undefined ||
+        !(await writeOnce.statement(request, reply, todosRepository.deleteStatement(scopeOf(request), id), 204))
+      )
+        throw notFound('Todo not found');
       return reply;
     },
   );

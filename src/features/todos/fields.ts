@@ -69,7 +69,8 @@ const asText = (column: string) => `${column}::text`;
 const timestamp = { sqlType: 'timestamptz', select: asText, fromSelected: isoTimestamp, json: isoText } as const;
 const TIMESTAMP_SAMPLES = ['1999-12-31T23:59:59.000Z', '2026-07-08T09:10:11.120Z', '2031-02-03T04:05:06.789Z'];
 /** Escapes JSON needs (quote, backslash, control characters), ones it must not make (slash, HTML, U+2028), and non-ASCII. */
-const AWKWARD_TEXT = 'Quote " backslash \\ slash / tab \t bell \u0007 unit \u001f line\nbreak\r\u2028 é 😀 <b>&amp;</b>';
+const AWKWARD_TEXT =
+  'Quote " backslash \\ slash / tab \t bell \u0007 unit \u001f line\nbreak\r\u2028 é 😀 <b>&amp;</b>';
 
 /**
  * A todo's fields, in the order responses write them. Every entry's key is
@@ -127,8 +128,18 @@ export const TODO_FIELDS = {
     onPatch: true,
     samples: [INT4_MIN, INT4_MAX, 0, -5],
   },
-  createdAt: { schema: Type.String({ format: 'date-time' }), column: 'created_at', ...timestamp, samples: TIMESTAMP_SAMPLES },
-  updatedAt: { schema: Type.String({ format: 'date-time' }), column: 'updated_at', ...timestamp, samples: TIMESTAMP_SAMPLES },
+  createdAt: {
+    schema: Type.String({ format: 'date-time' }),
+    column: 'created_at',
+    ...timestamp,
+    samples: TIMESTAMP_SAMPLES,
+  },
+  updatedAt: {
+    schema: Type.String({ format: 'date-time' }),
+    column: 'updated_at',
+    ...timestamp,
+    samples: TIMESTAMP_SAMPLES,
+  },
   url: {
     schema: Type.String({ format: 'uri', description: 'Absolute URL of this todo.' }),
     derived: {

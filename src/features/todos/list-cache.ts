@@ -83,7 +83,10 @@ export class ListBodyCache {
   encoded(list: CachedList, encoding: ListEncoding): Buffer {
     const ready = list.encoded[encoding];
     if (ready) return ready;
-    const body = encoding === 'br' ? brotliCompressSync(list.json, compression.brotliOptions) : gzipSync(list.json, compression.zlibOptions);
+    const body =
+      encoding === 'br'
+        ? brotliCompressSync(list.json, compression.brotliOptions)
+        : gzipSync(list.json, compression.zlibOptions);
     list.encoded[encoding] = body;
     // Counted again with what it grew by (which may drop others, or this one past its limit).
     if (this.#entries.peek(list.key) === list) this.#entries.resize(list.key);
@@ -109,7 +112,6 @@ export class ListBodyCache {
     if (!encoding) return reply.send(list.json);
     return reply.header('content-encoding', encoding).send(this.encoded(list, encoding));
   }
-
 }
 
 /**
@@ -139,6 +141,9 @@ function addVary(reply: FastifyReply, field: string): void {
     reply.header('vary', field);
     return;
   }
-  const fields = (Array.isArray(current) ? current.join(',') : String(current)).split(',').map((name) => name.trim().toLowerCase());
-  if (!fields.includes(field) && !fields.includes('*')) reply.header('vary', `${Array.isArray(current) ? current.join(', ') : String(current)}, ${field}`);
+  const fields = (Array.isArray(current) ? current.join(',') : String(current))
+    .split(',')
+    .map((name) => name.trim().toLowerCase());
+  if (!fields.includes(field) && !fields.includes('*'))
+    reply.header('vary', `${Array.isArray(current) ? current.join(', ') : String(current)}, ${field}`);
 }

@@ -41,7 +41,12 @@ const validateUpdate = compileBodyValidator<UpdateTodo>(UpdateTodo);
 
 const Form = <T extends TProperties>(fields: T) =>
   Type.Object(
-    { ...fields, _csrf: Type.Optional(Type.String()), _idempotency: Type.Optional(Type.String()), returnTo: Type.Optional(Type.String()) },
+    {
+      ...fields,
+      _csrf: Type.Optional(Type.String()),
+      _idempotency: Type.Optional(Type.String()),
+      returnTo: Type.Optional(Type.String()),
+    },
     { additionalProperties: false },
   );
 const field = () => Type.Optional(Type.String({ maxLength: 110_000 }));
@@ -103,13 +108,23 @@ function todoInput(body: { title?: string; dueDate?: string; notes?: string }) {
   };
 }
 
-function formProblem(error: string, errors: Parameters<typeof describeValidationErrors>[0] | null | undefined): Problem {
+function formProblem(
+  error: string,
+  errors: Parameters<typeof describeValidationErrors>[0] | null | undefined,
+): Problem {
   return { error, details: describeValidationErrors(errors ?? []) };
 }
 
-export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async (app, { db, writeOnce, viewerOf, caches }) => {
+export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async (
+  app,
+  { db, writeOnce, viewerOf, caches },
+) => {
   /** Makes the change once (see plugins/idempotency.ts), then sends the browser back to its page. */
-  const changeThenReturn = (request: FastifyRequest<{ Body: { returnTo?: string } }>, reply: FastifyReply, change: (tx: Queryable) => Promise<unknown>) => {
+  const changeThenReturn = (
+    request: FastifyRequest<{ Body: { returnTo?: string } }>,
+    reply: FastifyReply,
+    change: (tx: Queryable) => Promise<unknown>,
+  ) => {
     // Worked out before the change: nothing about the target can fail once it is committed.
     const location = safeReturn(request, request.body.returnTo);
     return writeOnce(request, reply, async (tx) => {
@@ -161,7 +176,14 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
    */
   const listItems = caches.listItems;
 
-  const listPage = async (request: FastifyRequest, reply: FastifyReply, filter: TodoFilter, status = 200, problem?: Problem, values?: object) => {
+  const listPage = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    filter: TodoFilter,
+    status = 200,
+    problem?: Problem,
+    values?: object,
+  ) => {
     const person = personOf(request, reply);
     if (!person) return reply;
     const query = request.query as ListQuery;
@@ -169,7 +191,13 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     const text = (query.q ?? '').trim().slice(0, 200);
     const page = query.page ?? 1;
     const offset = (page - 1) * PAGE_SIZE;
-    const listed = { completed: filter === 'all' ? undefined : filter === 'completed', text, sort, limit: PAGE_SIZE, offset };
+    const listed = {
+      completed: filter === 'all' ? undefined : filter === 'completed',
+      text,
+      sort,
+      limit: PAGE_SIZE,
+      offset,
+    };
     const returnTo = request.method === 'GET' ? safeReturn(request, request.url) : FILTER_PATHS[filter];
     // The whole list's counts come with its page; a filtered one asks for them.
     const whole = filter === 'all' && text === '';
@@ -184,7 +212,9 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
       todosRepository.pageVersionsForOwner(db, person.scope, listed),
       whole ? undefined : todosRepository.summaryForOwner(db, person.scope),
     ]);
-    const counts = summary ? { active: summary.active, completed: summary.completed } : { active: list.total - list.totalCompleted, completed: list.totalCompleted };
+    const counts = summary
+      ? { active: summary.active, completed: summary.completed }
+      : { active: list.total - list.totalCompleted, completed: list.totalCompleted };
     const pages = pagesOf(filter, query, page, list.total);
     // Today matters to the items only (what is overdue), and the query gave it for the key.
     const view: ListView = { filter, sort, text, returnTo, counts, today: summary?.today ?? '', pages };
@@ -209,34 +239,64 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
   };
 
   for (const filter of Object.keys(FILTER_PATHS) as TodoFilter[]) {
-    app.get(FILTER_PATHS[filter], { schema: { querystring: ListQuery } }, (request, reply) => listPage(request, reply, filter));
+    app.get(FILTER_PATHS[filter], { schema: { querystring: ListQuery } }, (request, reply) =>
+      listPage(request, reply, filter),
+    );
   }
 
-  app.post('/todos', { schema: { body: Form({ title: field(), dueDate: field(), notes: field() }) } }, async (request, reply) => {
-    const person = personOf(request, reply);
-    if (!person) return reply;
-    const input = todoInput(request.body);
-    const valid: boolean = validateCreate(input); // a plain boolean: no type narrowing of `input`
-    if (!valid) {
-      const filter = (Object.keys(FILTER_PATHS) as TodoFilter[]).find((key) => FILTER_PATHS[key] === safeReturn(request, request.body.returnTo).split('?')[0]) ?? 'all';
-      return listPage(request, reply, filter, 400, formProblem('The todo was not added', validateCreate.errors), { ...input, dueDate: input.dueDate ?? '' });
-    }
-    return changeThenReturn(request, reply, (tx) => todosRepository.createForOwner(tx, person.scope, input));
-  });
+  app.post(
+    '/todos',
+    { schema: { body: Form({ title: field(), dueDate: field(), notes: field() }) } },
+    async (request, reply) => {
+      const person = personOf(request, reply);
+      if (!person) return reply;
+      const input = todoInput(request.body);
+      const valid: boolean = validateCreate(input); // a plain boolean: no type narrowing of `input`
+      if (!valid) {
+        const filter =
+          (Object.keys(FILTER_PATHS) as TodoFilter[]).find(
+            (key) => FILTER_PATHS[key] === safeReturn(request, request.body.returnTo).split('?')[0],
+          ) ?? 'all';
+        return listPage(request, reply, filter, 400, formProblem('The todo was not added', validateCreate.errors), {
+          ...input,
+          dueDate: input.dueDate ?? '',
+        });
+      }
+      return changeThenReturn(request, reply, (tx) => todosRepository.createForOwner(tx, person.scope, input));
+    },
+  );
 
-  app.post('/todos/toggle-all', { schema: { body: Form({ completed: Type.Union([Type.Literal('true'), Type.Literal('false')]) }) } }, async (request, reply) => {
-    const person = personOf(request, reply);
-    if (!person) return reply;
-    return changeThenReturn(request, reply, (tx) => todosRepository.setCompletedForAll(tx, person.scope, request.body.completed === 'true'));
-  });
+  app.post(
+    '/todos/toggle-all',
+    { schema: { body: Form({ completed: Type.Union([Type.Literal('true'), Type.Literal('false')]) }) } },
+    async (request, reply) => {
+      const person = personOf(request, reply);
+      if (!person) return reply;
+      return changeThenReturn(request, reply, (tx) =>
+        todosRepository.setCompletedForAll(tx, person.scope, request.body.completed === 'true'),
+      );
+    },
+  );
 
-  app.post('/todos/delete-selected', { schema: { body: Form({ ids: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 1000 })])) }) } }, async (request, reply) => {
-    const person = personOf(request, reply);
-    if (!person) return reply;
-    const raw = request.body.ids === undefined ? [] : ([] as string[]).concat(request.body.ids);
-    const ids = raw.map(parseRowId).filter((id): id is number => id !== undefined);
-    return changeThenReturn(request, reply, async (tx) => ids.length > 0 && (await todosRepository.deleteManyForOwner(tx, person.scope, ids)));
-  });
+  app.post(
+    '/todos/delete-selected',
+    {
+      schema: {
+        body: Form({ ids: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 1000 })])) }),
+      },
+    },
+    async (request, reply) => {
+      const person = personOf(request, reply);
+      if (!person) return reply;
+      const raw = request.body.ids === undefined ? [] : ([] as string[]).concat(request.body.ids);
+      const ids = raw.map(parseRowId).filter((id): id is number => id !== undefined);
+      return changeThenReturn(
+        request,
+        reply,
+        async (tx) => ids.length > 0 && (await todosRepository.deleteManyForOwner(tx, person.scope, ids)),
+      );
+    },
+  );
 
   app.post('/todos/clear-completed', { schema: { body: Form({}) } }, async (request, reply) => {
     const person = personOf(request, reply);
@@ -244,59 +304,94 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     return changeThenReturn(request, reply, (tx) => todosRepository.deleteCompletedForOwner(tx, person.scope));
   });
 
-  app.post('/todos/:id/toggle', { schema: { params: IdParams, body: Form({ completed: Type.Union([Type.Literal('true'), Type.Literal('false')]) }) } }, async (request, reply) => {
-    const person = personOf(request, reply);
-    if (!person) return reply;
-    const id = parseRowId(request.params.id);
-    return changeThenReturn(request, reply, async (tx) => {
-      const updated = id === undefined ? undefined : await todosRepository.updateForOwner(tx, person.scope, id, { completed: request.body.completed === 'true' });
-      if (!updated) throw notFound('Todo not found');
-    });
-  });
+  app.post(
+    '/todos/:id/toggle',
+    {
+      schema: {
+        params: IdParams,
+        body: Form({ completed: Type.Union([Type.Literal('true'), Type.Literal('false')]) }),
+      },
+    },
+    async (request, reply) => {
+      const person = personOf(request, reply);
+      if (!person) return reply;
+      const id = parseRowId(request.params.id);
+      return changeThenReturn(request, reply, async (tx) => {
+        const updated =
+          id === undefined
+            ? undefined
+            : await todosRepository.updateForOwner(tx, person.scope, id, {
+                completed: request.body.completed === 'true',
+              });
+        if (!updated) throw notFound('Todo not found');
+      });
+    },
+  );
 
-  app.post('/todos/:id/move', { schema: { params: IdParams, body: Form({ direction: Type.Union([Type.Literal('up'), Type.Literal('down')]) }) } }, async (request, reply) => {
-    const person = personOf(request, reply);
-    if (!person) return reply;
-    const id = parseRowId(request.params.id);
-    return changeThenReturn(request, reply, async (tx) => {
-      const moved = id === undefined ? undefined : await todosRepository.moveForOwner(tx, person.scope, id, request.body.direction);
-      if (moved === undefined) throw notFound('Todo not found');
-    });
-  });
+  app.post(
+    '/todos/:id/move',
+    { schema: { params: IdParams, body: Form({ direction: Type.Union([Type.Literal('up'), Type.Literal('down')]) }) } },
+    async (request, reply) => {
+      const person = personOf(request, reply);
+      if (!person) return reply;
+      const id = parseRowId(request.params.id);
+      return changeThenReturn(request, reply, async (tx) => {
+        const moved =
+          id === undefined
+            ? undefined
+            : await todosRepository.moveForOwner(tx, person.scope, id, request.body.direction);
+        if (moved === undefined) throw notFound('Todo not found');
+      });
+    },
+  );
 
   app.post('/todos/:id/delete', { schema: { params: IdParams, body: Form({}) } }, async (request, reply) => {
     const person = personOf(request, reply);
     if (!person) return reply;
     const id = parseRowId(request.params.id);
     return changeThenReturn(request, reply, async (tx) => {
-      if (id === undefined || !(await todosRepository.deleteForOwner(tx, person.scope, id))) throw notFound('Todo not found');
+      if (id === undefined || !(await todosRepository.deleteForOwner(tx, person.scope, id)))
+        throw notFound('Todo not found');
     });
   });
 
-  app.get('/todos/:id/edit', { schema: { params: IdParams, querystring: Type.Object({ returnTo: Type.Optional(Type.String()) }) } }, async (request, reply) => {
-    const person = personOf(request, reply);
-    if (!person) return reply;
-    const id = parseRowId(request.params.id);
-    const todo = id === undefined ? undefined : await todosRepository.getForOwner(db, person.scope, id);
-    if (!todo) throw notFound('Todo not found');
-    return sendHtml(reply, 200, renderEditTodoPage(person.viewer, todo, safeReturn(request, request.query.returnTo)));
-  });
+  app.get(
+    '/todos/:id/edit',
+    { schema: { params: IdParams, querystring: Type.Object({ returnTo: Type.Optional(Type.String()) }) } },
+    async (request, reply) => {
+      const person = personOf(request, reply);
+      if (!person) return reply;
+      const id = parseRowId(request.params.id);
+      const todo = id === undefined ? undefined : await todosRepository.getForOwner(db, person.scope, id);
+      if (!todo) throw notFound('Todo not found');
+      return sendHtml(reply, 200, renderEditTodoPage(person.viewer, todo, safeReturn(request, request.query.returnTo)));
+    },
+  );
 
-  app.post('/todos/:id', { schema: { params: IdParams, body: Form({ title: field(), dueDate: field(), notes: field() }) } }, async (request, reply) => {
-    const person = personOf(request, reply);
-    if (!person) return reply;
-    const id = parseRowId(request.params.id);
-    const todo = id === undefined ? undefined : await todosRepository.getForOwner(db, person.scope, id);
-    if (!todo) throw notFound('Todo not found');
-    const returnTo = safeReturn(request, request.body.returnTo);
-    const input = todoInput(request.body);
-    // As in every good todo list: saving an empty title deletes the todo.
-    if (input.title === '') return changeThenReturn(request, reply, (tx) => todosRepository.deleteForOwner(tx, person.scope, todo.id));
-    const valid: boolean = validateUpdate(input);
-    if (!valid) {
-      const problem = formProblem('The todo was not saved', validateUpdate.errors);
-      return sendHtml(reply, 400, renderEditTodoPage(person.viewer, todo, returnTo, problem, { ...input, dueDate: request.body.dueDate ?? '' }));
-    }
-    return changeThenReturn(request, reply, (tx) => todosRepository.updateForOwner(tx, person.scope, todo.id, input));
-  });
+  app.post(
+    '/todos/:id',
+    { schema: { params: IdParams, body: Form({ title: field(), dueDate: field(), notes: field() }) } },
+    async (request, reply) => {
+      const person = personOf(request, reply);
+      if (!person) return reply;
+      const id = parseRowId(request.params.id);
+      const todo = id === undefined ? undefined : await todosRepository.getForOwner(db, person.scope, id);
+      if (!todo) throw notFound('Todo not found');
+      const returnTo = safeReturn(request, request.body.returnTo);
+      const input = todoInput(request.body);
+      // As in every good todo list: saving an empty title deletes the todo.
+      if (input.title === '')
+        return changeThenReturn(request, reply, (tx) => todosRepository.deleteForOwner(tx, person.scope, todo.id));
+      const valid: boolean = validateUpdate(input);
+      if (!valid) {
+        const problem = formProblem('The todo was not saved', validateUpdate.errors);
+        return sendHtml(
+          reply,
+          400,
+          renderEditTodoPage(person.viewer, todo, returnTo, problem, { ...input, dueDate: request.body.dueDate ?? '' }),
+        );
+      }
+      return changeThenReturn(request, reply, (tx) => todosRepository.updateForOwner(tx, person.scope, todo.id, input));
+    },
+  );
 };

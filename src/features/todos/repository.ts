@@ -54,16 +54,23 @@ export function todoSqlOf(fields: Record<string, TodoField>) {
   const derived = entries.filter((entry): entry is [string, DerivedField] => !isStored(entry[1]));
   const readAs = (name: string, sql: string) => (sql.replaceAll('"', '') === name ? sql : `${sql} AS "${name}"`);
   /** The columns of a TodoRecord, unqualified (for FROM todos and RETURNING). */
-  const columns = [...stored.map(([name, field]) => readAs(name, field.select?.(field.column) ?? field.column)), 'xmin::text AS version'].join(', ');
+  const columns = [
+    ...stored.map(([name, field]) => readAs(name, field.select?.(field.column) ?? field.column)),
+    'xmin::text AS version',
+  ].join(', ');
   /** The fields JavaScript turns into their wire values after reading. */
-  const converted = stored.flatMap(([name, field]) => (field.fromSelected ? [{ name, convert: field.fromSelected }] : []));
+  const converted = stored.flatMap(([name, field]) =>
+    field.fromSelected ? [{ name, convert: field.fromSelected }] : [],
+  );
   // A new todo's INSERT: the same text for every todo (one prepared statement);
   // a field not given gets its default ($1 is the owner's id).
   const created = stored.filter(([, field]) => field.onCreate !== undefined);
   const insertText = `INSERT INTO todos (owner_id, ${created.map(([, field]) => field.column).join(', ')}) VALUES ($1, ${created
     .map(([, field], index) => {
       const param = `$${index + 2}::${field.sqlType}`;
-      return field.onCreate === 'required' || field.onCreate?.default === 'NULL' ? param : `coalesce(${param}, ${field.onCreate?.default})`;
+      return field.onCreate === 'required' || field.onCreate?.default === 'NULL'
+        ? param
+        : `coalesce(${param}, ${field.onCreate?.default})`;
     })
     .join(', ')})`;
   const patched = stored.filter(([, field]) => field.onPatch);
@@ -142,10 +149,15 @@ export function versionsOf(todos: readonly Pick<TodoRecord, 'id' | 'version'>[])
   return todos.map((todo) => `${todo.id}:${todo.version}`).join(' ');
 }
 
-const VERSION_COLUMNS = 'id, xmin::text AS version, completed, coalesce(due_date < current_date, false) AND NOT completed AS overdue, created_at, due_date, "order"';
+const VERSION_COLUMNS =
+  'id, xmin::text AS version, completed, coalesce(due_date < current_date, false) AND NOT completed AS overdue, created_at, due_date, "order"';
 
 /** The one listing query (filters, order, page) behind both listForOwner and listVersionsForOwner, so the two cannot disagree on which rows a list has. */
-function listQuery(columns: string, scope: TodoScope, options: ListOptions): { sql: string; where: string; params: unknown[] } {
+function listQuery(
+  columns: string,
+  scope: TodoScope,
+  options: ListOptions,
+): { sql: string; where: string; params: unknown[] } {
   const conditions: string[] = ['owner_id = $1'];
   const params: unknown[] = [scope.ownerId];
   if (options.completed !== undefined) {
@@ -204,7 +216,11 @@ export const todosRepository = {
    * the same statement): what the list page needs before it knows whether
    * its items are kept.
    */
-  async pageVersionsForOwner(db: Queryable, scope: TodoScope, options: ListOptions): Promise<ListVersions & { total: number; totalCompleted: number }> {
+  async pageVersionsForOwner(
+    db: Queryable,
+    scope: TodoScope,
+    options: ListOptions,
+  ): Promise<ListVersions & { total: number; totalCompleted: number }> {
     const { sql, where, params } = listQuery(VERSION_COLUMNS, scope, options);
     const order = ORDER_BY[options.sort ?? 'newest'];
     const [list] = await db.query<ListVersions & { total: number; totalCompleted: number }>(
@@ -222,7 +238,12 @@ export const todosRepository = {
   },
 
   async getForOwner(db: Queryable, scope: TodoScope, id: number): Promise<TodoRecord | undefined> {
-    const [todo] = fromRows(await db.query<TodoRecord>(`SELECT ${TODO_COLUMNS} FROM todos WHERE id = $1 AND owner_id = $2`, [id, scope.ownerId]));
+    const [todo] = fromRows(
+      await db.query<TodoRecord>(`SELECT ${TODO_COLUMNS} FROM todos WHERE id = $1 AND owner_id = $2`, [
+        id,
+        scope.ownerId,
+      ]),
+    );
     return todo;
   },
 
@@ -236,16 +257,27 @@ export const todosRepository = {
   /** createForOwner as a statement returning the new todo as the API's JSON (`body`) and its URL (`location`), under `base`. */
   createStatement(scope: TodoScope, todo: NewTodo, base: string): Statement {
     const insert = insertOf(scope, todo);
-    return { text: `${insert.text} RETURNING ${apiJsonColumns(`$${insert.params.length + 1}::text`)}`, params: [...insert.params, base] };
+    return {
+      text: `${insert.text} RETURNING ${apiJsonColumns(`$${insert.params.length + 1}::text`)}`,
+      params: [...insert.params, base],
+    };
   },
 
   /** Changes only the given fields; undefined when the todo is not in scope. */
-  async updateForOwner(db: Queryable, scope: TodoScope, id: number, changes: TodoChanges): Promise<TodoRecord | undefined> {
+  async updateForOwner(
+    db: Queryable,
+    scope: TodoScope,
+    id: number,
+    changes: TodoChanges,
+  ): Promise<TodoRecord | undefined> {
     const params: unknown[] = [id, scope.ownerId];
     const assignments = assignmentsOf(changes, params);
     if (assignments === undefined) return this.getForOwner(db, scope, id);
     const [updated] = fromRows(
-      await db.query<TodoRecord>(`UPDATE todos SET ${assignments}, updated_at = now() WHERE id = $1 AND owner_id = $2 RETURNING ${TODO_COLUMNS}`, params),
+      await db.query<TodoRecord>(
+        `UPDATE todos SET ${assignments}, updated_at = now() WHERE id = $1 AND owner_id = $2 RETURNING ${TODO_COLUMNS}`,
+        params,
+      ),
     );
     return updated;
   },
@@ -264,7 +296,10 @@ export const todosRepository = {
 
   /** deleteForOwner as a statement returning a row (with no `body` or `location`) when the todo was deleted. */
   deleteStatement(scope: TodoScope, id: number): Statement {
-    return { text: 'DELETE FROM todos WHERE id = $1 AND owner_id = $2 RETURNING NULL::text AS body, NULL::text AS location', params: [id, scope.ownerId] };
+    return {
+      text: 'DELETE FROM todos WHERE id = $1 AND owner_id = $2 RETURNING NULL::text AS body, NULL::text AS location',
+      params: [id, scope.ownerId],
+    };
   },
 
   async deleteForOwner(db: Queryable, scope: TodoScope, id: number): Promise<boolean> {
@@ -273,7 +308,10 @@ export const todosRepository = {
   },
 
   /** How many todos are active and completed, and the database's today (what "overdue" is measured against). */
-  async summaryForOwner(db: Queryable, scope: TodoScope): Promise<{ active: number; completed: number; today: string }> {
+  async summaryForOwner(
+    db: Queryable,
+    scope: TodoScope,
+  ): Promise<{ active: number; completed: number; today: string }> {
     const [summary] = await db.query<{ active: number; completed: number; today: string }>(
       `SELECT count(*) FILTER (WHERE NOT completed)::int AS active, count(*) FILTER (WHERE completed)::int AS completed,
               current_date::text AS today
@@ -292,13 +330,19 @@ export const todosRepository = {
   },
 
   async setCompletedForAll(db: Queryable, scope: TodoScope, completed: boolean): Promise<number> {
-    const rows = await db.query('UPDATE todos SET completed = $2, updated_at = now() WHERE owner_id = $1 AND completed <> $2 RETURNING id', [scope.ownerId, completed]);
+    const rows = await db.query(
+      'UPDATE todos SET completed = $2, updated_at = now() WHERE owner_id = $1 AND completed <> $2 RETURNING id',
+      [scope.ownerId, completed],
+    );
     return rows.length;
   },
 
   /** Deletes the given todos of the scope; ids outside it are ignored. */
   async deleteManyForOwner(db: Queryable, scope: TodoScope, ids: number[]): Promise<number> {
-    const rows = await db.query('DELETE FROM todos WHERE owner_id = $1 AND id = ANY($2::int[]) RETURNING id', [scope.ownerId, ids]);
+    const rows = await db.query('DELETE FROM todos WHERE owner_id = $1 AND id = ANY($2::int[]) RETURNING id', [
+      scope.ownerId,
+      ids,
+    ]);
     return rows.length;
   },
 
@@ -310,8 +354,16 @@ export const todosRepository = {
    * Swaps a todo's manual position with its neighbour above or below; false when
    * it is already at that end. Run it inside a transaction: it locks both rows.
    */
-  async moveForOwner(tx: Queryable, scope: TodoScope, id: number, direction: 'up' | 'down'): Promise<boolean | undefined> {
-    const [todo] = await tx.query<{ order: number }>('SELECT "order" FROM todos WHERE id = $1 AND owner_id = $2 FOR UPDATE', [id, scope.ownerId]);
+  async moveForOwner(
+    tx: Queryable,
+    scope: TodoScope,
+    id: number,
+    direction: 'up' | 'down',
+  ): Promise<boolean | undefined> {
+    const [todo] = await tx.query<{ order: number }>(
+      'SELECT "order" FROM todos WHERE id = $1 AND owner_id = $2 FOR UPDATE',
+      [id, scope.ownerId],
+    );
     if (!todo) return undefined;
     const neighbourSql =
       direction === 'up'
@@ -321,8 +373,16 @@ export const todosRepository = {
     if (!neighbour) return false;
     // Equal positions cannot be swapped meaningfully: step past the neighbour instead.
     const mine = neighbour.order === todo.order ? todo.order + (direction === 'up' ? -1 : 1) : neighbour.order;
-    await tx.query('UPDATE todos SET "order" = $3, updated_at = now() WHERE id = $1 AND owner_id = $2', [id, scope.ownerId, mine]);
-    await tx.query('UPDATE todos SET "order" = $3, updated_at = now() WHERE id = $1 AND owner_id = $2', [neighbour.id, scope.ownerId, todo.order]);
+    await tx.query('UPDATE todos SET "order" = $3, updated_at = now() WHERE id = $1 AND owner_id = $2', [
+      id,
+      scope.ownerId,
+      mine,
+    ]);
+    await tx.query('UPDATE todos SET "order" = $3, updated_at = now() WHERE id = $1 AND owner_id = $2', [
+      neighbour.id,
+      scope.ownerId,
+      todo.order,
+    ]);
     return true;
   },
 
@@ -331,7 +391,10 @@ export const todosRepository = {
     const rows =
       filter.completed === undefined
         ? await db.query('DELETE FROM todos WHERE owner_id = $1 RETURNING id', [scope.ownerId])
-        : await db.query('DELETE FROM todos WHERE owner_id = $1 AND completed = $2 RETURNING id', [scope.ownerId, filter.completed]);
+        : await db.query('DELETE FROM todos WHERE owner_id = $1 AND completed = $2 RETURNING id', [
+            scope.ownerId,
+            filter.completed,
+          ]);
     return rows.length;
   },
 };

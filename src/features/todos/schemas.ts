@@ -10,20 +10,30 @@ type Entries = readonly (readonly [string, TodoField])[];
 /** The fields of a list, as [wire name, field] in their order; the names checked to be identifiers, since SQL aliases and generated code use them. */
 export function fieldEntries(fields: Record<string, TodoField>): Entries {
   const entries = Object.entries(fields);
-  for (const [name] of entries) if (!/^[A-Za-z_$][\w$]*$/.test(name)) throw new Error(`a todo field's name must be an identifier: ${JSON.stringify(name)}`);
+  for (const [name] of entries)
+    if (!/^[A-Za-z_$][\w$]*$/.test(name))
+      throw new Error(`a todo field's name must be an identifier: ${JSON.stringify(name)}`);
   return entries;
 }
 
 type StoredName = { [K in keyof TodoFields]: TodoFields[K] extends { column: string } ? K : never }[keyof TodoFields];
 type InputOf<F> = F extends { input: infer S extends TSchema } ? S : never;
 type CreateProperties = {
-  [K in keyof TodoFields as TodoFields[K] extends { onCreate: unknown } ? K : never]: TodoFields[K] extends { onCreate: 'required' } ? InputOf<TodoFields[K]> : TOptional<InputOf<TodoFields[K]>>;
+  [K in keyof TodoFields as TodoFields[K] extends { onCreate: unknown } ? K : never]: TodoFields[K] extends {
+    onCreate: 'required';
+  }
+    ? InputOf<TodoFields[K]>
+    : TOptional<InputOf<TodoFields[K]>>;
 };
-type UpdateProperties = { [K in keyof TodoFields as TodoFields[K] extends { onPatch: true } ? K : never]: TOptional<InputOf<TodoFields[K]>> };
+type UpdateProperties = {
+  [K in keyof TodoFields as TodoFields[K] extends { onPatch: true } ? K : never]: TOptional<InputOf<TodoFields[K]>>;
+};
 
 /** The Todo schema of a field list: each field's wire schema, in order. */
 export function todoSchemaOf(fields: Record<string, TodoField>): TObject {
-  return Type.Object(Object.fromEntries(fieldEntries(fields).map(([name, field]) => [name, field.schema])), { additionalProperties: false });
+  return Type.Object(Object.fromEntries(fieldEntries(fields).map(([name, field]) => [name, field.schema])), {
+    additionalProperties: false,
+  });
 }
 
 /** The body of a create (`'create'`) or a patch (`'patch'`): the fields writable then, required on create only where the list says so. */
@@ -59,14 +69,19 @@ export type UpdateTodo = Static<typeof UpdateTodo>;
  * quarter slower. The code is made of the fields' names (identifiers, checked)
  * and their positions only.
  */
-export function compileToJson<Row extends { id: number }, Json>(fields: Record<string, TodoField>): (todo: Row, base: string) => Json {
+export function compileToJson<Row extends { id: number }, Json>(
+  fields: Record<string, TodoField>,
+): (todo: Row, base: string) => Json {
   const derived: DerivedField['derived']['js'][] = [];
   const properties = fieldEntries(fields).map(([name, field]) => {
     if (isStored(field)) return `${name}: todo.${name}`;
     derived.push(field.derived.js);
     return `${name}: derived[${derived.length - 1}](todo, base)`;
   });
-  return new Function('derived', `return (todo, base) => ({ ${properties.join(', ')} });`)(derived) as (todo: Row, base: string) => Json;
+  return new Function('derived', `return (todo, base) => ({ ${properties.join(', ')} });`)(derived) as (
+    todo: Row,
+    base: string,
+  ) => Json;
 }
 
 /** A todo as the API shows it: exactly the fields of the Todo schema (a spread of the row would pass on any column a query added, and was slower). */
@@ -81,7 +96,9 @@ export const toJson: (todo: TodoRecord, base: string) => TodoJson = compileToJso
  */
 export function jsonFormatOf(fields: Record<string, TodoField>): string {
   const described = fieldEntries(fields).map(([name, field]) =>
-    isStored(field) ? [name, field.schema, field.column, field.json?.('c') ?? 'c'] : [name, field.schema, field.derived.sql('t', 'b')],
+    isStored(field)
+      ? [name, field.schema, field.column, field.json?.('c') ?? 'c']
+      : [name, field.schema, field.derived.sql('t', 'b')],
   );
   return createHash('sha1').update(JSON.stringify(described)).digest('base64url').slice(0, 12);
 }
@@ -93,10 +110,13 @@ export const ListTodosQuery = Type.Object(
     q: Type.Optional(Type.String({ maxLength: 200, description: 'Text searched in title and notes.' })),
     sort: Type.Optional(
       Type.Union([Type.Literal('newest'), Type.Literal('due'), Type.Literal('order')], {
-        description: 'newest first (default), by due date (undated last), or by manual order. Paging with cursor needs newest.',
+        description:
+          'newest first (default), by due date (undated last), or by manual order. Paging with cursor needs newest.',
       }),
     ),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: 'Page size; the next page is in the Link header.' })),
+    limit: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 500, description: 'Page size; the next page is in the Link header.' }),
+    ),
     cursor: Type.Optional(Type.String({ maxLength: 100, description: 'Opaque position from a Link header.' })),
   },
   { additionalProperties: false },
@@ -115,7 +135,11 @@ export const SetCompletedForAll = Type.Object(
 export type SetCompletedForAll = Static<typeof SetCompletedForAll>;
 
 export const DeleteTodosQuery = Type.Object(
-  { completed: Type.Optional(Type.Boolean({ description: 'Delete only the completed (true) or only the active (false) todos.' })) },
+  {
+    completed: Type.Optional(
+      Type.Boolean({ description: 'Delete only the completed (true) or only the active (false) todos.' }),
+    ),
+  },
   { additionalProperties: false },
 );
 
@@ -132,10 +156,17 @@ export const DeleteSelectedTodos = Type.Object(
 );
 export type DeleteSelectedTodos = Static<typeof DeleteSelectedTodos>;
 
-export const BulkResult = Type.Object({ count: Type.Integer({ description: 'How many todos were changed or deleted.' }) }, { additionalProperties: false });
+export const BulkResult = Type.Object(
+  { count: Type.Integer({ description: 'How many todos were changed or deleted.' }) },
+  { additionalProperties: false },
+);
 
 export const MoveTodo = Type.Object(
-  { direction: Type.Enum(['up', 'down'], { description: 'Swap places with the neighbour above (up) or below (down) in manual order.' }) },
+  {
+    direction: Type.Enum(['up', 'down'], {
+      description: 'Swap places with the neighbour above (up) or below (down) in manual order.',
+    }),
+  },
   { additionalProperties: false },
 );
 export type MoveTodo = Static<typeof MoveTodo>;
