@@ -115,8 +115,11 @@ function enhance(main: HTMLElement): void {
     });
   }
 
-  const idOf = (action: string, verb: string): string | undefined =>
-    new RegExp(`^/todos/(\\d+)/${verb}$`).exec(action)?.[1];
+  /** The todo a button acts on, when it is that kind of button: the server renders data-action on it and data-id on its <li>. */
+  const todoOf = (button: Element | null | undefined, verb: string): string | undefined =>
+    button instanceof HTMLElement && button.dataset.action === verb
+      ? button.closest<HTMLElement>('li.todo')?.dataset.id
+      : undefined;
 
   document.addEventListener('submit', (event) => {
     const form = event.target;
@@ -136,7 +139,7 @@ function enhance(main: HTMLElement): void {
     };
 
     if (method === 'get') {
-      const editId = idOf(action, 'edit');
+      const editId = todoOf(submitter, 'edit');
       if (editId) {
         event.preventDefault();
         startEdit(editId);
@@ -157,7 +160,7 @@ function enhance(main: HTMLElement): void {
       return;
     }
 
-    const toggleId = idOf(action, 'toggle');
+    const toggleId = todoOf(submitter, 'toggle');
     if (toggleId && submitter instanceof HTMLButtonElement) {
       const completed = submitter.value === 'true';
       // Optimistic: show the new state at once; a failure puts the old one back.
@@ -169,13 +172,13 @@ function enhance(main: HTMLElement): void {
       return;
     }
 
-    const deleteId = idOf(action, 'delete');
+    const deleteId = todoOf(submitter, 'delete');
     if (deleteId) {
       run(apiAction('DELETE', `/api/todos/${deleteId}`));
       return;
     }
 
-    const moveId = idOf(action, 'move');
+    const moveId = todoOf(submitter, 'move');
     if (moveId && submitter instanceof HTMLButtonElement && (submitter.value === 'up' || submitter.value === 'down')) {
       // Focus stays on the button pressed, which moves with its todo.
       run(apiAction('POST', `/api/todos/${moveId}/move`, { direction: submitter.value }), {

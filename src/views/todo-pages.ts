@@ -147,7 +147,9 @@ export function renderTodoItems(todos: TodoRecord[], view: ListView, caches: Ite
 // No whitespace between tags but the one space after the title, which shows;
 // buttons are type="submit" by default.
 function renderTodoItem(todo: TodoRecord, overdue: boolean, manualOrder: boolean, caches: ItemCaches): SafeHtml {
-  const post = (verb: string) => html`form="${TODO_ACTIONS_FORM}" formaction="/todos/${todo.id}/${verb}"`;
+  // data-action names what a button does for the page's script (src/client/app.ts); the <li>'s data-id says to which todo.
+  const post = (verb: string) =>
+    html`form="${TODO_ACTIONS_FORM}" formaction="/todos/${todo.id}/${verb}" data-action="${verb}"`;
   return html`<li class="todo${todo.completed ? ' completed' : ''}${overdue ? ' overdue' : ''}" data-id="${todo.id}"><button ${post('toggle')} name="completed" value="${todo.completed ? 'false' : 'true'}" role="checkbox" aria-checked="${todo.completed ? 'true' : 'false'}" aria-label="${todo.title}" class="check"></button><input type="checkbox" name="ids" value="${todo.id}" form="bulk" class="select" aria-label="Select ${todo.title}"><div class="body"><span class="title">${todo.title}</span>${
     todo.dueDate
       ? html` <span class="due">Due <time datetime="${todo.dueDate}">${readableDate(todo.dueDate, caches)}</time>${overdue ? html` <strong class="overdue-flag">Overdue</strong>` : ''}</span>`
@@ -156,7 +158,7 @@ function renderTodoItem(todo: TodoRecord, overdue: boolean, manualOrder: boolean
     manualOrder
       ? html`<button ${post('move')} name="direction" value="up" aria-label="Move ${todo.title} up">↑</button><button ${post('move')} name="direction" value="down" aria-label="Move ${todo.title} down">↓</button>`
       : ''
-  }<button form="${TODO_EDIT_FORM}" formaction="/todos/${todo.id}/edit" aria-label="Edit ${todo.title}">Edit</button><button ${post('delete')} class="danger" aria-label="Delete ${todo.title}">Delete</button></div></li>`;
+  }<button form="${TODO_EDIT_FORM}" formaction="/todos/${todo.id}/edit" data-action="edit" aria-label="Edit ${todo.title}">Edit</button><button ${post('delete')} class="danger" aria-label="Delete ${todo.title}">Delete</button></div></li>`;
 }
 
 /** Where the todos go in the page around them, while that is rendered. Escaped values never hold a "<", so nothing a person typed can look like it. */

@@ -71,15 +71,15 @@ for (const engine of ENGINES) {
       );
       assert.match(
         items,
-        /<button form="todo-actions" formaction="\/todos\/\d+\/toggle" name="completed" value="true" role="checkbox" aria-checked="false" aria-label="Same every time" class="check"><\/button>/,
+        /<button form="todo-actions" formaction="\/todos\/\d+\/toggle" data-action="toggle" name="completed" value="true" role="checkbox" aria-checked="false" aria-label="Same every time" class="check"><\/button>/,
       );
       assert.match(
         items,
-        /<button form="todo-edit" formaction="\/todos\/\d+\/edit" aria-label="Edit Same every time">Edit<\/button>/,
+        /<button form="todo-edit" formaction="\/todos\/\d+\/edit" data-action="edit" aria-label="Edit Same every time">Edit<\/button>/,
       );
       assert.match(
         items,
-        /<button form="todo-actions" formaction="\/todos\/\d+\/delete" class="danger" aria-label="Delete Same every time">Delete<\/button>/,
+        /<button form="todo-actions" formaction="\/todos\/\d+\/delete" data-action="delete" class="danger" aria-label="Delete Same every time">Delete<\/button>/,
       );
     });
 
