@@ -16,6 +16,10 @@ import type { Database } from './db/database.ts';
 import { withRetries } from './db/retry.ts';
 import type { Migration } from './db/migrate.ts';
 import { opsRoutes } from './features/ops/routes.ts';
+import { ChangeFeed } from './features/events/feed.ts';
+import { eventRoutes } from './features/events/routes.ts';
+import { listApiRoutes } from './features/lists/api-routes.ts';
+import { listPageRoutes } from './features/lists/page-routes.ts';
 import { todoApiRoutes } from './features/todos/api-routes.ts';
 import { todoPageRoutes } from './features/todos/page-routes.ts';
 import { accountRoutes } from './features/accounts/routes.ts';
@@ -164,6 +168,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }, PRUNE_KEYS_EVERY_MS).unref();
   app.addHook('onClose', async () => clearInterval(pruneKeys));
 
+  // The live feed of list changes (features/events): one reader of the change log per app.
+  const feed = new ChangeFeed(options.db, app.log, config.changesRetentionDays);
+  app.addHook('onReady', () => feed.start());
+  // Before the server stops taking connections, which would wait for the streams to end otherwise.
+  app.addHook('preClose', async () => feed.endStreams());
+  app.addHook('onClose', () => feed.stop());
+  app.decorate('changeFeed', feed);
+
   await app.register(opsRoutes, { db: options.db, migrations: options.migrations, isShuttingDown: () => shuttingDown });
   await app.register(
     async (api) => {
@@ -171,13 +183,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       if (config.corsOrigins.length > 0) {
         await api.register(cors, {
           origin: config.corsOrigins,
-          methods: ['GET', 'POST', 'PATCH', 'DELETE'],
+          methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
           allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'],
           exposedHeaders: ['Location', 'Link', 'X-Request-Id'],
           maxAge: 600,
         });
       }
       await api.register(todoApiRoutes, { db, writeOnce, caches });
+      await api.register(listApiRoutes, { db, writeOnce });
+      await api.register(eventRoutes, { feed });
       api.get('/openapi.json', { schema: { hide: true } as object, config: { public: true } }, async () =>
         app.swagger(),
       );
@@ -190,7 +204,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // admin's session, so that area stays undiscoverable to token holders too.
     pages.addHook('preParsing', refuseApiTokens);
     await pages.register(formbody);
-    await pages.register(todoPageRoutes, { db, writeOnce, viewerOf, caches });
+    await pages.register(todoPageRoutes, { db, writeOnce, viewerOf, caches, feed });
+    await pages.register(listPageRoutes, { db, writeOnce, viewerOf });
     await pages.register(accountRoutes, { db, config, auth, viewerOf });
     await pages.register(adminRoutes, { db, viewerOf, forgetLookups: auth.forgetLookups });
   });
@@ -201,6 +216,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 declare module 'fastify' {
   interface FastifyInstance {
     beginShutdown(): void;
+    /** The live feed of list changes (features/events/feed.ts). */
+    changeFeed: ChangeFeed;
     readonly routeTable: readonly RouteEntry[];
     /** Writes out the buffered log lines now (e.g. "listening", which a supervisor or a person waits for). */
     flushLogs(): void;

@@ -33,6 +33,8 @@ export interface Config {
   /** Origins allowed to call the API from a browser (CORS); none by default. */
   corsOrigins: string[];
   sessionTtlDays: number;
+  /** How long the change log keeps a change: a client away longer gets a resync instead of the changes it missed. */
+  changesRetentionDays: number;
   db: {
     poolSize: number;
     connectTimeoutSeconds: number;
@@ -250,6 +252,7 @@ export function loadConfig(env: Env = process.env): Config {
     registration: parseRegistration(env),
     corsOrigins: parseCorsOrigins(env),
     sessionTtlDays: parseInteger(env, 'SESSION_TTL_DAYS', 30, 1, 3650),
+    changesRetentionDays: parseInteger(env, 'CHANGES_RETENTION_DAYS', 30, 1, 3650),
     db: {
       poolSize: parseInteger(env, 'DB_POOL_SIZE', 10, 1, 1000),
       connectTimeoutSeconds: parseInteger(env, 'DB_CONNECT_TIMEOUT_S', 5, 1, 600),

@@ -42,9 +42,9 @@ export async function seed(databaseUrl: string, secretKey: string): Promise<Seed
     const todoIds: number[] = [];
     for (let i = 0; i < TODO_COUNT; i++) {
       const day = String(1 + (i % 28)).padStart(2, '0');
-      const todo = await todosRepository.createForOwner(
+      const todo = await todosRepository.createIn(
         db,
-        { ownerId: user.id },
+        { userId: user.id, listId: user.inboxId },
         {
           title: `${CHORES[i % CHORES.length]} (#${i + 1})`,
           notes: i % 3 === 0 ? 'Remember to check the details first & bring the receipts.\nSecond line of notes.' : '',
@@ -52,6 +52,7 @@ export async function seed(databaseUrl: string, secretKey: string): Promise<Seed
           completed: i % 5 === 0,
         },
       );
+      if (!todo) throw new Error('the bench user could not add to their own Inbox');
       todoIds.push(todo.id);
     }
     return { userId: user.id, token, sessionId, todoIds };

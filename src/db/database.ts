@@ -27,6 +27,14 @@ export interface Database extends Queryable {
    * on a server it goes out together with the COMMIT (one round trip less).
    */
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Calls `onNotify` for every NOTIFY on `channel` after it commits, from any
+   * process on the server (or this process, embedded), and `onListening`
+   * each time the listening starts: at first and, on a server, after its
+   * connection was lost and made again (a failover) — notifications sent
+   * meanwhile are lost, so a listener catches up then.
+   */
+  listen(channel: string, onNotify: () => void, onListening: () => void): Promise<{ stop(): Promise<void> }>;
   close(): Promise<void>;
 }
 

@@ -178,6 +178,11 @@ export async function openEmbeddedDatabase(dataDir: string, onFailure: FailureOb
         await Promise.all(sent); // before the COMMIT: one statement at a time here
         return result;
       }),
+    async listen(channel, onNotify, onListening) {
+      const stop = await pg.listen(channel, () => onNotify());
+      onListening();
+      return { stop: () => (closing ? Promise.resolve() : stop()) };
+    },
     close() {
       closing ??= pg.close().finally(release);
       return closing;

@@ -92,6 +92,12 @@ export function openServerDatabase(
       await Promise.all(sent);
       return result as never;
     },
+    async listen(channel, onNotify, onListening) {
+      // One connection of its own, reconnected by postgres.js (to the primary,
+      // by target_session_attrs) whenever it is lost; onlisten runs each time.
+      const listening = await sql.listen(channel, () => onNotify(), onListening);
+      return { stop: () => listening.unlisten() };
+    },
     close: () => sql.end({ timeout: 5 }), // postgres.js makes repeated calls wait for the first
   };
 }

@@ -90,6 +90,7 @@ export function withRetries(db: Database, budgetMs: number): Database {
     query: query as Database['query'],
     execScript: (text) => onceWithinBudget(() => db.execScript(text), budgetMs),
     transaction: (work) => onceWithinBudget(() => db.transaction(work), budgetMs),
+    listen: (channel, onNotify, onListening) => db.listen(channel, onNotify, onListening),
     close: () => db.close(),
   };
 }

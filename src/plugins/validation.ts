@@ -10,7 +10,7 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
 
 function makeAjv(options: Options): Ajv {
   const ajv = new Ajv({ allErrors: true, removeAdditional: false, useDefaults: true, strict: false, ...options });
-  addFormats(ajv, { mode: 'full', formats: ['date', 'date-time', 'uri'] });
+  addFormats(ajv, { mode: 'full', formats: ['date', 'date-time', 'uri', 'uuid'] });
   return ajv;
 }
 

@@ -3,6 +3,7 @@
 // and assistive technology rely on ("New todo", "Due date", a checkbox named
 // by the todo's title, "Delete <title>", "Edit <title>", "Toggle all", …).
 import { randomUUID } from 'node:crypto';
+import type { ListRecord } from '../features/lists/repository.ts';
 import type { TodoRecord, TodoSort } from '../features/todos/repository.ts';
 import type { AppCaches } from '../plugins/caches.ts';
 import { html, SafeHtml } from './html.ts';
@@ -10,7 +11,20 @@ import { csrfField, layout, problemBox, type Problem, type Viewer } from './page
 
 export type TodoFilter = 'all' | 'active' | 'completed';
 
+/** The Inbox's pages. */
 export const FILTER_PATHS: Record<TodoFilter, string> = { all: '/', active: '/active', completed: '/completed' };
+
+/** A list's pages: the Inbox's at /, another's at /lists/{id}. */
+export function listPaths(list: Pick<ListRecord, 'id' | 'isInbox'>): Record<TodoFilter, string> {
+  if (list.isInbox) return FILTER_PATHS;
+  const base = `/lists/${list.id}`;
+  return { all: base, active: `${base}/active`, completed: `${base}/completed` };
+}
+
+/** Where a list's list-wide forms post (add, toggle all, clear completed, delete selected). */
+export function listActions(list: Pick<ListRecord, 'id' | 'isInbox'>): string {
+  return list.isInbox ? '/todos' : `/lists/${list.id}/todos`;
+}
 const FILTER_LABELS: Record<TodoFilter, string> = { all: 'All', active: 'Active', completed: 'Completed' };
 const SORT_LABELS: Record<TodoSort, string> = { newest: 'Newest first', due: 'Due date', order: 'Manual order' };
 
@@ -24,6 +38,16 @@ export interface ListView {
   today: string;
   /** Which of the list's todos this page shows, and the links to the pages around it. */
   pages: ListPages;
+  /** The list shown, and every list the person can see (the navigation column). */
+  list: ListRecord;
+  lists: ListRecord[];
+  /** The change feed's position when the page was made: the page's script follows the changes after it. */
+  feedPosition: string;
+}
+
+/** A viewer's page shows the todos without the controls that change them (the server refuses them anyway). */
+export function isReadOnly(view: Pick<ListView, 'list'>): boolean {
+  return view.list.role === 'viewer';
 }
 
 export interface ListPages {
@@ -99,10 +123,11 @@ const TODO_EDIT_FORM = 'todo-edit';
 function todoItemMarkup(todo: TodoRecord, view: ListView, caches: ItemCaches): string {
   const overdue = isOverdue(todo, view.today);
   const manualOrder = view.sort === 'order';
-  const key = itemKey(todo.id, todo.version, overdue, manualOrder);
+  const readOnly = isReadOnly(view);
+  const key = itemKey(todo.id, todo.version, overdue, manualOrder, readOnly);
   let markup = caches.itemMarkup.get(key);
   if (markup === undefined) {
-    markup = renderTodoItem(todo, overdue, manualOrder, caches).value;
+    markup = renderTodoItem(todo, overdue, manualOrder, readOnly, caches).value;
     caches.itemMarkup.set(key, markup);
   }
   return markup;
@@ -113,8 +138,8 @@ export function isOverdue(todo: Pick<TodoRecord, 'dueDate' | 'completed'>, today
   return todo.dueDate !== null && !todo.completed && todo.dueDate < today;
 }
 
-function itemKey(id: number, version: string, overdue: boolean, manualOrder: boolean): string {
-  return `${id}:${version}:${overdue ? 1 : 0}${manualOrder ? 1 : 0}`;
+function itemKey(id: number, version: string, overdue: boolean, manualOrder: boolean, readOnly: boolean): string {
+  return `${id}:${version}:${overdue ? 1 : 0}${manualOrder ? 1 : 0}${readOnly ? 1 : 0}`;
 }
 
 /** The ids of the overdue todos, space-separated, in order (as ListVersions.overdue has them). */
@@ -129,8 +154,8 @@ export function overdueIds(todos: readonly TodoRecord[], today: string): string 
  * The key of a list's items (renderTodoItems): what they are made of, so the
  * same key, the same markup. `versions` and `overdue` as ListVersions has them.
  */
-export function todoItemsKey(sort: TodoSort, versions: string, overdue: string): string {
-  return `${sort}|${versions}|${overdue}`;
+export function todoItemsKey(sort: TodoSort, readOnly: boolean, versions: string, overdue: string): string {
+  return `${sort}${readOnly ? ' read-only' : ''}|${versions}|${overdue}`;
 }
 
 /**
@@ -146,15 +171,28 @@ export function renderTodoItems(todos: TodoRecord[], view: ListView, caches: Ite
 
 // No whitespace between tags but the one space after the title, which shows;
 // buttons are type="submit" by default.
-function renderTodoItem(todo: TodoRecord, overdue: boolean, manualOrder: boolean, caches: ItemCaches): SafeHtml {
+function renderTodoItem(
+  todo: TodoRecord,
+  overdue: boolean,
+  manualOrder: boolean,
+  readOnly: boolean,
+  caches: ItemCaches,
+): SafeHtml {
   // data-action names what a button does for the page's script (src/client/app.ts); the <li>'s data-id says to which todo.
   const post = (verb: string) =>
     html`form="${TODO_ACTIONS_FORM}" formaction="/todos/${todo.id}/${verb}" data-action="${verb}"`;
-  return html`<li class="todo${todo.completed ? ' completed' : ''}${overdue ? ' overdue' : ''}" data-id="${todo.id}"><button ${post('toggle')} name="completed" value="${todo.completed ? 'false' : 'true'}" role="checkbox" aria-checked="${todo.completed ? 'true' : 'false'}" aria-label="${todo.title}" class="check"></button><input type="checkbox" name="ids" value="${todo.id}" form="bulk" class="select" aria-label="Select ${todo.title}"><div class="body"><span class="title">${todo.title}</span>${
+  const checked = todo.completed ? 'true' : 'false';
+  const controls = readOnly
+    ? html`<span role="checkbox" aria-checked="${checked}" aria-readonly="true" aria-label="${todo.title}" class="check"></span>`
+    : html`<button ${post('toggle')} name="completed" value="${todo.completed ? 'false' : 'true'}" role="checkbox" aria-checked="${checked}" aria-label="${todo.title}" class="check"></button><input type="checkbox" name="ids" value="${todo.id}" form="bulk" class="select" aria-label="Select ${todo.title}">`;
+  const body = html`<div class="body"><span class="title">${todo.title}</span>${
     todo.dueDate
       ? html` <span class="due">Due <time datetime="${todo.dueDate}">${readableDate(todo.dueDate, caches)}</time>${overdue ? html` <strong class="overdue-flag">Overdue</strong>` : ''}</span>`
       : ''
-  }${todo.notes ? html`<p class="notes">${todo.notes}</p>` : ''}</div><div class="actions">${
+  }${todo.notes ? html`<p class="notes">${todo.notes}</p>` : ''}</div>`;
+  const item = `todo${todo.completed ? ' completed' : ''}${overdue ? ' overdue' : ''}`;
+  if (readOnly) return html`<li class="${item}" data-id="${todo.id}">${controls}${body}</li>`;
+  return html`<li class="${item}" data-id="${todo.id}">${controls}${body}<div class="actions">${
     manualOrder
       ? html`<button ${post('move')} name="direction" value="up" aria-label="Move ${todo.title} up">↑</button><button ${post('move')} name="direction" value="down" aria-label="Move ${todo.title} down">↓</button>`
       : ''
@@ -182,24 +220,59 @@ export function renderTodoListPageAround(
   return { before, after };
 }
 
+/** The lists column: the person's lists and those shared with them, each with its count of active todos, and a form for a new one. */
+function listsNav(view: ListView, back: SafeHtml): SafeHtml {
+  const link = (list: ListRecord) =>
+    html`<li><a href="${listPaths(list).all}"${list.id === view.list.id ? html` aria-current="page"` : ''}>${list.name}</a> <span class="count" aria-label="${list.activeCount} active">${list.activeCount}</span>${
+      list.role === 'owner' ? '' : html` <span class="owner">(${list.owner})</span>`
+    }</li>`;
+  const shown = view.lists.filter((list) => !list.archived);
+  const archived = view.lists.filter((list) => list.archived);
+  return html`<details class="lists" open><summary>Lists</summary><nav aria-label="Lists"><ul>${shown.map(link)}</ul>${
+    archived.length > 0
+      ? html`<details class="archived"><summary>Archived (${archived.length})</summary><ul>${archived.map(link)}</ul></details>`
+      : ''
+  }<form method="post" action="/lists" class="new-list">${back}<label>New list <input name="name" required maxlength="100" autocomplete="off"></label> <button type="submit">Create</button></form></nav></details>`;
+}
+
+/** Who the list belongs to and what the person may do with it, with the way to its settings. */
+function listHeading(view: ListView): SafeHtml {
+  const { list } = view;
+  const about =
+    list.role === 'owner'
+      ? ''
+      : html`<p class="shared">Shared by ${list.owner}; you ${list.role === 'viewer' ? 'can view it' : 'can edit its todos'}.</p>`;
+  return html`<h1>${list.name}</h1>${about}<p class="list-links"><a href="/lists/${list.id}/settings">List settings${list.role === 'owner' ? ' and sharing' : ''}</a></p>`;
+}
+
 function renderListPageAround(viewer: Viewer, itemCount: number, view: ListView, options: ListPageOptions): string {
   const back = formFields(viewer, view.returnTo);
   const total = view.counts.active + view.counts.completed;
   const allDone = total > 0 && view.counts.active === 0;
   const values = options.values ?? {};
-  const searchPath = FILTER_PATHS[view.filter];
+  const paths = listPaths(view.list);
+  const actions = listActions(view.list);
+  const readOnly = isReadOnly(view);
+  const name = view.list.name;
   return layout(
-    view.filter === 'all' ? 'Todos' : `${FILTER_LABELS[view.filter]} todos`,
-    html`<h1>Todos</h1>
+    view.filter === 'all' ? name : `${FILTER_LABELS[view.filter]} · ${name}`,
+    html`<div class="with-lists" data-list-id="${view.list.id}" data-feed-position="${view.feedPosition}">
+${listsNav(view, back)}
+<section class="list">
+${listHeading(view)}
 ${problemBox(options.problem)}
-<form class="add" method="post" action="/todos">
+${
+  readOnly
+    ? ''
+    : html`<form class="add" method="post" action="${actions}">
   ${back}
   <label class="grow">New todo <input name="title" required maxlength="250" autofocus autocomplete="off" value="${values.title ?? ''}"></label>
   <label>Due date <input name="dueDate" type="date" value="${values.dueDate ?? ''}"></label>
   <label class="full">Notes <textarea name="notes" rows="2">${values.notes ?? ''}</textarea></label>
   <button type="submit">Add</button>
-</form>
-<form class="view" method="get" action="${searchPath}" role="search">
+</form>`
+}
+<form class="view" method="get" action="${paths[view.filter]}" role="search">
   <label>Search <input type="search" name="q" value="${view.text}"></label>
   <span class="sort"><label for="sort">Sort</label> <select id="sort" name="sort">${(
     Object.keys(SORT_LABELS) as TodoSort[]
@@ -208,29 +281,35 @@ ${problemBox(options.problem)}
   )}</select></span>
   <button type="submit">Apply</button>
 </form>
-<nav aria-label="Filter todos"><ul class="filters">${(Object.keys(FILTER_PATHS) as TodoFilter[]).map(
+<nav aria-label="Filter todos"><ul class="filters">${(Object.keys(paths) as TodoFilter[]).map(
       (filter) =>
-        html`<li><a href="${FILTER_PATHS[filter]}"${view.filter === filter ? html` aria-current="page"` : ''}>${FILTER_LABELS[filter]}</a></li>`,
+        html`<li><a href="${paths[filter]}"${view.filter === filter ? html` aria-current="page"` : ''}>${FILTER_LABELS[filter]}</a></li>`,
     )}</ul></nav>
 ${
-  total > 0
-    ? html`<form method="post" action="/todos/toggle-all" class="toggle-all">${back}<input type="hidden" name="completed" value="${allDone ? 'false' : 'true'}">
+  total > 0 && !readOnly
+    ? html`<form method="post" action="${actions}/toggle-all" class="toggle-all">${back}<input type="hidden" name="completed" value="${allDone ? 'false' : 'true'}">
   <button type="submit" role="checkbox" aria-checked="${allDone ? 'true' : 'false'}" class="check">Toggle all</button></form>`
     : ''
 }
 ${
   itemCount === 0
-    ? html`<p class="empty">${total === 0 ? 'Nothing to do yet. Add your first todo above.' : view.text ? 'No todo matches your search.' : `No ${FILTER_LABELS[view.filter].toLowerCase()} todos.`}</p>`
+    ? html`<p class="empty">${total === 0 ? (readOnly ? 'Nothing to do here yet.' : 'Nothing to do yet. Add your first todo above.') : view.text ? 'No todo matches your search.' : `No ${FILTER_LABELS[view.filter].toLowerCase()} todos.`}</p>`
     : html`<ul class="todos" aria-label="Todos">${new SafeHtml(TODO_ITEMS)}</ul>
-<form id="${TODO_ACTIONS_FORM}" method="post" hidden>${back}</form>
+${
+  readOnly
+    ? ''
+    : html`<form id="${TODO_ACTIONS_FORM}" method="post" hidden>${back}</form>
 <form id="${TODO_EDIT_FORM}" method="get" hidden><input type="hidden" name="returnTo" value="${view.returnTo}"></form>
-<form id="bulk" method="post" action="/todos/delete-selected" class="bulk">${back}<button type="submit">Delete selected</button></form>`
+<form id="bulk" method="post" action="${actions}/delete-selected" class="bulk">${back}<button type="submit">Delete selected</button></form>`
+}`
 }
 ${pageLinks(view.pages)}
 <footer class="list-footer">
   <span class="count" role="status">${view.counts.active} ${view.counts.active === 1 ? 'item' : 'items'} left</span>
-  ${view.counts.completed > 0 ? html`<form method="post" action="/todos/clear-completed" class="inline">${back}<button type="submit">Clear completed</button></form>` : ''}
-</footer>`,
+  ${view.counts.completed > 0 && !readOnly ? html`<form method="post" action="${actions}/clear-completed" class="inline">${back}<button type="submit">Clear completed</button></form>` : ''}
+</footer>
+</section>
+</div>`,
     viewer,
   );
 }

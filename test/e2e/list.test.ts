@@ -256,7 +256,7 @@ const scenarios: Scenario[] = [
         const item = list.item('New title');
         await item.getByLabel('Due date').fill('2031-01-02');
         await item.getByLabel('Notes').fill('with notes');
-        await list.act(() => page.getByRole('heading', { name: 'Todos' }).click());
+        await list.act(() => page.getByRole('heading', { name: 'Inbox' }).click());
         await list.item('New title').getByText('with notes').waitFor();
 
         // Escape cancels.

@@ -3,6 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { buildApp, type RouteEntry } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openDatabase, type Database } from '../../src/db/database.ts';
@@ -53,6 +54,8 @@ export interface TestUser {
   password: string;
   /** A personal API token of this user. */
   token: string;
+  /** Their Inbox's list id. */
+  inboxId: number;
 }
 
 export interface TestApp {
@@ -67,6 +70,8 @@ export interface TestApp {
   browserFor(user: TestUser): Promise<BrowserSession>;
   /** fetch relative to the app as alice (or without credentials when init sets `anonymous`, or its own Authorization). */
   request(pathname: string, init?: RequestInit & { json?: unknown; anonymous?: boolean }): Promise<Response>;
+  /** The app itself (e.g. its change feed). */
+  app: FastifyInstance;
   /** Every route the app serves (app.routeTable). */
   routes: readonly RouteEntry[];
   beginShutdown(): void;
@@ -101,11 +106,11 @@ export async function startTestApp(
     });
     const token = newSecret();
     await tokensRepository.create(db, user.id, 'tests', keyedHash(secretKey, token));
-    return { id: user.id, username, password, token };
+    return { id: user.id, username, password, token, inboxId: user.inboxId };
   };
   const alice =
     options.migrate === false
-      ? { id: 0, username: 'alice', password: '', token: 'none-before-migrations' }
+      ? { id: 0, username: 'alice', password: '', token: 'none-before-migrations', inboxId: 0 }
       : await createUser('alice', { admin: true });
   const port = await pickFreePort();
   await app.listen({ host: '127.0.0.1', port });
@@ -133,6 +138,7 @@ export async function startTestApp(
         body: json === undefined ? rest.body : JSON.stringify(json),
       });
     },
+    app,
     routes: app.routeTable,
     beginShutdown: () => app.beginShutdown(),
     async close() {

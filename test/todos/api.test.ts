@@ -438,6 +438,12 @@ describe('the API description', () => {
       };
       assert.match(document.openapi, /^3\./);
       assert.deepEqual(Object.keys(document.paths).sort(), [
+        '/api/events',
+        '/api/lists',
+        '/api/lists/{listId}',
+        '/api/lists/{listId}/members',
+        '/api/lists/{listId}/members/{username}',
+        '/api/lists/{listId}/todos',
         '/api/todos',
         '/api/todos/delete',
         '/api/todos/{id}',

@@ -33,11 +33,11 @@ for (const engine of ENGINES) {
 
     it('stay within their byte bounds while 40 todos of 60,000 `&` are toggled under view, and keep none of those huge items', async () => {
       await t.db.query('DELETE FROM todos');
-      const scope = { ownerId: t.alice.id };
+      const scope = { userId: t.alice.id, listId: t.alice.inboxId };
       const todos = [];
       for (let index = 0; index < 40; index++)
         todos.push(
-          await todosRepository.createForOwner(t.db, scope, { title: `heavy ${index}`, notes: '&'.repeat(60_000) }),
+          (await todosRepository.createIn(t.db, scope, { title: `heavy ${index}`, notes: '&'.repeat(60_000) }))!,
         );
       const start = await allFigures();
       const page = await browser.page('/'); // as a browser reads it (gzip), and its CSRF token for the toggles
@@ -95,9 +95,9 @@ for (const engine of ENGINES) {
 
     it('count hits and misses for every cache, in the metrics a scrape reads', async () => {
       await t.db.query('DELETE FROM todos');
-      const scope = { ownerId: t.alice.id };
+      const scope = { userId: t.alice.id, listId: t.alice.inboxId };
       for (let index = 0; index < 3; index++)
-        await todosRepository.createForOwner(t.db, scope, {
+        await todosRepository.createIn(t.db, scope, {
           title: `light ${index}`,
           dueDate: '2030-01-0' + (index + 1),
         });
@@ -140,11 +140,11 @@ for (const engine of ENGINES) {
       const created = [];
       for (const [index, app] of apps.entries()) {
         created.push(
-          await todosRepository.createForOwner(
+          (await todosRepository.createIn(
             app.db,
-            { ownerId: app.alice.id },
+            { userId: app.alice.id, listId: app.alice.inboxId },
             { title: `only in app ${'AB'[index]}`, dueDate: '2031-02-03' },
-          ),
+          ))!,
         );
       }
       if (engine === 'pglite') {

@@ -38,9 +38,9 @@ for (const engine of ENGINES) {
     /** What the list was before the cache: every row read and rendered afresh. */
     async function freshBody(
       user: TestUser,
-      options: Parameters<typeof todosRepository.listForOwner>[2] = {},
+      options: Parameters<typeof todosRepository.listIn>[2] = {},
     ): Promise<string> {
-      const todos = await todosRepository.listForOwner(t.db, { ownerId: user.id }, options);
+      const todos = await todosRepository.listIn(t.db, { userId: user.id, listId: user.inboxId }, options);
       return JSON.stringify(todos.map((todo) => toJson(todo, t.baseUrl)));
     }
 
@@ -64,7 +64,7 @@ for (const engine of ENGINES) {
       await create(t.alice, 'late', { dueDate: '2001-01-01' });
       await create(t.alice, 'late but done', { dueDate: '2001-01-02', completed: true });
       await create(t.alice, 'not yet', { dueDate: '2999-01-01', completed: true });
-      const scope = { ownerId: t.alice.id };
+      const scope = { userId: t.alice.id, listId: t.alice.inboxId };
       const today = await todosRepository.today(t.db);
       const cases: ListOptions[] = [
         {},
@@ -76,8 +76,8 @@ for (const engine of ENGINES) {
         { text: 'nothing like it' },
       ];
       for (const options of cases) {
-        const list = await todosRepository.listVersionsForOwner(t.db, scope, options);
-        const todos = await todosRepository.listForOwner(t.db, scope, options);
+        const list = await todosRepository.listVersionsIn(t.db, scope, options);
+        const todos = await todosRepository.listIn(t.db, scope, options);
         const expected = {
           versions: versionsOf(todos),
           overdue: overdueIds(todos, today),
@@ -87,7 +87,7 @@ for (const engine of ENGINES) {
         assert.deepEqual({ ...list }, expected, JSON.stringify(options));
       }
       assert.notEqual(
-        (await todosRepository.listVersionsForOwner(t.db, scope)).overdue,
+        (await todosRepository.listVersionsIn(t.db, scope)).overdue,
         '',
         'an overdue todo is there to be found',
       );

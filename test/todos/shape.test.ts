@@ -138,7 +138,10 @@ for (const engine of ENGINES) {
           await tx.query('ALTER TABLE todos ADD COLUMN priority smallint NOT NULL DEFAULT 0');
           // The samples above left a todo at the largest order, after which no todo fits at the end.
           await tx.query('DELETE FROM todos');
-          const insert = sql.insertOf({ ownerId: t.alice.id }, { title: 'prioritised', priority: 3 });
+          const insert = sql.insertOf(
+            { userId: t.alice.id, listId: t.alice.inboxId },
+            { title: 'prioritised', priority: 3 },
+          );
           const [created] = await tx.query<{ body: string; location: string }>(
             `${insert.text} RETURNING ${sql.jsonColumns(`$${insert.params.length + 1}::text`)}`,
             [...insert.params, base],
@@ -189,14 +192,16 @@ describe("a todo's shape, derived from its field list", () => {
     const sql = todoSqlOf(WITH_PRIORITY);
     assert.match(sql.columns, /\bpriority\b/);
     assert.match(
-      sql.insertOf({ ownerId: 1 }, { title: 'x' }).text,
-      /\(owner_id, .*priority\) VALUES \(.*coalesce\(\$\d+::smallint, 0\)\)$/,
+      sql.insertOf({ userId: 1, listId: 1 }, { title: 'x' }).text,
+      /\(list_id, owner_id, .*priority\) SELECT .*coalesce\(\$\d+::smallint, 0\) FROM lists l WHERE/,
     );
     assert.match(sql.jsonColumns('$9::text'), /todos\.priority AS "priority", .* AS "url"\) j\)/);
     assert.notEqual(jsonFormatOf(WITH_PRIORITY), jsonFormatOf(TODO_FIELDS));
     const json = compileToJson<TodoRecord & { priority: number }, Record<string, unknown>>(WITH_PRIORITY);
     const record = {
       id: 7,
+      uid: '6f1c1d2e-0000-4000-8000-000000000007',
+      listId: 3,
       title: 't',
       notes: '',
       dueDate: null,
@@ -209,7 +214,7 @@ describe("a todo's shape, derived from its field list", () => {
     };
     assert.equal(
       JSON.stringify(json(record, 'https://x')),
-      '{"id":7,"title":"t","notes":"","dueDate":null,"completed":false,"order":1,"createdAt":"c","updatedAt":"u","priority":2,"url":"https://x/api/todos/7"}',
+      '{"id":7,"uid":"6f1c1d2e-0000-4000-8000-000000000007","listId":3,"title":"t","notes":"","dueDate":null,"completed":false,"order":1,"createdAt":"c","updatedAt":"u","priority":2,"url":"https://x/api/todos/7"}',
     );
   });
 

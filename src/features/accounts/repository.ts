@@ -8,6 +8,8 @@ export interface User {
   isAdmin: boolean;
   isDisabled: boolean;
   createdAt: Date;
+  /** Their Inbox: the list of /api/todos and of the page at /. Every account has one (made with it, by a trigger). */
+  inboxId: number;
 }
 
 export interface UserWithPassword extends User {
@@ -15,7 +17,8 @@ export interface UserWithPassword extends User {
 }
 
 function userColumns(table = 'users'): string {
-  return `${table}.id, ${table}.username, ${table}.is_admin AS "isAdmin", ${table}.is_disabled AS "isDisabled", ${table}.created_at AS "createdAt"`;
+  return `${table}.id, ${table}.username, ${table}.is_admin AS "isAdmin", ${table}.is_disabled AS "isDisabled", ${table}.created_at AS "createdAt",
+    (SELECT id FROM lists WHERE owner_id = ${table}.id AND is_inbox) AS "inboxId"`;
 }
 const USER_COLUMNS = userColumns();
 
@@ -84,10 +87,12 @@ export const usersRepository = {
           if (redeemed.length === 0) throw new InvalidSetupCodeError();
           isAdmin = true;
         }
-        const [user] = await tx.query<User>(
-          `INSERT INTO users (username, password_hash, is_admin) VALUES ($1, $2, $3) RETURNING ${USER_COLUMNS}`,
+        const [inserted] = await tx.query<{ id: number }>(
+          'INSERT INTO users (username, password_hash, is_admin) VALUES ($1, $2, $3) RETURNING id',
           [input.username, input.passwordHash, isAdmin],
         );
+        // Read once the statement's triggers (the Inbox) have run.
+        const [user] = await tx.query<User>(`SELECT ${USER_COLUMNS} FROM users WHERE id = $1`, [inserted?.id]);
         if (!user) throw new Error('INSERT … RETURNING returned no row');
         if (isAdmin) {
           await tx.query('DELETE FROM setup_codes');
@@ -95,7 +100,10 @@ export const usersRepository = {
             'SELECT id FROM users WHERE is_admin ORDER BY id LIMIT 1',
           );
           if (firstAdmin?.id === user.id)
-            await tx.query('UPDATE todos SET owner_id = $1 WHERE owner_id IS NULL', [user.id]);
+            await tx.query(
+              'UPDATE todos SET list_id = (SELECT id FROM lists WHERE owner_id = $1 AND is_inbox) WHERE list_id IS NULL',
+              [user.id],
+            );
         }
         return user;
       });
@@ -129,7 +137,8 @@ export const usersRepository = {
   async listWithTodoCounts(db: Queryable): Promise<(User & { todoCount: number })[]> {
     return db.query(
       `SELECT ${userColumns('u')}, count(t.id)::int AS "todoCount"
-       FROM users u LEFT JOIN todos t ON t.owner_id = u.id GROUP BY u.id ORDER BY lower(u.username)`,
+       FROM users u LEFT JOIN lists l ON l.owner_id = u.id LEFT JOIN todos t ON t.list_id = l.id
+       GROUP BY u.id ORDER BY lower(u.username)`,
     );
   },
 
@@ -165,11 +174,12 @@ export const usersRepository = {
     return rows.length > 0;
   },
 
-  /** Gives the todos taken over from the old app (and any still without an owner) to this user. */
+  /** Puts the todos taken over from the old app (and any still without a list) into this user's Inbox. */
   async assignLegacyTodos(db: Queryable, userId: number): Promise<number> {
-    const rows = await db.query('UPDATE todos SET owner_id = $1 WHERE legacy OR owner_id IS NULL RETURNING id', [
-      userId,
-    ]);
+    const rows = await db.query(
+      'UPDATE todos SET list_id = (SELECT id FROM lists WHERE owner_id = $1 AND is_inbox) WHERE legacy OR list_id IS NULL RETURNING id',
+      [userId],
+    );
     return rows.length;
   },
 };

@@ -3,6 +3,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Database } from '../../db/database.ts';
+import { access, listRefusal, todoRefusal } from '../lists/access.ts';
+import { listIdOf } from '../lists/api-routes.ts';
+import { ListIdParams } from '../lists/schemas.ts';
 import { parseRowId } from '../../db/sql.ts';
 import { requireApiUser } from '../../plugins/auth.ts';
 import { notFound } from '../../plugins/errors.ts';
@@ -34,9 +37,10 @@ export interface TodoApiOptions {
   caches: Pick<AppCaches, 'listBodies'>;
 }
 
-/** The caller's own todos: every API route works inside this scope. */
+/** The caller's Inbox: /api/todos is the Todo-Backend contract over it. */
 function scopeOf(request: FastifyRequest): TodoScope {
-  return { ownerId: requireApiUser(request).id };
+  const user = requireApiUser(request);
+  return { userId: user.id, listId: user.inboxId };
 }
 
 /** The origin of the API's absolute URLs: PUBLIC_URL, or the request's checked Host (plugins/host-allowlist.ts). */
@@ -68,7 +72,7 @@ function sendJson(reply: FastifyReply, body: TodoJson | TodoJson[]): FastifyRepl
   return reply.type('application/json; charset=utf-8').send(JSON.stringify(body));
 }
 
-const errors = { 400: ErrorResponse, 404: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse };
+const errors = { 400: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse };
 
 export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (app, { db, writeOnce, caches }) => {
   const tags = ['todos'];
@@ -82,6 +86,50 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
 
   // Bodies of lists already built, reused until a row of the list changes (list-cache.ts).
   const lists = new ListBodyCache(caches.listBodies);
+
+  /** A list's todos, as GET /api/todos answers them (filters, paging by cursor, ETag); `path` is the listing's own, for the Link header. */
+  const listTodos = async (
+    request: FastifyRequest<{ Querystring: ListTodosQuery }>,
+    reply: FastifyReply,
+    scope: TodoScope,
+    path: string,
+  ) => {
+    const { completed, q, limit, cursor, sort = 'newest' } = request.query;
+    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    if (cursor !== undefined && (after === undefined || sort !== 'newest')) {
+      const message = after === undefined ? 'is not a cursor this API gave out' : 'works only with sort=newest';
+      return reply.code(400).send({ error: 'Invalid query parameter', details: [{ field: 'cursor', message }] });
+    }
+    const options = { completed, text: q?.trim(), limit, after, sort };
+    const base = baseUrl(request);
+    // Only the list's rows and versions: the key is made of ids that only a query of this list returns.
+    let list = lists.get(listKey(base, (await todosRepository.listVersionsIn(db, scope, options)).versions));
+    if (!list) {
+      // Kept under the rows this query returned, which may already differ from the versions above.
+      const todos = await todosRepository.listIn(db, scope, options);
+      const last = todos.at(-1);
+      list = lists.set(
+        listKey(base, versionsOf(todos)),
+        JSON.stringify(todos.map((todo) => toJson(todo, base))),
+        todos.length,
+        last && encodeCursor(last),
+      );
+    }
+    if (limit !== undefined && sort === 'newest' && list.cursor !== undefined && list.count === limit) {
+      const next = new URLSearchParams(request.query as Record<string, string>);
+      next.set('cursor', list.cursor);
+      reply.header('link', `<${base}${path}?${next}>; rel="next"`);
+    }
+    return lists.send(request, reply, list);
+  };
+
+  /** The scope of /api/lists/{id}/…: a list the caller may see (404 for any other). */
+  const listScopeOf = async (request: FastifyRequest<{ Params: { listId: string } }>): Promise<TodoScope> => {
+    const userId = requireApiUser(request).id;
+    const listId = listIdOf(request.params);
+    if (!(await access.roleInList(db, userId, listId))) throw notFound('List not found');
+    return { userId, listId };
+  };
 
   app.get(
     '/todos',
@@ -100,35 +148,50 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
       // The list compresses its cached bodies itself (lists.send), once per version of the list.
       compress: false,
     },
+    (request, reply) => listTodos(request, reply, scopeOf(request), '/api/todos'),
+  );
+
+  app.get(
+    '/lists/:listId/todos',
+    {
+      schema: {
+        tags,
+        summary: 'List the todos of a list, newest first',
+        description: 'The same filters, paging and ETag as `GET /api/todos` (which lists the Inbox).',
+        params: ListIdParams,
+        querystring: ListTodosQuery,
+        response: {
+          200: Type.Array(Todo),
+          304: Type.Null({ description: 'The list is unchanged since the ETag given in If-None-Match.' }),
+          400: ErrorResponse,
+          404: ErrorResponse,
+        },
+      },
+      compress: false,
+    },
     async (request, reply) => {
-      const { completed, q, limit, cursor, sort = 'newest' } = request.query;
-      const after = cursor === undefined ? undefined : decodeCursor(cursor);
-      if (cursor !== undefined && (after === undefined || sort !== 'newest')) {
-        const message = after === undefined ? 'is not a cursor this API gave out' : 'works only with sort=newest';
-        return reply.code(400).send({ error: 'Invalid query parameter', details: [{ field: 'cursor', message }] });
-      }
-      const scope = scopeOf(request);
-      const options = { completed, text: q?.trim(), limit, after, sort };
-      const base = baseUrl(request);
-      // Only the caller's rows and versions: the key is made of ids that the owner's query alone returns.
-      let list = lists.get(listKey(base, (await todosRepository.listVersionsForOwner(db, scope, options)).versions));
-      if (!list) {
-        // Kept under the rows this query returned, which may already differ from the versions above.
-        const todos = await todosRepository.listForOwner(db, scope, options);
-        const last = todos.at(-1);
-        list = lists.set(
-          listKey(base, versionsOf(todos)),
-          JSON.stringify(todos.map((todo) => toJson(todo, base))),
-          todos.length,
-          last && encodeCursor(last),
-        );
-      }
-      if (limit !== undefined && sort === 'newest' && list.cursor !== undefined && list.count === limit) {
-        const next = new URLSearchParams(request.query as Record<string, string>);
-        next.set('cursor', list.cursor);
-        reply.header('link', `<${base}/api/todos?${next}>; rel="next"`);
-      }
-      return lists.send(request, reply, list);
+      const scope = await listScopeOf(request);
+      return listTodos(request, reply, scope, `/api/lists/${scope.listId}/todos`);
+    },
+  );
+
+  app.post(
+    '/lists/:listId/todos',
+    {
+      schema: {
+        tags,
+        summary: 'Create a todo in a list (its owner or an editor)',
+        params: ListIdParams,
+        body: CreateTodo,
+        response: { 201: Todo, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const scope = { userId: requireApiUser(request).id, listId: listIdOf(request.params) };
+      const change = todosRepository.createStatement(scope, request.body, baseUrl(request));
+      if (!(await writeOnce.statement(request, reply, change, 201)))
+        throw await listRefusal(db, scope.userId, scope.listId, 'This list is read-only for you');
+      return reply;
     },
   );
 
@@ -160,7 +223,7 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
     },
     (request, reply) =>
       writeOnce(request, reply, async (tx) => {
-        await todosRepository.deleteAllForOwner(tx, scopeOf(request), { completed: request.query.completed });
+        await todosRepository.deleteAllIn(tx, scopeOf(request), { completed: request.query.completed });
         return { status: 204 };
       }),
   );
@@ -179,7 +242,7 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
     (request, reply) =>
       writeOnce(request, reply, async (tx) => ({
         status: 200,
-        body: { count: await todosRepository.setCompletedForAll(tx, scopeOf(request), request.body.completed) },
+        body: { count: await todosRepository.setCompletedForAllIn(tx, scopeOf(request), request.body.completed) },
       })),
   );
 
@@ -198,7 +261,7 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
     (request, reply) =>
       writeOnce(request, reply, async (tx) => ({
         status: 200,
-        body: { count: await todosRepository.deleteManyForOwner(tx, scopeOf(request), request.body.ids) },
+        body: { count: await todosRepository.deleteManyIn(tx, scopeOf(request), request.body.ids) },
       })),
   );
 
@@ -221,12 +284,10 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
         const moved =
           id === undefined
             ? undefined
-            : await todosRepository.moveForOwner(tx, scopeOf(request), id, request.body.direction);
-        const todo =
-          id === undefined || moved === undefined
-            ? undefined
-            : await todosRepository.getForOwner(tx, scopeOf(request), id);
-        if (!todo) throw notFound('Todo not found');
+            : await todosRepository.moveById(tx, scopeOf(request), id, request.body.direction);
+        if (id === undefined) throw notFound('Todo not found');
+        const todo = moved === undefined ? undefined : await todosRepository.getById(tx, scopeOf(request), id);
+        if (!todo) throw await todoRefusal(tx, requireApiUser(request).id, id);
         return { status: 200, body: toJson(todo, baseUrl(request)) };
       }),
   );
@@ -236,7 +297,7 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
     { schema: { tags, summary: 'Read one todo', params: TodoIdParams, response: { 200: Todo, 404: ErrorResponse } } },
     async (request, reply) => {
       const id = parseRowId(request.params.id);
-      const todo = id === undefined ? undefined : await todosRepository.getForOwner(db, scopeOf(request), id);
+      const todo = id === undefined ? undefined : await todosRepository.getById(db, scopeOf(request), id);
       if (!todo) throw notFound('Todo not found');
       return sendJson(reply, toJson(todo, baseUrl(request)));
     },
@@ -255,16 +316,10 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
     },
     async (request, reply) => {
       const id = parseRowId(request.params.id);
-      if (
-        id === undefined ||
-        !(await writeOnce.statement(
-          request,
-          reply,
-          todosRepository.updateStatement(scopeOf(request), id, request.body, baseUrl(request)),
-          200,
-        ))
-      )
-        throw notFound('Todo not found');
+      if (id === undefined) throw notFound('Todo not found');
+      const change = todosRepository.updateStatement(scopeOf(request), id, request.body, baseUrl(request));
+      if (!(await writeOnce.statement(request, reply, change, 200)))
+        throw await todoRefusal(db, requireApiUser(request).id, id, request.body.listId);
       return reply;
     },
   );
@@ -276,16 +331,14 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
         tags,
         summary: 'Delete a todo',
         params: TodoIdParams,
-        response: { 204: Type.Null(), 404: ErrorResponse },
+        response: { 204: Type.Null(), 403: ErrorResponse, 404: ErrorResponse },
       },
     },
     async (request, reply) => {
       const id = parseRowId(request.params.id);
-      if (
-        id === undefined ||
-        !(await writeOnce.statement(request, reply, todosRepository.deleteStatement(scopeOf(request), id), 204))
-      )
-        throw notFound('Todo not found');
+      if (id === undefined) throw notFound('Todo not found');
+      if (!(await writeOnce.statement(request, reply, todosRepository.deleteStatement(scopeOf(request), id), 204)))
+        throw await todoRefusal(db, requireApiUser(request).id, id);
       return reply;
     },
   );

@@ -32,14 +32,15 @@ export interface StoredField {
   readonly json?: (column: string) => string;
   /** Writable through the API and the forms: the schema of the value given. */
   readonly input?: TSchema;
-  /** Given on create: `'required'`, or the SQL the column gets when it is absent (`$1` is the owner's id). */
+  /** Given on create: `'required'`, or the SQL the column gets when it is absent (`$1` is the list's id). */
   readonly onCreate?: 'required' | { readonly default: string };
   /** Changed by PATCH (optional there, like every field of a patch). */
   readonly onPatch?: true;
   /**
    * Wire values the agreement test (test/todos/shape.test.ts) stores in the
    * column and reads back through both serialisations: the awkward ones
-   * (escapes, extremes, null). Empty only for what the database alone sets.
+   * (escapes, extremes, null). Empty only for what the database alone sets,
+   * and for a todo's list, whose values must name lists (test/lists/ moves todos).
    */
   readonly samples: readonly unknown[];
 }
@@ -78,6 +79,21 @@ const AWKWARD_TEXT =
  */
 export const TODO_FIELDS = {
   id: { schema: Type.Integer(), column: 'id', sqlType: 'integer', samples: [] },
+  // Stable and globally unique, made by the database: CalDAV clients and importers address a todo by it.
+  uid: { schema: Type.String({ format: 'uuid' }), column: 'uid', sqlType: 'uuid', samples: [] },
+  listId: {
+    schema: Type.Integer({ description: 'The list it belongs to (GET /api/lists).' }),
+    column: 'list_id',
+    sqlType: 'integer',
+    // A patch with another list moves the todo there (a list the caller may change); a new one goes to the list it is posted to.
+    input: Type.Integer({
+      minimum: 1,
+      maximum: INT4_MAX,
+      description: 'Move it to this list (one the caller may edit).',
+    }),
+    onPatch: true,
+    samples: [],
+  },
   title: {
     schema: Type.String(),
     column: 'title',
@@ -122,9 +138,9 @@ export const TODO_FIELDS = {
     column: '"order"',
     sqlType: 'integer',
     input: Type.Integer({ minimum: INT4_MIN, maximum: INT4_MAX, description: 'Position for manual sorting.' }),
-    // After the owner's other todos (todos_owner_order makes the max cheap).
+    // After the list's other todos (todos_list_order makes the max cheap).
     // Capped: after a todo at the highest order, new ones share it (ties keep their creation order) instead of overflowing.
-    onCreate: { default: '(SELECT least(coalesce(max("order"), 0), 2147483646) + 1 FROM todos WHERE owner_id = $1)' },
+    onCreate: { default: '(SELECT least(coalesce(max("order"), 0), 2147483646) + 1 FROM todos WHERE list_id = $1)' },
     onPatch: true,
     samples: [INT4_MIN, INT4_MAX, 0, -5],
   },

@@ -16,6 +16,8 @@ import type { Problem, Viewer } from '../../views/pages.ts';
 import { acceptsGzip, deflatePart, gzipParts } from '../../views/gzip-parts.ts';
 import {
   FILTER_PATHS,
+  isReadOnly,
+  listPaths,
   overdueIds,
   renderEditTodoPage,
   renderTodoItems,
@@ -25,6 +27,10 @@ import {
   type ListView,
   type TodoFilter,
 } from '../../views/todo-pages.ts';
+import { formatPosition } from '../events/repository.ts';
+import type { ChangeFeed } from '../events/feed.ts';
+import { access, listRefusal, mayEdit, todoRefusal } from '../lists/access.ts';
+import { listsRepository, type ListRecord } from '../lists/repository.ts';
 import { todosRepository, versionsOf, type TodoScope, type TodoSort } from './repository.ts';
 import { CreateTodo, UpdateTodo } from './schemas.ts';
 
@@ -34,6 +40,8 @@ export interface TodoPageOptions {
   viewerOf: (request: FastifyRequest, reply: FastifyReply) => Viewer | undefined;
   /** The app's caches: the page's kept items, and what they are rendered through. */
   caches: Pick<AppCaches, 'listItems' | 'itemMarkup' | 'readableDates'>;
+  /** Where the list page's script follows changes from (its position, in the page). */
+  feed: ChangeFeed;
 }
 
 const validateCreate = compileBodyValidator<CreateTodo>(CreateTodo);
@@ -53,6 +61,7 @@ const field = () => Type.Optional(Type.String({ maxLength: 110_000 }));
 /** Far beyond any list (10 million todos), so a page number is never a reason to scan. */
 const MAX_PAGE = 100_000;
 const IdParams = Type.Object({ id: Type.String() });
+const ListParams = Type.Object({ listId: Type.String() });
 const ListQuery = Type.Object({
   q: Type.Optional(Type.String()),
   sort: Type.Optional(Type.String()),
@@ -71,14 +80,20 @@ export const PAGE_SIZE = 100;
 const SORTS: TodoSort[] = ['newest', 'due', 'order'];
 
 /** Where the list's pages are, for the links between them: the same filter, search and sort, another page. */
-function pagesOf(filter: TodoFilter, query: ListQuery, page: number, total: number): ListPages {
+function pagesOf(
+  paths: Record<TodoFilter, string>,
+  filter: TodoFilter,
+  query: ListQuery,
+  page: number,
+  total: number,
+): ListPages {
   const href = (number: number) => {
     const params = new URLSearchParams();
     if (query.q !== undefined && query.q !== '') params.set('q', query.q);
     if (query.sort !== undefined) params.set('sort', query.sort);
     if (number > 1) params.set('page', String(number));
     const search = params.toString();
-    return search === '' ? FILTER_PATHS[filter] : `${FILTER_PATHS[filter]}?${search}`;
+    return search === '' ? paths[filter] : `${paths[filter]}?${search}`;
   };
   const first = (page - 1) * PAGE_SIZE + 1;
   return {
@@ -91,11 +106,13 @@ function pagesOf(filter: TodoFilter, query: ListQuery, page: number, total: numb
 }
 
 const LIST_PATHS = new Set<string>(Object.values(FILTER_PATHS));
+const OTHER_LIST_PATH = /^\/lists\/\d{1,10}(?:\/active|\/completed)?$/;
 
 /** Only this app's list pages (with their query), so a form cannot be turned into an open redirect. */
-function safeReturn(request: FastifyRequest, returnTo: string | undefined): string {
+export function safeReturn(request: FastifyRequest, returnTo: string | undefined): string {
   const target = redirectTarget(returnTo, request.publicOrigin);
-  return LIST_PATHS.has(target.split('?')[0] ?? '') ? target : '/';
+  const path = target.split('?')[0] ?? '';
+  return LIST_PATHS.has(path) || OTHER_LIST_PATH.test(path) ? target : '/';
 }
 
 /** Form fields arrive as text; an empty date means "no due date". */
@@ -117,7 +134,7 @@ function formProblem(
 
 export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async (
   app,
-  { db, writeOnce, viewerOf, caches },
+  { db, writeOnce, viewerOf, caches, feed },
 ) => {
   /** Makes the change once (see plugins/idempotency.ts), then sends the browser back to its page. */
   const changeThenReturn = (
@@ -155,7 +172,7 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
       void reply.redirect(comeBack ? `/login?next=${encodeURIComponent(request.url)}` : '/login', 303);
       return undefined;
     }
-    return { viewer, scope: { ownerId: request.user.id } };
+    return { viewer, scope: { userId: request.user.id, listId: request.user.inboxId } };
   };
 
   // The gate of every route here, before anything is parsed: no session, no
@@ -176,16 +193,37 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
    */
   const listItems = caches.listItems;
 
+  /**
+   * The list a page is of, seen by the person: the Inbox (no `listId`), or
+   * another they may see; with every list they can see, for the column. A
+   * stranger's list, or none, is 404.
+   */
+  const listOf = async (
+    person: { scope: TodoScope },
+    listId: string | undefined,
+  ): Promise<{ list: ListRecord; lists: ListRecord[]; scope: TodoScope }> => {
+    const id = listId === undefined ? person.scope.listId : parseRowId(listId);
+    const lists = await listsRepository.visibleTo(db, person.scope.userId);
+    const list = lists.find((each) => each.id === id);
+    if (!list) throw notFound('List not found');
+    return { list, lists, scope: { userId: person.scope.userId, listId: list.id } };
+  };
+
   const listPage = async (
     request: FastifyRequest,
     reply: FastifyReply,
     filter: TodoFilter,
+    listId: string | undefined,
     status = 200,
     problem?: Problem,
     values?: object,
   ) => {
     const person = personOf(request, reply);
     if (!person) return reply;
+    // Before anything is read: whatever the page shows is at least this new, so its script misses no change after it.
+    const feedPosition = formatPosition(feed.position);
+    const { list: shown, lists, scope } = await listOf(person, listId);
+    const paths = listPaths(shown);
     const query = request.query as ListQuery;
     const sort = SORTS.find((candidate) => candidate === query.sort) ?? 'newest';
     const text = (query.q ?? '').trim().slice(0, 200);
@@ -198,7 +236,7 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
       limit: PAGE_SIZE,
       offset,
     };
-    const returnTo = request.method === 'GET' ? safeReturn(request, request.url) : FILTER_PATHS[filter];
+    const returnTo = request.method === 'GET' ? safeReturn(request, request.url) : paths[filter];
     // The whole list's counts come with its page; a filtered one asks for them.
     const whole = filter === 'all' && text === '';
 
@@ -209,27 +247,39 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     // compresses them with brotli if the client takes that).
     const gzip = acceptsGzip(request.headers['accept-encoding']);
     const [list, summary] = await Promise.all([
-      todosRepository.pageVersionsForOwner(db, person.scope, listed),
-      whole ? undefined : todosRepository.summaryForOwner(db, person.scope),
+      todosRepository.pageVersionsIn(db, scope, listed),
+      whole ? undefined : todosRepository.summaryIn(db, scope),
     ]);
     const counts = summary
       ? { active: summary.active, completed: summary.completed }
       : { active: list.total - list.totalCompleted, completed: list.totalCompleted };
-    const pages = pagesOf(filter, query, page, list.total);
+    const pages = pagesOf(paths, filter, query, page, list.total);
     // Today matters to the items only (what is overdue), and the query gave it for the key.
-    const view: ListView = { filter, sort, text, returnTo, counts, today: summary?.today ?? '', pages };
+    const view: ListView = {
+      filter,
+      sort,
+      text,
+      returnTo,
+      counts,
+      today: summary?.today ?? '',
+      pages,
+      list: shown,
+      lists,
+      feedPosition,
+    };
+    const readOnly = isReadOnly(view);
     let itemCount = list.count;
-    let items = gzip ? listItems.get(todoItemsKey(sort, list.versions, list.overdue)) : undefined;
+    let items = gzip ? listItems.get(todoItemsKey(sort, readOnly, list.versions, list.overdue)) : undefined;
     let markup: string | undefined;
     if (!items) {
       // The two queries are not one snapshot: the page shows, and keeps under their own key, the todos of the second.
-      const todos = await todosRepository.listForOwner(db, person.scope, listed);
+      const todos = await todosRepository.listIn(db, scope, listed);
       view.today = summary?.today ?? (await databaseToday());
       itemCount = todos.length;
       markup = renderTodoItems(todos, view, caches);
       if (gzip) {
         items = deflatePart(Buffer.from(markup));
-        listItems.set(todoItemsKey(sort, versionsOf(todos), overdueIds(todos, view.today)), items);
+        listItems.set(todoItemsKey(sort, readOnly, versionsOf(todos), overdueIds(todos, view.today)), items);
       }
     }
     const { before, after } = renderTodoListPageAround(person.viewer, itemCount, view, { problem, values });
@@ -238,71 +288,121 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     return sendHtml(reply, status, gzipParts([deflatePart(Buffer.from(before)), items], Buffer.from(after)));
   };
 
+  const SUFFIXES: Record<TodoFilter, string> = { all: '', active: '/active', completed: '/completed' };
   for (const filter of Object.keys(FILTER_PATHS) as TodoFilter[]) {
     app.get(FILTER_PATHS[filter], { schema: { querystring: ListQuery } }, (request, reply) =>
-      listPage(request, reply, filter),
+      listPage(request, reply, filter, undefined),
+    );
+    app.get(
+      `/lists/:listId${SUFFIXES[filter]}`,
+      { schema: { params: ListParams, querystring: ListQuery } },
+      (request, reply) => listPage(request, reply, filter, request.params.listId),
     );
   }
 
-  app.post(
-    '/todos',
-    { schema: { body: Form({ title: field(), dueDate: field(), notes: field() }) } },
-    async (request, reply) => {
-      const person = personOf(request, reply);
-      if (!person) return reply;
-      const input = todoInput(request.body);
-      const valid: boolean = validateCreate(input); // a plain boolean: no type narrowing of `input`
-      if (!valid) {
-        const filter =
-          (Object.keys(FILTER_PATHS) as TodoFilter[]).find(
-            (key) => FILTER_PATHS[key] === safeReturn(request, request.body.returnTo).split('?')[0],
-          ) ?? 'all';
-        return listPage(request, reply, filter, 400, formProblem('The todo was not added', validateCreate.errors), {
-          ...input,
-          dueDate: input.dueDate ?? '',
+  /**
+   * The list-wide forms, for the Inbox at /todos… and for another list at
+   * /lists/{id}/todos…: the same handlers, the list from the path. A write
+   * that changed nothing in a list the person cannot change is refused
+   * (access.ts's listRefusal): 403 to a viewer, 404 to a stranger.
+   */
+  const scopeFor = (person: { scope: TodoScope }, listId: string | undefined): TodoScope => {
+    if (listId === undefined) return person.scope;
+    const id = parseRowId(listId);
+    if (id === undefined) throw notFound('List not found');
+    return { userId: person.scope.userId, listId: id };
+  };
+  const mayChange = async (tx: Queryable, scope: TodoScope) => {
+    if (!(await access.roleInList(tx, scope.userId, scope.listId).then(mayEdit)))
+      throw await listRefusal(tx, scope.userId, scope.listId, 'This list is read-only for you');
+  };
+
+  for (const prefix of ['', '/lists/:listId']) {
+    const params = prefix === '' ? undefined : ListParams;
+    type Params = { listId?: string };
+
+    app.post(
+      `${prefix}/todos`,
+      { schema: { params, body: Form({ title: field(), dueDate: field(), notes: field() }) } },
+      async (request, reply) => {
+        const person = personOf(request, reply);
+        if (!person) return reply;
+        const listId = (request.params as Params).listId;
+        const scope = scopeFor(person, listId);
+        const input = todoInput(request.body);
+        const valid: boolean = validateCreate(input); // a plain boolean: no type narrowing of `input`
+        if (!valid) {
+          const back = safeReturn(request, request.body.returnTo).split('?')[0];
+          const filter =
+            (Object.keys(SUFFIXES) as TodoFilter[]).find((key) => back?.endsWith(SUFFIXES[key]) && SUFFIXES[key]) ??
+            'all';
+          return listPage(
+            request,
+            reply,
+            filter,
+            listId,
+            400,
+            formProblem('The todo was not added', validateCreate.errors),
+            {
+              ...input,
+              dueDate: input.dueDate ?? '',
+            },
+          );
+        }
+        return changeThenReturn(request, reply, async (tx) => {
+          if (!(await todosRepository.createIn(tx, scope, input)))
+            throw await listRefusal(tx, scope.userId, scope.listId, 'This list is read-only for you');
         });
-      }
-      return changeThenReturn(request, reply, (tx) => todosRepository.createForOwner(tx, person.scope, input));
-    },
-  );
-
-  app.post(
-    '/todos/toggle-all',
-    { schema: { body: Form({ completed: Type.Union([Type.Literal('true'), Type.Literal('false')]) }) } },
-    async (request, reply) => {
-      const person = personOf(request, reply);
-      if (!person) return reply;
-      return changeThenReturn(request, reply, (tx) =>
-        todosRepository.setCompletedForAll(tx, person.scope, request.body.completed === 'true'),
-      );
-    },
-  );
-
-  app.post(
-    '/todos/delete-selected',
-    {
-      schema: {
-        body: Form({ ids: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 1000 })])) }),
       },
-    },
-    async (request, reply) => {
+    );
+
+    app.post(
+      `${prefix}/todos/toggle-all`,
+      { schema: { params, body: Form({ completed: Type.Union([Type.Literal('true'), Type.Literal('false')]) }) } },
+      async (request, reply) => {
+        const person = personOf(request, reply);
+        if (!person) return reply;
+        const scope = scopeFor(person, (request.params as Params).listId);
+        return changeThenReturn(request, reply, async (tx) => {
+          await mayChange(tx, scope);
+          await todosRepository.setCompletedForAllIn(tx, scope, request.body.completed === 'true');
+        });
+      },
+    );
+
+    app.post(
+      `${prefix}/todos/delete-selected`,
+      {
+        schema: {
+          params,
+          body: Form({
+            ids: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 1000 })])),
+          }),
+        },
+      },
+      async (request, reply) => {
+        const person = personOf(request, reply);
+        if (!person) return reply;
+        const scope = scopeFor(person, (request.params as Params).listId);
+        const raw = request.body.ids === undefined ? [] : ([] as string[]).concat(request.body.ids);
+        const ids = raw.map(parseRowId).filter((id): id is number => id !== undefined);
+        return changeThenReturn(request, reply, async (tx) => {
+          await mayChange(tx, scope);
+          if (ids.length > 0) await todosRepository.deleteManyIn(tx, scope, ids);
+        });
+      },
+    );
+
+    app.post(`${prefix}/todos/clear-completed`, { schema: { params, body: Form({}) } }, async (request, reply) => {
       const person = personOf(request, reply);
       if (!person) return reply;
-      const raw = request.body.ids === undefined ? [] : ([] as string[]).concat(request.body.ids);
-      const ids = raw.map(parseRowId).filter((id): id is number => id !== undefined);
-      return changeThenReturn(
-        request,
-        reply,
-        async (tx) => ids.length > 0 && (await todosRepository.deleteManyForOwner(tx, person.scope, ids)),
-      );
-    },
-  );
-
-  app.post('/todos/clear-completed', { schema: { body: Form({}) } }, async (request, reply) => {
-    const person = personOf(request, reply);
-    if (!person) return reply;
-    return changeThenReturn(request, reply, (tx) => todosRepository.deleteCompletedForOwner(tx, person.scope));
-  });
+      const scope = scopeFor(person, (request.params as Params).listId);
+      return changeThenReturn(request, reply, async (tx) => {
+        await mayChange(tx, scope);
+        await todosRepository.deleteCompletedIn(tx, scope);
+      });
+    });
+  }
 
   app.post(
     '/todos/:id/toggle',
@@ -317,13 +417,11 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
       if (!person) return reply;
       const id = parseRowId(request.params.id);
       return changeThenReturn(request, reply, async (tx) => {
-        const updated =
-          id === undefined
-            ? undefined
-            : await todosRepository.updateForOwner(tx, person.scope, id, {
-                completed: request.body.completed === 'true',
-              });
-        if (!updated) throw notFound('Todo not found');
+        if (id === undefined) throw notFound('Todo not found');
+        const updated = await todosRepository.updateById(tx, person.scope, id, {
+          completed: request.body.completed === 'true',
+        });
+        if (!updated) throw await todoRefusal(tx, person.scope.userId, id);
       });
     },
   );
@@ -337,9 +435,7 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
       const id = parseRowId(request.params.id);
       return changeThenReturn(request, reply, async (tx) => {
         const moved =
-          id === undefined
-            ? undefined
-            : await todosRepository.moveForOwner(tx, person.scope, id, request.body.direction);
+          id === undefined ? undefined : await todosRepository.moveById(tx, person.scope, id, request.body.direction);
         if (moved === undefined) throw notFound('Todo not found');
       });
     },
@@ -350,8 +446,9 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     if (!person) return reply;
     const id = parseRowId(request.params.id);
     return changeThenReturn(request, reply, async (tx) => {
-      if (id === undefined || !(await todosRepository.deleteForOwner(tx, person.scope, id)))
-        throw notFound('Todo not found');
+      if (id === undefined) throw notFound('Todo not found');
+      if (!(await todosRepository.deleteById(tx, person.scope, id)))
+        throw await todoRefusal(tx, person.scope.userId, id);
     });
   });
 
@@ -362,8 +459,10 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
       const person = personOf(request, reply);
       if (!person) return reply;
       const id = parseRowId(request.params.id);
-      const todo = id === undefined ? undefined : await todosRepository.getForOwner(db, person.scope, id);
+      const todo = id === undefined ? undefined : await todosRepository.getById(db, person.scope, id);
       if (!todo) throw notFound('Todo not found');
+      if (!mayEdit(await access.roleForTodo(db, person.scope.userId, todo.id)))
+        throw await todoRefusal(db, person.scope.userId, todo.id);
       return sendHtml(reply, 200, renderEditTodoPage(person.viewer, todo, safeReturn(request, request.query.returnTo)));
     },
   );
@@ -375,13 +474,18 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
       const person = personOf(request, reply);
       if (!person) return reply;
       const id = parseRowId(request.params.id);
-      const todo = id === undefined ? undefined : await todosRepository.getForOwner(db, person.scope, id);
+      const todo = id === undefined ? undefined : await todosRepository.getById(db, person.scope, id);
       if (!todo) throw notFound('Todo not found');
       const returnTo = safeReturn(request, request.body.returnTo);
       const input = todoInput(request.body);
       // As in every good todo list: saving an empty title deletes the todo.
+      const refuseUnless = async (tx: Queryable, done: unknown) => {
+        if (!done) throw await todoRefusal(tx, person.scope.userId, todo.id);
+      };
       if (input.title === '')
-        return changeThenReturn(request, reply, (tx) => todosRepository.deleteForOwner(tx, person.scope, todo.id));
+        return changeThenReturn(request, reply, async (tx) =>
+          refuseUnless(tx, await todosRepository.deleteById(tx, person.scope, todo.id)),
+        );
       const valid: boolean = validateUpdate(input);
       if (!valid) {
         const problem = formProblem('The todo was not saved', validateUpdate.errors);
@@ -391,7 +495,9 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
           renderEditTodoPage(person.viewer, todo, returnTo, problem, { ...input, dueDate: request.body.dueDate ?? '' }),
         );
       }
-      return changeThenReturn(request, reply, (tx) => todosRepository.updateForOwner(tx, person.scope, todo.id, input));
+      return changeThenReturn(request, reply, async (tx) =>
+        refuseUnless(tx, await todosRepository.updateById(tx, person.scope, todo.id, input)),
+      );
     },
   );
 };

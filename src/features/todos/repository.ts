@@ -1,12 +1,26 @@
 // SQL for todos. Every function takes the scope whose todos it may see, so a
-// route cannot forget it: another person's todo is, to the caller, missing.
+// route cannot forget it: a todo of a list the caller is not a member of is,
+// to the caller, missing. Who may read or change a list is decided by
+// ../lists/access.ts alone.
 import type { Queryable } from '../../db/database.ts';
 import { escapeLike, type Statement } from '../../db/sql.ts';
+import { canEdit, editableListIds, readableListIds } from '../lists/access.ts';
 import { isStored, TODO_FIELDS, type DerivedField, type StoredField, type TodoField } from './fields.ts';
 import { fieldEntries, type CreateTodo, type TodoRecord, type UpdateTodo } from './schemas.ts';
 
-export interface TodoScope {
-  ownerId: number;
+/** A person, for a todo found by its id: any list they may read (or edit, to change it). */
+export interface PersonScope {
+  userId: number;
+}
+
+/**
+ * A list of a person's: `listId` is one `userId` was found to be able to read
+ * (their Inbox, from the log-in, or another through access.roleInList). Reads
+ * take that as given; every write checks again, in its own statement, that
+ * the person may change the list, so a role taken away meanwhile holds.
+ */
+export interface TodoScope extends PersonScope {
+  listId: number;
 }
 
 export type { TodoRecord };
@@ -63,16 +77,19 @@ export function todoSqlOf(fields: Record<string, TodoField>) {
     field.fromSelected ? [{ name, convert: field.fromSelected }] : [],
   );
   // A new todo's INSERT: the same text for every todo (one prepared statement);
-  // a field not given gets its default ($1 is the owner's id).
+  // a field not given gets its default ($1 is the list's id). It inserts
+  // nothing unless the writer (the last parameter) may change the list, and
+  // gives the todo its list's owner (which the previous release reads).
   const created = stored.filter(([, field]) => field.onCreate !== undefined);
-  const insertText = `INSERT INTO todos (owner_id, ${created.map(([, field]) => field.column).join(', ')}) VALUES ($1, ${created
+  const writer = `$${created.length + 2}::integer`;
+  const insertText = `INSERT INTO todos (list_id, owner_id, ${created.map(([, field]) => field.column).join(', ')}) SELECT l.id, l.owner_id, ${created
     .map(([, field], index) => {
       const param = `$${index + 2}::${field.sqlType}`;
       return field.onCreate === 'required' || field.onCreate?.default === 'NULL'
         ? param
         : `coalesce(${param}, ${field.onCreate?.default})`;
     })
-    .join(', ')})`;
+    .join(', ')} FROM lists l WHERE l.id = $1 AND ${canEdit('l.id', writer)}`;
   const patched = stored.filter(([, field]) => field.onPatch);
   // By the SQL of the base URL, a parameter reference: the statements use two.
   const jsonColumnsFor = new Map<string, string>();
@@ -89,7 +106,10 @@ export function todoSqlOf(fields: Record<string, TodoField>) {
     },
     /** A new todo's INSERT, without its RETURNING. */
     insertOf(scope: TodoScope, todo: Record<string, unknown>): Statement {
-      return { text: insertText, params: [scope.ownerId, ...created.map(([name]) => todo[name] ?? null)] };
+      return {
+        text: insertText,
+        params: [scope.listId, ...created.map(([name]) => todo[name] ?? null), scope.userId],
+      };
     },
     /** `column = $n` for each field given, its value appended to `params`; undefined when no field is given. */
     assignmentsOf(changes: Record<string, unknown>, params: unknown[]): string | undefined {
@@ -152,14 +172,14 @@ export function versionsOf(todos: readonly Pick<TodoRecord, 'id' | 'version'>[])
 const VERSION_COLUMNS =
   'id, xmin::text AS version, completed, coalesce(due_date < current_date, false) AND NOT completed AS overdue, created_at, due_date, "order"';
 
-/** The one listing query (filters, order, page) behind both listForOwner and listVersionsForOwner, so the two cannot disagree on which rows a list has. */
+/** The one listing query (filters, order, page) behind both listIn and listVersionsIn, so the two cannot disagree on which rows a list has. */
 function listQuery(
   columns: string,
   scope: TodoScope,
   options: ListOptions,
 ): { sql: string; where: string; params: unknown[] } {
-  const conditions: string[] = ['owner_id = $1'];
-  const params: unknown[] = [scope.ownerId];
+  const conditions: string[] = ['list_id = $1'];
+  const params: unknown[] = [scope.listId];
   if (options.completed !== undefined) {
     params.push(options.completed);
     conditions.push(`completed = $${params.length}`);
@@ -185,18 +205,36 @@ function listQuery(
   return { sql, where, params };
 }
 
+/** SQL: a todo `$1` the person `$2` may read. */
+const VISIBLE = `id = $1 AND list_id IN (${readableListIds('$2')})`;
+/** SQL: a todo `$1` the person `$2` may change. */
+const EDITABLE = `id = $1 AND list_id IN (${editableListIds('$2')})`;
+/** SQL: the todos of list `$1`, when the person `$2` may change them. */
+const EDITABLE_LIST = `list_id = $1 AND ${canEdit('$1', '$2')}`;
+
+/**
+ * A patch's SET list and the condition a move adds: the list a todo moves to
+ * (`listId`) must be one the person may change too.
+ */
+function patchOf(changes: TodoChanges, params: unknown[]): { assignments?: string; condition: string } {
+  const assignments = assignmentsOf(changes, params);
+  if (changes.listId === undefined) return { assignments, condition: '' };
+  params.push(changes.listId);
+  return { assignments, condition: ` AND ${canEdit(`$${params.length}::integer`, '$2')}` };
+}
+
 export const todosRepository = {
-  async listForOwner(db: Queryable, scope: TodoScope, options: ListOptions = {}): Promise<TodoRecord[]> {
+  async listIn(db: Queryable, scope: TodoScope, options: ListOptions = {}): Promise<TodoRecord[]> {
     const { sql, params } = listQuery(TODO_COLUMNS, scope, options);
     return fromRows(await db.query<TodoRecord>(sql, params));
   },
 
   /**
-   * Which rows listForOwner would return, in its order, with their versions
+   * Which rows listIn would return, in its order, with their versions
    * only, as one row of text: far less to send and decode than the rows, so
    * what was already made of exactly this list can be reused.
    */
-  async listVersionsForOwner(db: Queryable, scope: TodoScope, options: ListOptions = {}): Promise<ListVersions> {
+  async listVersionsIn(db: Queryable, scope: TodoScope, options: ListOptions = {}): Promise<ListVersions> {
     const { sql, params } = listQuery(VERSION_COLUMNS, scope, options);
     const order = ORDER_BY[options.sort ?? 'newest'];
     const [list] = await db.query<ListVersions>(
@@ -211,12 +249,12 @@ export const todosRepository = {
   },
 
   /**
-   * listVersionsForOwner for one page of a list (`limit` and `offset`), with
+   * listVersionsIn for one page of a list (`limit` and `offset`), with
    * how many todos, and completed ones, the whole list has (every page, in
    * the same statement): what the list page needs before it knows whether
    * its items are kept.
    */
-  async pageVersionsForOwner(
+  async pageVersionsIn(
     db: Queryable,
     scope: TodoScope,
     options: ListOptions,
@@ -237,24 +275,30 @@ export const todosRepository = {
     return list;
   },
 
-  async getForOwner(db: Queryable, scope: TodoScope, id: number): Promise<TodoRecord | undefined> {
+  /**
+   * Todos by id, in whichever list they are now, whoever may see them: for the
+   * events feed only, which sends each to the members of its list (access.ts).
+   */
+  async anyForFeed(db: Queryable, ids: number[]): Promise<(TodoRecord & { listId: number })[]> {
+    return fromRows(await db.query(`SELECT ${TODO_COLUMNS} FROM todos WHERE id = ANY($1::int[])`, [ids]));
+  },
+
+  /** A todo of any list the person may read. */
+  async getById(db: Queryable, scope: PersonScope, id: number): Promise<TodoRecord | undefined> {
     const [todo] = fromRows(
-      await db.query<TodoRecord>(`SELECT ${TODO_COLUMNS} FROM todos WHERE id = $1 AND owner_id = $2`, [
-        id,
-        scope.ownerId,
-      ]),
+      await db.query<TodoRecord>(`SELECT ${TODO_COLUMNS} FROM todos WHERE ${VISIBLE}`, [id, scope.userId]),
     );
     return todo;
   },
 
-  async createForOwner(db: Queryable, scope: TodoScope, todo: NewTodo): Promise<TodoRecord> {
+  /** Adds a todo to the list; undefined when the person may not change it. */
+  async createIn(db: Queryable, scope: TodoScope, todo: NewTodo): Promise<TodoRecord | undefined> {
     const insert = insertOf(scope, todo);
     const [created] = fromRows(await db.query<TodoRecord>(`${insert.text} RETURNING ${TODO_COLUMNS}`, insert.params));
-    if (!created) throw new Error('INSERT … RETURNING returned no row');
     return created;
   },
 
-  /** createForOwner as a statement returning the new todo as the API's JSON (`body`) and its URL (`location`), under `base`. */
+  /** createIn as a statement returning the new todo as the API's JSON (`body`) and its URL (`location`), under `base`; no row when the person may not change the list. */
   createStatement(scope: TodoScope, todo: NewTodo, base: string): Statement {
     const insert = insertOf(scope, todo);
     return {
@@ -263,60 +307,57 @@ export const todosRepository = {
     };
   },
 
-  /** Changes only the given fields; undefined when the todo is not in scope. */
-  async updateForOwner(
+  /** Changes only the given fields of a todo the person may change; undefined when there is none (or a move's list is not one they may change). */
+  async updateById(
     db: Queryable,
-    scope: TodoScope,
+    scope: PersonScope,
     id: number,
     changes: TodoChanges,
   ): Promise<TodoRecord | undefined> {
-    const params: unknown[] = [id, scope.ownerId];
-    const assignments = assignmentsOf(changes, params);
-    if (assignments === undefined) return this.getForOwner(db, scope, id);
+    const params: unknown[] = [id, scope.userId];
+    const { assignments, condition } = patchOf(changes, params);
+    if (assignments === undefined) return this.getById(db, scope, id);
     const [updated] = fromRows(
       await db.query<TodoRecord>(
-        `UPDATE todos SET ${assignments}, updated_at = now() WHERE id = $1 AND owner_id = $2 RETURNING ${TODO_COLUMNS}`,
+        `UPDATE todos SET ${assignments}, updated_at = now() WHERE ${EDITABLE}${condition} RETURNING ${TODO_COLUMNS}`,
         params,
       ),
     );
     return updated;
   },
 
-  /** updateForOwner as a statement returning the todo as the API's JSON (`body`); no row when the todo is not in scope. */
-  updateStatement(scope: TodoScope, id: number, changes: TodoChanges, base: string): Statement {
-    const params: unknown[] = [id, scope.ownerId, base];
-    const assignments = assignmentsOf(changes, params);
-    // Nothing to change: the todo as it is (a SELECT can stand where the change goes).
+  /** updateById as a statement returning the todo as the API's JSON (`body`); no row when it is not the person's to change. */
+  updateStatement(scope: PersonScope, id: number, changes: TodoChanges, base: string): Statement {
+    const params: unknown[] = [id, scope.userId, base];
+    const { assignments, condition } = patchOf(changes, params);
+    // Nothing to change: the todo as it is (a SELECT can stand where the change goes), if the person may change it.
     const text =
       assignments === undefined
-        ? `SELECT ${apiJsonColumns('$3::text')} FROM todos WHERE id = $1 AND owner_id = $2`
-        : `UPDATE todos SET ${assignments}, updated_at = now() WHERE id = $1 AND owner_id = $2 RETURNING ${apiJsonColumns('$3::text')}`;
+        ? `SELECT ${apiJsonColumns('$3::text')} FROM todos WHERE ${EDITABLE}`
+        : `UPDATE todos SET ${assignments}, updated_at = now() WHERE ${EDITABLE}${condition} RETURNING ${apiJsonColumns('$3::text')}`;
     return { text, params };
   },
 
-  /** deleteForOwner as a statement returning a row (with no `body` or `location`) when the todo was deleted. */
-  deleteStatement(scope: TodoScope, id: number): Statement {
+  /** deleteById as a statement returning a row (with no `body` or `location`) when the todo was deleted. */
+  deleteStatement(scope: PersonScope, id: number): Statement {
     return {
-      text: 'DELETE FROM todos WHERE id = $1 AND owner_id = $2 RETURNING NULL::text AS body, NULL::text AS location',
-      params: [id, scope.ownerId],
+      text: `DELETE FROM todos WHERE ${EDITABLE} RETURNING NULL::text AS body, NULL::text AS location`,
+      params: [id, scope.userId],
     };
   },
 
-  async deleteForOwner(db: Queryable, scope: TodoScope, id: number): Promise<boolean> {
-    const rows = await db.query('DELETE FROM todos WHERE id = $1 AND owner_id = $2 RETURNING id', [id, scope.ownerId]);
+  async deleteById(db: Queryable, scope: PersonScope, id: number): Promise<boolean> {
+    const rows = await db.query(`DELETE FROM todos WHERE ${EDITABLE} RETURNING id`, [id, scope.userId]);
     return rows.length > 0;
   },
 
-  /** How many todos are active and completed, and the database's today (what "overdue" is measured against). */
-  async summaryForOwner(
-    db: Queryable,
-    scope: TodoScope,
-  ): Promise<{ active: number; completed: number; today: string }> {
+  /** How many todos of the list are active and completed, and the database's today (what "overdue" is measured against). */
+  async summaryIn(db: Queryable, scope: TodoScope): Promise<{ active: number; completed: number; today: string }> {
     const [summary] = await db.query<{ active: number; completed: number; today: string }>(
       `SELECT count(*) FILTER (WHERE NOT completed)::int AS active, count(*) FILTER (WHERE completed)::int AS completed,
               current_date::text AS today
-       FROM todos WHERE owner_id = $1`,
-      [scope.ownerId],
+       FROM todos WHERE list_id = $1`,
+      [scope.listId],
     );
     if (!summary) throw new Error('an aggregate query returned no row');
     return summary;
@@ -329,70 +370,65 @@ export const todosRepository = {
     return row.today;
   },
 
-  async setCompletedForAll(db: Queryable, scope: TodoScope, completed: boolean): Promise<number> {
+  async setCompletedForAllIn(db: Queryable, scope: TodoScope, completed: boolean): Promise<number> {
     const rows = await db.query(
-      'UPDATE todos SET completed = $2, updated_at = now() WHERE owner_id = $1 AND completed <> $2 RETURNING id',
-      [scope.ownerId, completed],
+      `UPDATE todos SET completed = $3, updated_at = now() WHERE ${EDITABLE_LIST} AND completed <> $3 RETURNING id`,
+      [scope.listId, scope.userId, completed],
     );
     return rows.length;
   },
 
-  /** Deletes the given todos of the scope; ids outside it are ignored. */
-  async deleteManyForOwner(db: Queryable, scope: TodoScope, ids: number[]): Promise<number> {
-    const rows = await db.query('DELETE FROM todos WHERE owner_id = $1 AND id = ANY($2::int[]) RETURNING id', [
-      scope.ownerId,
+  /** Deletes the given todos of the list; ids outside it are ignored. */
+  async deleteManyIn(db: Queryable, scope: TodoScope, ids: number[]): Promise<number> {
+    const rows = await db.query(`DELETE FROM todos WHERE ${EDITABLE_LIST} AND id = ANY($3::int[]) RETURNING id`, [
+      scope.listId,
+      scope.userId,
       ids,
     ]);
     return rows.length;
   },
 
-  async deleteCompletedForOwner(db: Queryable, scope: TodoScope): Promise<number> {
-    return this.deleteAllForOwner(db, scope, { completed: true });
+  async deleteCompletedIn(db: Queryable, scope: TodoScope): Promise<number> {
+    return this.deleteAllIn(db, scope, { completed: true });
   },
 
   /**
-   * Swaps a todo's manual position with its neighbour above or below; false when
-   * it is already at that end. Run it inside a transaction: it locks both rows.
+   * Swaps a todo's manual position with its neighbour above or below in its
+   * list; false when it is already at that end, undefined when it is not the
+   * person's to change. Run it inside a transaction: it locks both rows.
    */
-  async moveForOwner(
+  async moveById(
     tx: Queryable,
-    scope: TodoScope,
+    scope: PersonScope,
     id: number,
     direction: 'up' | 'down',
   ): Promise<boolean | undefined> {
-    const [todo] = await tx.query<{ order: number }>(
-      'SELECT "order" FROM todos WHERE id = $1 AND owner_id = $2 FOR UPDATE',
-      [id, scope.ownerId],
+    const [todo] = await tx.query<{ order: number; listId: number }>(
+      `SELECT "order", list_id AS "listId" FROM todos WHERE ${EDITABLE} FOR UPDATE`,
+      [id, scope.userId],
     );
     if (!todo) return undefined;
     const neighbourSql =
       direction === 'up'
-        ? 'SELECT id, "order" FROM todos WHERE owner_id = $1 AND ("order", id) < ($2, $3) ORDER BY "order" DESC, id DESC LIMIT 1 FOR UPDATE'
-        : 'SELECT id, "order" FROM todos WHERE owner_id = $1 AND ("order", id) > ($2, $3) ORDER BY "order" ASC, id ASC LIMIT 1 FOR UPDATE';
-    const [neighbour] = await tx.query<{ id: number; order: number }>(neighbourSql, [scope.ownerId, todo.order, id]);
+        ? 'SELECT id, "order" FROM todos WHERE list_id = $1 AND ("order", id) < ($2, $3) ORDER BY "order" DESC, id DESC LIMIT 1 FOR UPDATE'
+        : 'SELECT id, "order" FROM todos WHERE list_id = $1 AND ("order", id) > ($2, $3) ORDER BY "order" ASC, id ASC LIMIT 1 FOR UPDATE';
+    const [neighbour] = await tx.query<{ id: number; order: number }>(neighbourSql, [todo.listId, todo.order, id]);
     if (!neighbour) return false;
     // Equal positions cannot be swapped meaningfully: step past the neighbour instead.
     const mine = neighbour.order === todo.order ? todo.order + (direction === 'up' ? -1 : 1) : neighbour.order;
-    await tx.query('UPDATE todos SET "order" = $3, updated_at = now() WHERE id = $1 AND owner_id = $2', [
-      id,
-      scope.ownerId,
-      mine,
-    ]);
-    await tx.query('UPDATE todos SET "order" = $3, updated_at = now() WHERE id = $1 AND owner_id = $2', [
-      neighbour.id,
-      scope.ownerId,
-      todo.order,
-    ]);
+    await tx.query('UPDATE todos SET "order" = $2, updated_at = now() WHERE id = $1', [id, mine]);
+    await tx.query('UPDATE todos SET "order" = $2, updated_at = now() WHERE id = $1', [neighbour.id, todo.order]);
     return true;
   },
 
-  /** Deletes every todo of the scope, or only its completed (`completed: true`) or active (`false`) ones. */
-  async deleteAllForOwner(db: Queryable, scope: TodoScope, filter: { completed?: boolean } = {}): Promise<number> {
+  /** Deletes every todo of the list, or only its completed (`completed: true`) or active (`false`) ones. */
+  async deleteAllIn(db: Queryable, scope: TodoScope, filter: { completed?: boolean } = {}): Promise<number> {
     const rows =
       filter.completed === undefined
-        ? await db.query('DELETE FROM todos WHERE owner_id = $1 RETURNING id', [scope.ownerId])
-        : await db.query('DELETE FROM todos WHERE owner_id = $1 AND completed = $2 RETURNING id', [
-            scope.ownerId,
+        ? await db.query(`DELETE FROM todos WHERE ${EDITABLE_LIST} RETURNING id`, [scope.listId, scope.userId])
+        : await db.query(`DELETE FROM todos WHERE ${EDITABLE_LIST} AND completed = $3 RETURNING id`, [
+            scope.listId,
+            scope.userId,
             filter.completed,
           ]);
     return rows.length;

@@ -1,0 +1,352 @@
+// The live feed: one reader of the change log per app, fanning each change
+// out to the open event streams of the people who may see its list.
+//
+// The log is the truth; NOTIFY only wakes the reader (at once, on any
+// replica), and a slow poll catches what a lost notification would miss. The
+// reader keeps one position and reads the final changes after it
+// (repository.ts), so each change is read once per app however many streams
+// are open, and each stream gets each change once, in order, with its
+// position as the event id. A stream that comes back with Last-Event-ID is
+// given what it missed from the log first, or `resync` when that is no longer
+// there (pruned, or too much).
+//
+// Bounded: a stream whose client does not read (more than MAX_BUFFERED_BYTES
+// waiting in its socket) is closed, and the client comes back with its
+// Last-Event-ID; nothing is kept per stream but its lists and position.
+import type { ServerResponse } from 'node:http';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Database } from '../../db/database.ts';
+import { access, type Role } from '../lists/access.ts';
+import { listsRepository, type ListRecord } from '../lists/repository.ts';
+import { listJson } from '../lists/schemas.ts';
+import { todosRepository } from '../todos/repository.ts';
+import { toJson } from '../todos/schemas.ts';
+import { changesRepository, compare, formatPosition, START, type Change, type Position } from './repository.ts';
+
+export const CHANNEL = 'todoapp_list_changes';
+/** Changes read at a time. */
+const BATCH = 500;
+/** A stream away for more changes than this gets `resync` instead of them. */
+export const MAX_REPLAY = 5000;
+/** Bytes waiting in a stream's socket before the stream is dropped (the client reconnects and catches up). */
+export const MAX_BUFFERED_BYTES = 1 << 20;
+/** The log is read this often even with no notification (a lost one, or a listen connection being remade). */
+const POLL_MS = 2000;
+/** A change not yet final (its transaction older than one still running) is looked for again this soon. */
+const HELD_BACK_MS = 50;
+const HEARTBEAT_MS = 20_000;
+const PRUNE_MS = 60 * 60 * 1000;
+
+export interface Stream {
+  readonly userId: number;
+  /** The origin its URLs are written with. */
+  readonly base: string;
+  readonly raw: ServerResponse;
+  /** The lists it may see, with the role in each. */
+  lists: Map<number, Role>;
+  position: Position;
+  /** Messages made while it was catching up, sent once it has. */
+  pending: { position: Position; text: string }[] | undefined;
+}
+
+export interface FeedFigures {
+  streams: number;
+  changesRead: number;
+  eventsSent: number;
+  dropped: number;
+}
+
+function message(position: Position, event: string, data: unknown): string {
+  return `id: ${formatPosition(position)}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+export class ChangeFeed {
+  readonly #db: Database;
+  readonly #log: FastifyBaseLogger;
+  readonly #retentionDays: number;
+  #position: Position = START;
+  readonly #streams = new Set<Stream>();
+  readonly #byList = new Map<number, Set<Stream>>();
+  readonly #byUser = new Map<number, Set<Stream>>();
+  #reading: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+  #timers: NodeJS.Timeout[] = [];
+  #heldBack: NodeJS.Timeout | undefined;
+  #listening: { stop(): Promise<void> } | undefined;
+  readonly figures: FeedFigures = { streams: 0, changesRead: 0, eventsSent: 0, dropped: 0 };
+
+  constructor(db: Database, log: FastifyBaseLogger, retentionDays: number) {
+    this.#db = db;
+    this.#log = log;
+    this.#retentionDays = retentionDays;
+  }
+
+  /** Where the feed has read to: a page rendered now is at least this new (it hands this to its stream). */
+  get position(): Position {
+    return this.#position;
+  }
+
+  async start(): Promise<void> {
+    this.#position = await changesRepository.latest(this.#db);
+    this.#listening = await this.#db.listen(
+      CHANNEL,
+      () => this.wake(),
+      () => this.wake(),
+    );
+    this.#timers.push(setInterval(() => this.wake(), POLL_MS).unref());
+    this.#timers.push(setInterval(() => this.#heartbeat(), HEARTBEAT_MS).unref());
+    this.#timers.push(setInterval(() => void this.prune(), PRUNE_MS).unref());
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    clearTimeout(this.#heldBack);
+    for (const stream of [...this.#streams]) stream.raw.destroy();
+    await this.#reading?.catch(() => {});
+    await this.#listening?.stop().catch(() => {});
+  }
+
+  /** Ends every stream (a shutting-down replica): their clients reconnect elsewhere and catch up. */
+  endStreams(): void {
+    for (const stream of [...this.#streams]) {
+      stream.raw.end();
+      // A client that does not read would hold the connection, and the server's close, open.
+      setTimeout(() => stream.raw.destroy(), 1000).unref();
+    }
+  }
+
+  async prune(): Promise<number> {
+    try {
+      return await changesRepository.prune(this.#db, this.#retentionDays);
+    } catch (error) {
+      this.#log.warn({ err: error }, 'could not prune the change log');
+      return 0;
+    }
+  }
+
+  /** Reads the log now (again, if a read is under way). */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#reading) {
+      this.#again = true;
+      return;
+    }
+    this.#reading = this.#read().finally(() => {
+      this.#reading = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.wake();
+      }
+    });
+  }
+
+  async #read(): Promise<void> {
+    try {
+      for (;;) {
+        const changes = await changesRepository.since(this.#db, this.#position, BATCH);
+        if (changes.length > 0) {
+          await this.#deliver(changes, undefined);
+          this.#position = changes.at(-1)!.position;
+          this.figures.changesRead += changes.length;
+        }
+        if (changes.length < BATCH) break;
+      }
+      if (await changesRepository.anyAfter(this.#db, this.#position)) {
+        clearTimeout(this.#heldBack);
+        this.#heldBack = setTimeout(() => this.wake(), HELD_BACK_MS).unref();
+      }
+    } catch (error) {
+      // The database is away (a failover): the poll and the listen connection's return read again.
+      this.#log.warn({ err: error }, 'could not read the change log');
+    }
+  }
+
+  /**
+   * Opens a stream for a person: live from now, or, with `after` (their
+   * Last-Event-ID), first everything after it they may see. Resolves once it
+   * is live.
+   */
+  async open(userId: number, base: string, raw: ServerResponse, after: Position | undefined): Promise<Stream> {
+    const lists = new Map((await listsRepository.visibleTo(this.#db, userId)).map((list) => [list.id, list.role]));
+    const stream: Stream = { userId, base, raw, lists, position: this.#position, pending: after ? [] : undefined };
+    this.#add(stream);
+    raw.on('close', () => this.#remove(stream));
+    if (after) {
+      const horizon = await changesRepository.horizon(this.#db);
+      const missed =
+        compare(after, horizon) < 0
+          ? undefined
+          : await changesRepository.since(this.#db, after, MAX_REPLAY + 1, { userId, lists: [...lists.keys()] });
+      if (!missed || missed.length > MAX_REPLAY) {
+        // Too old to replay: the client starts again from what it reads now.
+        this.#write(stream, message(this.#position, 'resync', {}));
+        stream.position = this.#position;
+      } else {
+        stream.position = after;
+        await this.#deliver(missed, stream);
+      }
+      const pending = stream.pending ?? [];
+      stream.pending = undefined;
+      for (const queued of pending) {
+        if (compare(queued.position, stream.position) <= 0) continue;
+        stream.position = queued.position;
+        this.#write(stream, queued.text);
+      }
+    }
+    this.#write(stream, message(stream.position, 'ready', {}));
+    return stream;
+  }
+
+  #add(stream: Stream): void {
+    this.#streams.add(stream);
+    this.figures.streams = this.#streams.size;
+    let mine = this.#byUser.get(stream.userId);
+    if (!mine) this.#byUser.set(stream.userId, (mine = new Set()));
+    mine.add(stream);
+    for (const listId of stream.lists.keys()) this.#index(stream, listId);
+  }
+
+  #index(stream: Stream, listId: number): void {
+    let watching = this.#byList.get(listId);
+    if (!watching) this.#byList.set(listId, (watching = new Set()));
+    watching.add(stream);
+  }
+
+  #unindex(stream: Stream, listId: number): void {
+    const watching = this.#byList.get(listId);
+    watching?.delete(stream);
+    if (watching?.size === 0) this.#byList.delete(listId);
+  }
+
+  #remove(stream: Stream): void {
+    if (!this.#streams.delete(stream)) return;
+    this.figures.streams = this.#streams.size;
+    for (const listId of stream.lists.keys()) this.#unindex(stream, listId);
+    const mine = this.#byUser.get(stream.userId);
+    mine?.delete(stream);
+    if (mine?.size === 0) this.#byUser.delete(stream.userId);
+  }
+
+  /** Sends a change's message to a stream, once and in order (a live one queued while the stream catches up). */
+  #send(stream: Stream, position: Position, text: string, catchingUp: boolean): void {
+    if (stream.pending && !catchingUp) {
+      stream.pending.push({ position, text });
+      return;
+    }
+    if (compare(position, stream.position) <= 0) return;
+    stream.position = position;
+    this.#write(stream, text);
+  }
+
+  #write(stream: Stream, text: string): void {
+    if (stream.raw.writableEnded || stream.raw.destroyed) return;
+    if (stream.raw.writableLength > MAX_BUFFERED_BYTES) {
+      // A client that does not read: let it go (it reconnects with its Last-Event-ID and catches up).
+      this.figures.dropped++;
+      stream.raw.destroy();
+      this.#remove(stream);
+      return;
+    }
+    stream.raw.write(text);
+    this.figures.eventsSent++;
+  }
+
+  #heartbeat(): void {
+    for (const stream of this.#streams) if (!stream.pending) stream.raw.write(': ping\n\n');
+  }
+
+  /**
+   * Turns changes into events for the streams that may see them: every open
+   * stream (`only` undefined), or one catching up. The todos and lists are
+   * read as they are now: a change shows its todo's latest state, and a todo
+   * moved away meanwhile is left to the later change that says so.
+   */
+  async #deliver(changes: Change[], only: Stream | undefined): Promise<void> {
+    const todoIds = [...new Set(changes.flatMap((change) => (change.kind === 'todo' ? [change.todoId!] : [])))];
+    const listIds = [...new Set(changes.map((change) => change.listId))];
+    const [todos, lists] = await Promise.all([
+      todoIds.length > 0 ? todosRepository.anyForFeed(this.#db, todoIds) : [],
+      listsRepository.anyForFeed(this.#db, listIds),
+    ]);
+    const todoById = new Map(todos.map((todo) => [todo.id, todo]));
+    const listById = new Map(lists.map((list) => [list.id, list]));
+    const catchingUp = only !== undefined;
+    const targets = (listId: number): Iterable<Stream> =>
+      only ? (only.lists.has(listId) ? [only] : []) : (this.#byList.get(listId) ?? []);
+    for (const change of changes) {
+      const { position, listId } = change;
+      const list = listById.get(listId);
+      const activeCount = list?.activeCount ?? 0;
+      switch (change.kind) {
+        case 'todo': {
+          const todo = todoById.get(change.todoId!);
+          if (!todo || todo.listId !== listId) break;
+          const bodies = new Map<string, string>();
+          for (const stream of targets(listId)) {
+            let text = bodies.get(stream.base);
+            if (text === undefined)
+              bodies.set(
+                stream.base,
+                (text = message(position, 'todo', { listId, activeCount, todo: toJson(todo, stream.base) })),
+              );
+            this.#send(stream, position, text, catchingUp);
+          }
+          break;
+        }
+        case 'todo-removed': {
+          const text = message(position, 'todo-removed', {
+            listId,
+            activeCount,
+            id: change.todoId,
+            uid: change.todoUid,
+          });
+          for (const stream of targets(listId)) this.#send(stream, position, text, catchingUp);
+          break;
+        }
+        case 'list':
+          if (list) for (const stream of targets(listId)) this.#sendList(stream, position, list, catchingUp);
+          break;
+        case 'list-deleted': {
+          const text = message(position, 'list-removed', { listId });
+          const owners = only ? (only.userId === change.userId ? [only] : []) : [];
+          for (const stream of new Set([...targets(listId), ...owners])) {
+            this.#forget(stream, listId);
+            this.#send(stream, position, text, catchingUp);
+          }
+          break;
+        }
+        case 'member': {
+          const userId = change.userId!;
+          const streams = only ? (only.userId === userId ? [only] : []) : [...(this.#byUser.get(userId) ?? [])];
+          if (streams.length === 0) break;
+          const role = list ? await access.roleInList(this.#db, userId, listId) : undefined;
+          for (const stream of streams) {
+            if (role && list) {
+              if (!stream.lists.has(listId)) this.#index(stream, listId);
+              stream.lists.set(listId, role);
+              this.#sendList(stream, position, list, catchingUp);
+            } else {
+              this.#forget(stream, listId);
+              this.#send(stream, position, message(position, 'list-removed', { listId }), catchingUp);
+            }
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  #sendList(stream: Stream, position: Position, list: Omit<ListRecord, 'role'>, catchingUp: boolean): void {
+    const role = stream.lists.get(list.id);
+    if (!role) return;
+    const text = message(position, 'list', { list: listJson({ ...list, role }, stream.base) });
+    this.#send(stream, position, text, catchingUp);
+  }
+
+  #forget(stream: Stream, listId: number): void {
+    if (!stream.lists.delete(listId)) return;
+    this.#unindex(stream, listId);
+  }
+}
