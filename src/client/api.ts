@@ -96,7 +96,7 @@ export async function fetchMainHtml(): Promise<string> {
   if (!response.ok) throw new RequestFailed(`Could not refresh the list (${response.status}).`);
   const doc = new DOMParser().parseFromString(await response.text(), 'text/html');
   const main = doc.querySelector('main');
-  if (!main || !doc.querySelector('form.add'))
+  if (!main || !doc.querySelector('.with-lists'))
     throw new RequestFailed('Could not refresh the list. Please reload the page.');
   return main.innerHTML;
 }

@@ -6,10 +6,15 @@
 // <main> is replaced by the freshly server-rendered list. On failure the
 // previous list comes back and a message appears in a role="alert" region.
 // Focus is kept on an equivalent control throughout.
+//
+// The page also follows the changes others make (GET /api/events, from the
+// feed position the page was rendered at): each one brings a fresh render of
+// <main>, patched in (patch.ts) so typing and an edit in progress survive.
 import { apiAction, fetchMainHtml, RequestFailed, send, type ApiAction } from './api.ts';
+import { patchMain } from './patch.ts';
 
 const main = document.querySelector('main');
-if (main && document.querySelector('form.add')) enhance(main);
+if (main && document.querySelector('.with-lists')) enhance(main);
 
 interface FocusKey {
   /** A selector that finds "the same" control again after <main> is re-rendered. */
@@ -147,16 +152,24 @@ function enhance(main: HTMLElement): void {
       return;
     }
 
-    if (form.classList.contains('add') && action === '/todos') {
+    const addTo = form.classList.contains('add') ? /^(\/lists\/\d+)?\/todos$/.exec(action) : null;
+    if (addTo) {
       const title = field('title').trim();
       if (!title) {
         event.preventDefault();
         newTodoField()?.focus();
         return;
       }
-      run(apiAction('POST', '/api/todos', { title, dueDate: field('dueDate').trim() || null, notes: field('notes') }), {
-        focus: { key: 'form.add [name="title"]' },
-      });
+      run(
+        apiAction('POST', `/api${addTo[1] ?? ''}/todos`, {
+          title,
+          dueDate: field('dueDate').trim() || null,
+          notes: field('notes'),
+        }),
+        {
+          focus: { key: 'form.add [name="title"]' },
+        },
+      );
       return;
     }
 
@@ -210,6 +223,43 @@ function enhance(main: HTMLElement): void {
     // Anything else (search, log out) stays a plain form.
   });
 
+  const root = main.querySelector<HTMLElement>('.with-lists');
+  if (root && typeof EventSource === 'function') follow(root.dataset.feedPosition ?? '', root.dataset.listId ?? '');
+
+  /**
+   * Follows the changes to every list the person can see: after each (a
+   * burst of them at once), a fresh <main> is patched in, after any action of
+   * the person's own still under way. When the list shown is deleted, or the
+   * person's access to it ends, the page goes to their Inbox.
+   */
+  function follow(position: string, listId: string): void {
+    let scheduled = false;
+    const refresh = () => {
+      if (scheduled) return;
+      scheduled = true;
+      setTimeout(() => {
+        queue = queue.then(async () => {
+          scheduled = false;
+          const hadFocus = main.contains(document.activeElement);
+          const focus = focusKeyOf(document.activeElement);
+          try {
+            patchMain(main, await fetchMainHtml());
+          } catch {
+            return; // the next change, or the stream's reconnection (a resync), brings it
+          }
+          if (hadFocus) restoreFocus(focus);
+        });
+      }, 50);
+    };
+    const source = new EventSource(`/api/events?lastEventId=${encodeURIComponent(position)}`);
+    for (const type of ['todo', 'todo-removed', 'list', 'resync']) source.addEventListener(type, refresh);
+    source.addEventListener('list-removed', (event) => {
+      const { listId: gone } = JSON.parse((event as MessageEvent<string>).data) as { listId: number };
+      if (String(gone) === listId) location.assign('/');
+      else refresh();
+    });
+  }
+
   main.addEventListener('dblclick', (event) => {
     const title = event.target instanceof Element ? event.target.closest('li.todo .title') : null;
     const id = title?.closest<HTMLElement>('li.todo')?.dataset.id;
@@ -224,7 +274,8 @@ function enhance(main: HTMLElement): void {
   function startEdit(id: string): void {
     const item = main.querySelector<HTMLElement>(`li.todo${attribute('data-id', id)}`);
     const body = item?.querySelector<HTMLElement>('.body');
-    if (!item || !body || body.querySelector('.editor')) return;
+    // A viewer's todos have no controls: nothing to edit.
+    if (!item || !body || body.querySelector('.editor') || !item.querySelector('button.check')) return;
     const before = main.innerHTML;
     const original = {
       title: item.querySelector('.title')?.textContent ?? '',

@@ -318,12 +318,13 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
   };
 
   for (const prefix of ['', '/lists/:listId']) {
-    const params = prefix === '' ? undefined : ListParams;
+    /** The path's list id, on the routes that have one. */
+    const params = prefix === '' ? {} : { params: ListParams };
     type Params = { listId?: string };
 
     app.post(
       `${prefix}/todos`,
-      { schema: { params, body: Form({ title: field(), dueDate: field(), notes: field() }) } },
+      { schema: { ...params, body: Form({ title: field(), dueDate: field(), notes: field() }) } },
       async (request, reply) => {
         const person = personOf(request, reply);
         if (!person) return reply;
@@ -358,7 +359,7 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
 
     app.post(
       `${prefix}/todos/toggle-all`,
-      { schema: { params, body: Form({ completed: Type.Union([Type.Literal('true'), Type.Literal('false')]) }) } },
+      { schema: { ...params, body: Form({ completed: Type.Union([Type.Literal('true'), Type.Literal('false')]) }) } },
       async (request, reply) => {
         const person = personOf(request, reply);
         if (!person) return reply;
@@ -374,7 +375,7 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
       `${prefix}/todos/delete-selected`,
       {
         schema: {
-          params,
+          ...params,
           body: Form({
             ids: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 1000 })])),
           }),
@@ -393,7 +394,7 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
       },
     );
 
-    app.post(`${prefix}/todos/clear-completed`, { schema: { params, body: Form({}) } }, async (request, reply) => {
+    app.post(`${prefix}/todos/clear-completed`, { schema: { ...params, body: Form({}) } }, async (request, reply) => {
       const person = personOf(request, reply);
       if (!person) return reply;
       const scope = scopeFor(person, (request.params as Params).listId);
