@@ -56,6 +56,7 @@ import { Children } from './http/children.ts';
 import { countsBetween, rawRequest, requestCounts } from './http/client.ts';
 import { runPgbench, type PgbenchResult } from './http/pgbench.ts';
 import { formatSummary, summariseFile } from './http/profile.ts';
+import { canEdit, editableListIds } from '../src/features/lists/access.ts';
 import { TODO_COLUMNS } from '../src/features/todos/repository.ts';
 import { seed, TODO_COUNT, type Seeded } from './http/seed.ts';
 import { measureStartup, type StartupResult } from './http/startup.ts';
@@ -92,14 +93,17 @@ const ACCEPT_ENCODING = 'gzip, deflate, br';
 
 // The SQL of each scenario's limit, with the columns the repository selects:
 // the list's full select (what the app runs when a list changed; on an
-// unchanged one it asks only for versions), the todo's insert and update.
-const LIST_SQL = `SELECT ${TODO_COLUMNS} FROM todos WHERE owner_id = :owner ORDER BY created_at DESC, id DESC;`;
-const INSERT_SQL = `INSERT INTO todos (owner_id, title, notes, due_date, completed, "order")
-VALUES (:owner, 'A new todo from the benchmark', '', NULL, false, coalesce(NULL, (SELECT least(coalesce(max("order"), 0), 2147483646) + 1 FROM todos WHERE owner_id = :owner)))
+// unchanged one it asks only for versions), the todo's insert and update,
+// each with the list's membership check as the app's statements make it
+// (and firing the same triggers: the change log and its NOTIFY).
+const LIST_SQL = `SELECT ${TODO_COLUMNS} FROM todos WHERE list_id = :list ORDER BY created_at DESC, id DESC;`;
+const INSERT_SQL = `INSERT INTO todos (list_id, owner_id, title, notes, due_date, completed, "order")
+SELECT l.id, l.owner_id, 'A new todo from the benchmark', '', NULL, false, coalesce(NULL, (SELECT least(coalesce(max("order"), 0), 2147483646) + 1 FROM todos WHERE list_id = :list))
+FROM lists l WHERE l.id = :list AND ${canEdit('l.id', ':owner')}
 RETURNING ${TODO_COLUMNS};`;
 const UPDATE_SQL = `\\set id :first + random(0, ${TODO_COUNT - 1})
 \\set c random(0, 1)
-UPDATE todos SET completed = (:c = 1), updated_at = now() WHERE id = :id AND owner_id = :owner RETURNING ${TODO_COLUMNS};`;
+UPDATE todos SET completed = (:c = 1), updated_at = now() WHERE id = :id AND list_id IN (${editableListIds(':owner')}) RETURNING ${TODO_COLUMNS};`;
 
 interface Scenario {
   name: string;
@@ -314,7 +318,7 @@ async function runScenario(
     clients: PGBENCH_CLIENTS,
     threads: PGBENCH_THREADS,
     seconds: MEASURE_S,
-    variables: { owner: seeded.userId, first: seeded.todoIds[0] ?? 1 },
+    variables: { owner: seeded.userId, list: seeded.listId, first: seeded.todoIds[0] ?? 1 },
     scriptDir,
   });
   log(`  pgbench  ${database.tps.toFixed(0)} tps (${scenario.limit.name})`);

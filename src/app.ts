@@ -70,7 +70,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Requests see a database that rides through a failover (db/retry.ts); the
   // readiness probe and the idempotency records use it directly.
   const db = withRetries(options.db, config.db.retryBudgetMs);
-  const writeOnce = idempotentWrites(options.db, config.db.retryBudgetMs);
+  // Every committed write tells the live feed (made below, once the logger exists).
+  const made: { feed?: ChangeFeed } = {};
+  const writeOnce = idempotentWrites(options.db, config.db.retryBudgetMs, () => made.feed?.changed());
   let shuttingDown = false;
   // Log lines gather in a buffer and leave in one write when it holds 4 KB,
   // or within a second, instead of a write call per line (at info, one per
@@ -170,6 +172,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // The live feed of list changes (features/events): one reader of the change log per app.
   const feed = new ChangeFeed(options.db, app.log, config.changesRetentionDays);
+  made.feed = feed;
   app.addHook('onReady', () => feed.start());
   // Before the server stops taking connections, which would wait for the streams to end otherwise.
   app.addHook('preClose', async () => feed.endStreams());

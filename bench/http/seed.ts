@@ -12,6 +12,8 @@ export const TODO_COUNT = 100;
 
 export interface Seeded {
   userId: number;
+  /** Their Inbox, where the seeded todos are and the API's writes go. */
+  listId: number;
   token: string;
   sessionId: string;
   todoIds: number[];
@@ -55,7 +57,7 @@ export async function seed(databaseUrl: string, secretKey: string): Promise<Seed
       if (!todo) throw new Error('the bench user could not add to their own Inbox');
       todoIds.push(todo.id);
     }
-    return { userId: user.id, token, sessionId, todoIds };
+    return { userId: user.id, listId: user.inboxId, token, sessionId, todoIds };
   } finally {
     await db.close();
   }

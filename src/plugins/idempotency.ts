@@ -101,7 +101,8 @@ function send(reply: FastifyReply, stored: StoredOutcome): void {
   else void reply.type('application/json; charset=utf-8').send(stored.body);
 }
 
-export function idempotentWrites(db: Database, retryBudgetMs: number): WriteOnce {
+/** `onCommitted` is told after each write that changed something has committed (not after a replay). */
+export function idempotentWrites(db: Database, retryBudgetMs: number, onCommitted: () => void = () => {}): WriteOnce {
   const sinceTrim = new LRUCache<number, { writes: number; bytes: number }>({ max: COUNTED_PEOPLE });
   /** Counts a stored record; every so often deletes the person's records beyond the bounds, after the answer has gone. */
   const counted = (request: FastifyRequest, ownerId: number, stored: StoredOutcome) => {
@@ -168,7 +169,10 @@ export function idempotentWrites(db: Database, retryBudgetMs: number): WriteOnce
         attempt().catch((error: unknown) => (error instanceof Repeated ? replay(ownerId, key) : Promise.reject(error))),
       retryBudgetMs,
     );
-    if (!written.replayed) counted(request, ownerId, written.stored);
+    if (!written.replayed) {
+      counted(request, ownerId, written.stored);
+      onCommitted();
+    }
     answer(reply, written, fingerprint);
   };
 
@@ -197,7 +201,10 @@ export function idempotentWrites(db: Database, retryBudgetMs: number): WriteOnce
     };
     const written = await retryWhileUnavailable(attempt, retryBudgetMs);
     if (!written) return false;
-    if (!written.replayed) counted(request, ownerId, written.stored);
+    if (!written.replayed) {
+      counted(request, ownerId, written.stored);
+      onCommitted();
+    }
     answer(reply, written, fingerprint);
     return true;
   };

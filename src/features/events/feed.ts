@@ -1,8 +1,12 @@
 // The live feed: one reader of the change log per app, fanning each change
 // out to the open event streams of the people who may see its list.
 //
-// The log is the truth; NOTIFY only wakes the reader (at once, on any
-// replica), and a slow poll catches what a lost notification would miss. The
+// The log is the truth; NOTIFY only wakes the readers. This app notifies
+// after its own writes commit (changed(): its own reader at once, the other
+// replicas' through one NOTIFY per NOTIFY_EVERY_MS at most, sent outside the
+// writing transactions, whose commits a NOTIFY would serialise), and a poll
+// catches what a lost notification, or a writer that does not notify (psql,
+// the previous release), leaves. The
 // reader keeps one position and reads the final changes after it
 // (repository.ts), so each change is read once per app however many streams
 // are open, and each stream gets each change once, in order, with its
@@ -30,8 +34,10 @@ const BATCH = 500;
 export const MAX_REPLAY = 5000;
 /** Bytes waiting in a stream's socket before the stream is dropped (the client reconnects and catches up). */
 export const MAX_BUFFERED_BYTES = 1 << 20;
-/** The log is read this often even with no notification (a lost one, or a listen connection being remade). */
-const POLL_MS = 2000;
+/** The log is read this often even with no notification (a lost one, a listen connection being remade, another writer). */
+const POLL_MS = 500;
+/** The other replicas are told of this app's writes at most this often (one NOTIFY for a burst). */
+const NOTIFY_EVERY_MS = 20;
 /** A change not yet final (its transaction older than one still running) is looked for again this soon. */
 const HELD_BACK_MS = 50;
 const HEARTBEAT_MS = 20_000;
@@ -105,6 +111,7 @@ export class ChangeFeed {
     this.#stopped = true;
     for (const timer of this.#timers) clearInterval(timer);
     clearTimeout(this.#heldBack);
+    clearTimeout(this.#notifying);
     for (const stream of [...this.#streams]) stream.raw.destroy();
     await this.#reading?.catch(() => {});
     await this.#listening?.stop().catch(() => {});
@@ -128,6 +135,23 @@ export class ChangeFeed {
     }
   }
 
+  #notifying: NodeJS.Timeout | undefined;
+
+  /**
+   * Told by this app's writes once they commit: reads the log now, and soon
+   * wakes the other replicas (one NOTIFY for all the writes of NOTIFY_EVERY_MS).
+   */
+  changed(): void {
+    this.wake();
+    if (this.#notifying || this.#stopped) return;
+    this.#notifying = setTimeout(() => {
+      this.#notifying = undefined;
+      this.#db
+        .query('SELECT pg_notify($1, $2)', [CHANNEL, ''])
+        .catch((error: unknown) => this.#log.warn({ err: error }, 'could not notify the other replicas'));
+    }, NOTIFY_EVERY_MS);
+  }
+
   /** Reads the log now (again, if a read is under way). */
   wake(): void {
     if (this.#stopped) return;
@@ -146,6 +170,14 @@ export class ChangeFeed {
 
   async #read(): Promise<void> {
     try {
+      if (this.#streams.size === 0) {
+        // Nobody to tell: only keep up, for the position a page is rendered with.
+        const latest = await changesRepository.latest(this.#db);
+        if (this.#streams.size === 0) {
+          if (compare(latest, this.#position) > 0) this.#position = latest;
+          return;
+        }
+      }
       for (;;) {
         const changes = await changesRepository.since(this.#db, this.#position, BATCH);
         if (changes.length > 0) {
