@@ -4,7 +4,7 @@
 // pages themselves (/lists/{id}…) are the todo pages' (todos/page-routes.ts).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Type, type TProperties } from 'typebox';
+import { Type } from 'typebox';
 import type { Database, Queryable } from '../../db/database.ts';
 import { HttpError, notFound } from '../../plugins/errors.ts';
 import type { WriteOnce } from '../../plugins/idempotency.ts';
@@ -13,6 +13,7 @@ import type { Problem, Viewer } from '../../views/pages.ts';
 import { renderListSettingsPage } from '../../views/list-pages.ts';
 import { listPaths } from '../../views/todo-pages.ts';
 import { INT4_MAX, INT4_MIN } from '../todos/fields.ts';
+import { Form } from '../todos/page-routes.ts';
 import { forbidden, listRefusal } from './access.ts';
 import { listIdOf } from './api-routes.ts';
 import { ListRuleError, listsRepository, type ListChanges } from './repository.ts';
@@ -24,16 +25,6 @@ export interface ListPageOptions {
   viewerOf: (request: FastifyRequest, reply: FastifyReply) => Viewer | undefined;
 }
 
-const Form = <T extends TProperties>(fields: T) =>
-  Type.Object(
-    {
-      ...fields,
-      _csrf: Type.Optional(Type.String()),
-      _idempotency: Type.Optional(Type.String()),
-      returnTo: Type.Optional(Type.String()),
-    },
-    { additionalProperties: false },
-  );
 const text = () => Type.Optional(Type.String({ maxLength: 1000 }));
 const ListParams = Type.Object({ listId: Type.String() });
 const MemberParams = Type.Object({ listId: Type.String(), username: Type.String({ maxLength: 50 }) });

@@ -47,7 +47,8 @@ export interface TodoPageOptions {
 const validateCreate = compileBodyValidator<CreateTodo>(CreateTodo);
 const validateUpdate = compileBodyValidator<UpdateTodo>(UpdateTodo);
 
-const Form = <T extends TProperties>(fields: T) =>
+/** A page form's body: its fields, and the hidden ones every form of the pages sends (lists/page-routes.ts uses it too). */
+export const Form = <T extends TProperties>(fields: T) =>
   Type.Object(
     {
       ...fields,
