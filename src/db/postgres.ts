@@ -58,18 +58,70 @@ function socketsWithBackoff() {
   };
 }
 
+/**
+ * LISTEN on a connection of its own, made again (to the primary, by
+ * target_session_attrs) each time it is lost, with backoff while that fails.
+ * postgres.js's own `listen` retries once when its connection closes and then
+ * drops the channel for good if the server is still away.
+ */
+function keepListening(
+  connect: (onClose: () => void, onNotify: (channel: string) => void) => postgres.Sql,
+  channel: string,
+  onNotify: () => void,
+  onListening: () => void,
+) {
+  let stopped = false;
+  let lost = false;
+  let running: Promise<void> | undefined;
+  const sql = connect(
+    () => {
+      lost = true;
+      listen();
+    },
+    (name) => {
+      if (name === channel) onNotify();
+    },
+  );
+  const statement = `LISTEN "${channel.replace(/"/g, '""')}"`;
+  async function loop() {
+    for (let failures = 0; !stopped;) {
+      lost = false;
+      try {
+        await sql.unsafe(statement);
+      } catch {
+        failures++;
+        await sleep(backoffMs(failures));
+        continue;
+      }
+      if (stopped) return;
+      if (!lost) {
+        onListening();
+        return;
+      }
+    }
+  }
+  function listen() {
+    if (stopped || running) return running;
+    running = loop().finally(() => (running = undefined));
+    return running;
+  }
+  return {
+    started: listen(),
+    async stop() {
+      stopped = true;
+      await sql.end({ timeout: 1 });
+    },
+  };
+}
+
 export function openServerDatabase(
   url: string,
   options: Config['db'],
   onFailure: FailureObserver = () => {},
 ): Database {
-  const sql = postgres(url, {
-    max: options.poolSize,
+  const settings = {
     connect_timeout: options.connectTimeoutSeconds,
-    idle_timeout: 60,
-    max_lifetime: 60 * 30,
     onnotice: () => {},
-    ...{ socket: socketsWithBackoff() }, // a documented option missing from postgres.js's types
     // Seconds before a closed connection may reconnect. postgres.js's default
     // grows to 20 s after a few failures, which would leave requests waiting
     // long after a new primary is up. A connection reconnects only for a query,
@@ -80,7 +132,15 @@ export function openServerDatabase(
       application_name: 'todoapp',
       statement_timeout: options.statementTimeoutMs,
     },
+  };
+  const sql = postgres(url, {
+    ...settings,
+    max: options.poolSize,
+    idle_timeout: 60,
+    max_lifetime: 60 * 30,
+    ...{ socket: socketsWithBackoff() }, // a documented option missing from postgres.js's types
   });
+  const listeners = new Set<{ stop(): Promise<void> }>();
   return {
     engine: 'server',
     ...wrap(sql, onFailure),
@@ -93,11 +153,33 @@ export function openServerDatabase(
       return result as never;
     },
     async listen(channel, onNotify, onListening) {
-      // One connection of its own, reconnected by postgres.js (to the primary,
-      // by target_session_attrs) whenever it is lost; onlisten runs each time.
-      const listening = await sql.listen(channel, () => onNotify(), onListening);
-      return { stop: () => listening.unlisten() };
+      const connect = (onclose: () => void, onnotify: (name: string) => void) =>
+        postgres(url, {
+          ...settings,
+          max: 1,
+          idle_timeout: 0, // never
+          max_lifetime: 0,
+          fetch_types: false,
+          onclose,
+          // documented options missing from postgres.js's types
+          ...{ onnotify, socket: socketsWithBackoff() },
+        });
+      const listening = keepListening(connect, channel, onNotify, onListening);
+      const handle = {
+        stop: async () => {
+          listeners.delete(handle);
+          await listening.stop();
+        },
+      };
+      listeners.add(handle);
+      // Waits for the first LISTEN while the server answers; while it is away the loop goes on behind.
+      await Promise.race([listening.started, sleep(options.connectTimeoutSeconds * 1000, undefined, { ref: false })]);
+      return handle;
     },
-    close: () => sql.end({ timeout: 5 }), // postgres.js makes repeated calls wait for the first
+    close: async () => {
+      // postgres.js makes repeated calls of end() wait for the first
+      await Promise.all([...listeners].map((listener) => listener.stop()));
+      await sql.end({ timeout: 5 });
+    },
   };
 }
