@@ -13,11 +13,12 @@
 import { LRUCache } from 'lru-cache';
 import { Counter, Gauge } from 'prom-client';
 import type { User } from '../features/accounts/repository.ts';
+import type { ListRecord } from '../features/lists/repository.ts';
 import type { CachedList } from '../features/todos/list-cache.ts';
 import type { DeflatedPart } from '../views/gzip-parts.ts';
 import { registry } from './metrics.ts';
 
-export type CacheName = 'list_bodies' | 'list_items' | 'item_markup' | 'readable_dates' | 'auth_lookups';
+export type CacheName = 'list_bodies' | 'list_items' | 'item_markup' | 'readable_dates' | 'auth_lookups' | 'lists_seen';
 
 export interface CacheBound {
   /** Most bytes (as the cache's sizeOf counts them) held at once. */
@@ -45,6 +46,8 @@ export const CACHE_BOUNDS: Record<CacheName, CacheBound> = {
   readable_dates: { maxBytes: 256 * 1024, maxEntryBytes: 1024 },
   // Users by session or token hash, for a second (plugins/auth.ts): some 4,000 callers in the same second.
   auth_lookups: { maxBytes: 2 * 1024 * 1024, maxEntryBytes: 16 * 1024, ttlMs: 1000 },
+  // The lists a person sees, for a page's column, for a second (features/todos/page-routes.ts): ~300 B a list.
+  lists_seen: { maxBytes: 2 * 1024 * 1024, maxEntryBytes: 64 * 1024, ttlMs: 1000 },
 };
 
 /** What an entry costs beyond its key and value: lru-cache's slots, the Map's, the value's object. */
@@ -215,6 +218,13 @@ function listBytes(list: CachedList): number {
   );
 }
 
+/** A person's lists: their strings and a fixed cost for each object. */
+function listsBytes(lists: ListRecord[]): number {
+  let bytes = 64;
+  for (const list of lists) bytes += 160 + stringBytes(list.uid + list.name + list.owner + list.role);
+  return bytes;
+}
+
 export interface AppCaches {
   /** GET /api/todos bodies (features/todos/list-cache.ts). */
   listBodies: ByteCache<CachedList>;
@@ -226,6 +236,8 @@ export interface AppCaches {
   readableDates: ByteCache<string>;
   /** Users by session or token hash (plugins/auth.ts). */
   authLookups: ByteCache<User>;
+  /** The lists a person sees, by person and feed stamp (features/todos/page-routes.ts). */
+  listsSeen: ByteCache<ListRecord[]>;
   all(): KeptCache[];
   close(): void;
 }
@@ -239,6 +251,7 @@ export function createAppCaches(bounds: Partial<Record<CacheName, CacheBound>> =
     itemMarkup: new ByteCache<string>('item_markup', bound('item_markup'), stringBytes),
     readableDates: new ByteCache<string>('readable_dates', bound('readable_dates'), stringBytes),
     authLookups: new ByteCache<User>('auth_lookups', bound('auth_lookups'), userBytes),
+    listsSeen: new ByteCache<ListRecord[]>('lists_seen', bound('lists_seen'), listsBytes),
   };
   const all = (): KeptCache[] => Object.values(caches);
   return {

@@ -171,5 +171,33 @@ for (const engine of ENGINES) {
       await posted(bobs.postForm(`/lists/${list.id}/members/bob/remove`, {}), 303, '/');
       assert.equal((await bobs.fetch(`/lists/${list.id}`)).status, 404);
     });
+
+    it('keeps the column true: this app’s writes show at once, a write it did not make within a second', async () => {
+      const countOf = (page: string, name: string) =>
+        Number(new RegExp(`>${name}</a> <span class="count"[^>]*>(\\d+)</span>`).exec(page)?.[1]);
+      const created = await posted(alice.postForm('/lists', { name: 'Column' }), 303);
+      const path = created.headers.get('location') ?? '';
+      const listId = Number(path.split('/')[2]);
+      assert.equal(countOf(await alice.page('/'), 'Column'), 0);
+      // Through the API of this app: the Inbox page, rendered again at once, counts it.
+      const auth = { authorization: `Bearer ${t.alice.token}` };
+      assert.equal(
+        (await t.request(`/api/lists/${listId}/todos`, { method: 'POST', json: { title: 'one' }, headers: auth }))
+          .status,
+        201,
+      );
+      assert.equal(countOf(await alice.page('/'), 'Column'), 1);
+      await posted(alice.postForm(`${path}/settings`, { name: 'Renamed column', position: '7' }), 303);
+      assert.equal(countOf(await alice.page('/'), 'Renamed column'), 1);
+      // Behind the app's back (another replica's writer would also NOTIFY): seen within the second the column is kept.
+      await t.db.query(`INSERT INTO todos (title, list_id, owner_id) VALUES ('two', $1, $2)`, [listId, t.alice.id]);
+      const deadline = Date.now() + 1500;
+      let count = countOf(await alice.page('/'), 'Renamed column');
+      while (count !== 2 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        count = countOf(await alice.page('/'), 'Renamed column');
+      }
+      assert.equal(count, 2);
+    });
   });
 }

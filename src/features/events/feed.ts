@@ -71,6 +71,7 @@ export class ChangeFeed {
   readonly #log: FastifyBaseLogger;
   readonly #retentionDays: number;
   #position: Position = START;
+  #ownWrites = 0;
   readonly #streams = new Set<Stream>();
   readonly #byList = new Map<number, Set<Stream>>();
   readonly #byUser = new Map<number, Set<Stream>>();
@@ -93,6 +94,15 @@ export class ChangeFeed {
   /** Where the feed has read to: a page rendered now is at least this new (it hands this to its stream). */
   get position(): Position {
     return this.#position;
+  }
+
+  /**
+   * Changes whenever the lists may have: a change read from the log (by
+   * anyone, through any replica), or a write of this app's committed just now
+   * (before the feed reads it). A key for what is kept of the lists.
+   */
+  get stamp(): string {
+    return `${formatPosition(this.#position)}+${this.#ownWrites}`;
   }
 
   async start(): Promise<void> {
@@ -142,6 +152,7 @@ export class ChangeFeed {
    * wakes the other replicas (one NOTIFY for all the writes of NOTIFY_EVERY_MS).
    */
   changed(): void {
+    this.#ownWrites++;
     this.wake();
     if (this.#notifying || this.#stopped) return;
     this.#notifying = setTimeout(() => {

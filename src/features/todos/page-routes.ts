@@ -39,7 +39,7 @@ export interface TodoPageOptions {
   writeOnce: WriteOnce;
   viewerOf: (request: FastifyRequest, reply: FastifyReply) => Viewer | undefined;
   /** The app's caches: the page's kept items, and what they are rendered through. */
-  caches: Pick<AppCaches, 'listItems' | 'itemMarkup' | 'readableDates'>;
+  caches: Pick<AppCaches, 'listItems' | 'itemMarkup' | 'readableDates' | 'listsSeen'>;
   /** Where the list page's script follows changes from (its position, in the page). */
   feed: ChangeFeed;
 }
@@ -197,14 +197,21 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
   /**
    * The list a page is of, seen by the person: the Inbox (no `listId`), or
    * another they may see; with every list they can see, for the column. A
-   * stranger's list, or none, is 404.
+   * stranger's list, or none, is 404. The lists are kept for a second under
+   * the feed's stamp, which changes with every change to any list
+   * (docs/caching.md): the page's own counts replace the shown list's.
    */
   const listOf = async (
     person: { scope: TodoScope },
     listId: string | undefined,
   ): Promise<{ list: ListRecord; lists: ListRecord[]; scope: TodoScope }> => {
     const id = listId === undefined ? person.scope.listId : parseRowId(listId);
-    const lists = await listsRepository.visibleTo(db, person.scope.userId);
+    const key = `${person.scope.userId}:${feed.stamp}`;
+    let lists = caches.listsSeen.get(key);
+    if (!lists) {
+      lists = await listsRepository.visibleTo(db, person.scope.userId);
+      caches.listsSeen.set(key, lists);
+    }
     const list = lists.find((each) => each.id === id);
     if (!list) throw notFound('List not found');
     return { list, lists, scope: { userId: person.scope.userId, listId: list.id } };
@@ -264,8 +271,9 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
       counts,
       today: summary?.today ?? '',
       pages,
-      list: shown,
-      lists,
+      // The column's lists may be a moment old (listOf); the shown one's count is this page's own.
+      list: { ...shown, activeCount: counts.active },
+      lists: lists.map((each) => (each.id === shown.id ? { ...each, activeCount: counts.active } : each)),
       feedPosition,
     };
     const readOnly = isReadOnly(view);
