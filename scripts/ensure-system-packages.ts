@@ -30,10 +30,28 @@ export const SYSTEM_PACKAGES: SystemPackage[] = [
   { name: 'docker-compose', check: ['/usr/bin/docker-compose'], debianPackages: ['docker-compose'] },
   // `npm run bench` loads the app with it (a C load generator leaves the cores to the app).
   { name: 'wrk', check: ['/usr/bin/wrk'], debianPackages: ['wrk'] },
+  // test/ops/backup-drill.test.ts: the Barman Cloud tools CloudNativePG's backup plugin runs.
+  {
+    name: 'barman-cloud',
+    check: ['/usr/bin/barman-cloud-backup', '/usr/bin/barman-cloud-restore', '/usr/bin/barman-cloud-wal-archive'],
+    debianPackages: ['barman-cli-cloud'],
+  },
+  // test/deploy/monitoring.test.ts: promtool checks and unit-tests the alert rules.
+  { name: 'prometheus', check: ['/usr/bin/promtool'], debianPackages: ['prometheus'] },
+  // test/deploy/compose-tls.test.ts makes its certificate as docs/deploy.md does.
+  { name: 'openssl', check: ['/usr/bin/openssl'], debianPackages: ['openssl'] },
 ];
 
 // haproxy also checks the Compose load balancer's configuration (test/deploy/compose.test.ts).
-export const DEFAULT_NEEDS = ['postgresql', 'chromium', 'docker-compose', 'haproxy'];
+export const DEFAULT_NEEDS = [
+  'postgresql',
+  'chromium',
+  'docker-compose',
+  'haproxy',
+  'barman-cloud',
+  'prometheus',
+  'openssl',
+];
 
 export class MissingSystemPackagesError extends Error {
   override name = 'MissingSystemPackagesError';

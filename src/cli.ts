@@ -11,6 +11,7 @@ import { DataDirInUseError, isDatabaseUnavailable } from './db/errors.ts';
 import { detailsHiddenHint, formatBytes, readReplicationStatus } from './db/replication.ts';
 import { serve, StartupError } from './server.ts';
 import { countDatabaseFailure } from './plugins/metrics.ts';
+import { BackupError, exportEmbedded, importEmbedded, type BackupSummary } from './backup.ts';
 
 const USAGE = `Usage: todoapp <command> [options]
 
@@ -27,6 +28,11 @@ Commands:
                      Give the todos taken over from the old app to NAME
   replication-status Show the server connected to (primary or standby) and
                      the standbys streaming from it
+  export-data --out FILE
+                     Copy the embedded database (DATA_DIR) into FILE, with
+                     the server stopped
+  import-data --from FILE
+                     Restore an export into DATA_DIR, a new, empty folder
   help               Show this help
 
 Configuration comes from environment variables; see the README.`;
@@ -219,6 +225,29 @@ async function runReplicationStatus(config: Config, args: string[]): Promise<voi
   if (!server.detailsVisible) console.log(detailsHiddenHint(server.role));
 }
 
+/** The embedded database's file: see src/backup.ts and docs/backups.md. */
+async function runExportOrImport(config: Config, command: 'export-data' | 'import-data', args: string[]) {
+  const option = command === 'export-data' ? 'out' : 'from';
+  const { values } = parseArgs({ args, options: { [option]: { type: 'string' } }, strict: true });
+  const file = values[option];
+  if (typeof file !== 'string' || file === '') throw new UsageError(`--${option} FILE is required.`);
+  if (config.database.kind !== 'embedded')
+    throw new CommandError(
+      `${command} works on the embedded database (DATA_DIR); a PostgreSQL server is backed up with its own tools (Barman Cloud, pg_dump): see docs/backups.md.`,
+    );
+  const { dataDir } = config.database;
+  const done: BackupSummary =
+    command === 'export-data' ? await exportEmbedded(dataDir, file) : await importEmbedded(file, dataDir);
+  const what = `${done.todos} todo(s) of ${done.users} user(s)`;
+  const size = `${(done.bytes / 1024 / 1024).toFixed(1)} MB`;
+  const time = `${(done.ms / 1000).toFixed(1)} s`;
+  console.log(
+    command === 'export-data'
+      ? `Exported ${what} from ${dataDir} to ${done.file} (${size}, ${time}).`
+      : `Imported ${what} from ${done.file} into ${dataDir} (${time}). Start the server on it: todoapp serve.`,
+  );
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...args] = argv;
   try {
@@ -246,6 +275,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'replication-status':
         await runReplicationStatus(config, args);
         return 0;
+      case 'export-data':
+      case 'import-data':
+        await runExportOrImport(config, command, args);
+        return 0;
       default:
         throw new UsageError(`Unknown command "${command}".`);
     }
@@ -262,7 +295,8 @@ export async function main(argv: string[]): Promise<number> {
       error instanceof DataDirInUseError ||
       error instanceof MigrationError ||
       error instanceof StartupError ||
-      error instanceof CommandError
+      error instanceof CommandError ||
+      error instanceof BackupError
     ) {
       console.error(error.message);
       return 1;

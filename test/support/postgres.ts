@@ -16,6 +16,8 @@ export const POSTGRES_BIN_DIR = '/usr/lib/postgresql/15/bin';
 export interface PostgresServer {
   port: number;
   dataDir: string;
+  /** The server's log (pg_ctl -l). */
+  logFile: string;
   /** Connection URL for the superuser `postgres` (trust auth) to `database` (default `postgres`). */
   url(database?: string): string;
   /** Fast shutdown, then the temp dirs are removed. Safe to call twice. */
@@ -31,6 +33,13 @@ export interface StartPostgresOptions {
   port?: number;
   /** postgresql.conf settings, overriding the test defaults below. */
   settings?: Record<string, string>;
+  /** Extra environment for the server and what it runs (archive_command, restore_command): e.g. object-store credentials. */
+  env?: Record<string, string>;
+  /**
+   * Fills the data dir instead of initdb, e.g. with a restored base backup. It runs once the temp dir is the
+   * server user's; the settings are appended to the postgresql.conf it leaves, as after initdb.
+   */
+  createDataDir?: (dataDir: string) => Promise<void>;
 }
 
 // Test data is thrown away, so nothing needs to survive a crash.
@@ -51,11 +60,11 @@ function command(binary: string, args: string[]): [string, string[]] {
   return asRoot ? ['runuser', ['-u', 'postgres', '--', file, ...args]] : [file, args];
 }
 
-function run(binary: string, args: string[], cwd: string): Promise<void> {
+function run(binary: string, args: string[], cwd: string, extraEnv: Record<string, string> = {}): Promise<void> {
   const [file, argv] = command(binary, args);
   return new Promise((resolve, reject) => {
     // cwd is a dir the postgres user can enter; the caller's may not be.
-    execFile(file, argv, { cwd, env: serverEnv() }, (error, stdout, stderr) => {
+    execFile(file, argv, { cwd, env: { ...serverEnv(), ...extraEnv } }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${binary} ${args.join(' ')} failed: ${error.message}\n${stdout}${stderr}`.trim()));
       else resolve();
     });
@@ -129,21 +138,23 @@ export async function startPostgresServer(options: StartPostgresOptions = {}): P
       await chown(baseDir, uid, gid);
       await chown(socketDir, uid, gid);
     }
-    await run(
-      'initdb',
-      [
-        '-D',
-        dataDir,
-        '--auth=trust',
-        '-U',
-        'postgres',
-        '--encoding=UTF8',
-        '--locale=C',
-        '--no-sync',
-        '--no-instructions',
-      ],
-      baseDir,
-    );
+    if (options.createDataDir) await options.createDataDir(dataDir);
+    else
+      await run(
+        'initdb',
+        [
+          '-D',
+          dataDir,
+          '--auth=trust',
+          '-U',
+          'postgres',
+          '--encoding=UTF8',
+          '--locale=C',
+          '--no-sync',
+          '--no-instructions',
+        ],
+        baseDir,
+      );
     // Appended last, so these win over initdb's values; the fixed ones keep the
     // server private to this machine and this test run.
     await appendFile(
@@ -169,6 +180,7 @@ export async function startPostgresServer(options: StartPostgresOptions = {}): P
           'pg_ctl',
           ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-s', '-o', `-p ${candidate}`],
           baseDir,
+          options.env,
         );
         port = candidate;
         break;
@@ -192,6 +204,7 @@ export async function startPostgresServer(options: StartPostgresOptions = {}): P
     return {
       port: serverPort,
       dataDir,
+      logFile,
       url: (database = 'postgres') => `postgres://postgres@127.0.0.1:${serverPort}/${encodeURIComponent(database)}`,
       halt: (mode) => run('pg_ctl', ['stop', '-D', dataDir, '-m', mode, '-w', '-s'], baseDir),
       resume: () =>
@@ -199,6 +212,7 @@ export async function startPostgresServer(options: StartPostgresOptions = {}): P
           'pg_ctl',
           ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-s', '-o', `-p ${serverPort}`],
           baseDir,
+          options.env,
         ),
       async stop() {
         if (stopped) return;
