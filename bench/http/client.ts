@@ -39,12 +39,12 @@ export function rawRequest(
   });
 }
 
-/** `METHOD route status` → how many requests the app has answered so (http_requests_total). */
+/** `METHOD route status` → how many requests the app has answered so (todoapp_http_requests_total). */
 export async function requestCounts(metricsUrl: string): Promise<Map<string, number>> {
   const response = await rawRequest(`${metricsUrl}/metrics`, { method: 'GET', headers: {} });
   if (response.status !== 200) throw new Error(`${metricsUrl}/metrics answered ${response.status}, not the metrics`);
   const counts = new Map<string, number>();
-  for (const match of response.body.toString('utf8').matchAll(/^http_requests_total\{([^}]*)\} (\d+)/gm)) {
+  for (const match of response.body.toString('utf8').matchAll(/^todoapp_http_requests_total\{([^}]*)\} (\d+)/gm)) {
     const labels = Object.fromEntries(
       [...(match[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((label) => [label[1], label[2]]),
     );

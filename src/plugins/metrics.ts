@@ -1,7 +1,9 @@
 // Prometheus metrics: request count and duration by route and status,
-// database errors, and Node's process metrics. One registry per process,
-// served on a listener of its own (METRICS_PORT) so that the public port and
-// the load balancer never expose it.
+// database errors (the app's own, all named todoapp_*), and Node's process
+// metrics (prom-client's standard process_* and nodejs_* names, which
+// dashboards expect as they are). One registry per process, served on a
+// listener of its own (METRICS_PORT) so that the public port and the load
+// balancer never expose it.
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +15,7 @@ export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 
 const requestDuration = new Histogram({
-  name: 'http_request_duration_seconds',
+  name: 'todoapp_http_request_duration_seconds',
   help: 'Time to answer HTTP requests, by method, route and status.',
   labelNames: ['method', 'route', 'status_code'] as const,
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
@@ -21,20 +23,20 @@ const requestDuration = new Histogram({
 });
 
 const requestsTotal = new Counter({
-  name: 'http_requests_total',
+  name: 'todoapp_http_requests_total',
   help: 'HTTP requests answered, by method, route and status.',
   labelNames: ['method', 'route', 'status_code'] as const,
   registers: [registry],
 });
 
 const databaseErrors = new Counter({
-  name: 'db_query_errors_total',
+  name: 'todoapp_db_query_errors_total',
   help: 'Database operations that failed, by kind of failure.',
   labelNames: ['kind'] as const,
   registers: [registry],
 });
 
-/** What openDatabase is given to count failed statements (db_query_errors_total). */
+/** What openDatabase is given to count failed statements (todoapp_db_query_errors_total). */
 export const countDatabaseFailure: FailureObserver = (kind) => databaseErrors.inc({ kind });
 
 // The caches' own metrics (todoapp_cache_*) are defined with them, in plugins/caches.ts.

@@ -7,6 +7,9 @@ import type { ILabelSelector } from '@kubernetes-models/apimachinery/apis/meta/v
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import type { IJob } from 'kubernetes-models/batch/v1/Job';
+import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
+import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
+import type { IPodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import type { INetworkPolicyPeer } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicyPeer';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
@@ -24,7 +27,15 @@ export interface DeploymentFacts {
   version: string;
   /** Secrets a person creates by hand, as docs/deploy.md says: name → keys. */
   documentedSecrets: Map<string, Set<string>>;
+  /** ClusterIssuers a person applies (deploy/k8s/cert-manager), by name; when given, a Certificate must name one. */
+  clusterIssuers?: Set<string>;
 }
+
+/** The namespace Prometheus runs in: the one the NetworkPolicies open the metrics ports to. */
+const MONITORING_NAMESPACE = 'monitoring';
+
+/** The Barman Cloud plugin's name, as Clusters and ScheduledBackups name it. */
+const BARMAN_CLOUD_PLUGIN = 'barman-cloud.cloudnative-pg.io';
 
 // --- Facts about the operators' generated objects (shared/k8s-schemas/README.md and the operators' docs)
 
@@ -41,6 +52,15 @@ interface Database {
   maxConnections: number;
   /** The secret with the operator's superuser credentials: for the operator, never the app. */
   superuserSecret: string;
+  /** The port of the exporter the operator runs in each database pod, named "metrics", if it runs one. */
+  metricsPort: number | undefined;
+}
+
+interface CnpgPlugin {
+  name: string;
+  isWALArchiver?: boolean;
+  enabled?: boolean;
+  parameters?: Record<string, string>;
 }
 
 interface CnpgClusterSpec {
@@ -52,7 +72,12 @@ interface CnpgClusterSpec {
     parameters?: Record<string, string>;
     synchronous?: { method: string; number: number; dataDurability?: string };
   };
-  bootstrap?: { initdb?: { secret?: { name: string } } };
+  bootstrap?: {
+    initdb?: { secret?: { name: string } };
+    recovery?: { source?: string; secret?: { name: string }; recoveryTarget?: { targetTime?: string } };
+  };
+  plugins?: CnpgPlugin[];
+  externalClusters?: { name: string; plugin?: CnpgPlugin }[];
   storage?: { size?: string };
   resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
 }
@@ -81,13 +106,14 @@ function findDatabases(objects: K8sObject[]): Database[] {
       databases.push({
         object,
         primaryService: `${name}-rw`,
-        podLabels: { 'cnpg.io/cluster': name },
-        // bootstrap.initdb.secret makes the operator use that secret instead of making <cluster>-app.
-        generatedSecret: spec.bootstrap?.initdb?.secret
+        podLabels: { 'cnpg.io/cluster': name, 'cnpg.io/podRole': 'instance' },
+        // bootstrap.initdb.secret (or .recovery.secret) makes the operator use that secret instead of making <cluster>-app.
+        generatedSecret: (spec.bootstrap?.initdb ?? spec.bootstrap?.recovery)?.secret
           ? undefined
           : { name: `${name}-app`, keys: ['username', 'password', 'dbname', 'host', 'port', 'uri'] },
         operatorNamespace: 'cnpg-system',
         superuserSecret: `${name}-superuser`,
+        metricsPort: 9187,
         maxConnections: Number(spec.postgresql?.parameters?.max_connections ?? POSTGRES_DEFAULT_MAX_CONNECTIONS),
       });
     } else if (object.apiVersion.startsWith('kubedb.com/') && object.kind === 'Postgres') {
@@ -99,6 +125,7 @@ function findDatabases(objects: K8sObject[]): Database[] {
         generatedSecret: spec.authSecret ? undefined : { name: `${name}-auth`, keys: ['username', 'password'] },
         operatorNamespace: 'kubedb',
         superuserSecret: spec.authSecret?.name ?? `${name}-auth`,
+        metricsPort: undefined,
         maxConnections: spec.configuration?.tuning?.maxConnections ?? POSTGRES_DEFAULT_MAX_CONNECTIONS,
       });
     }
@@ -263,6 +290,33 @@ function probePort(probe: IProbe | undefined): number | string | undefined {
 
 function resolvePort(container: IContainer, port: number | string | undefined): number | undefined {
   return container.ports?.find((p) => p.name === port || p.containerPort === port)?.containerPort;
+}
+
+/** Every `service:port` an Ingress sends to (the port by name or number). */
+function backendsOf(ingress: IIngress): string[] {
+  const backends = [
+    ingress.spec?.defaultBackend,
+    ...(ingress.spec?.rules ?? []).flatMap((rule) => rule.http?.paths ?? []),
+  ]
+    .map((entry) => (entry && 'backend' in entry ? entry.backend : entry)?.service)
+    .filter((service) => service !== undefined);
+  return backends.map((service) => `${service.name}:${service.port?.name ?? service.port?.number}`);
+}
+
+/** The pods' containers a selector picks among the workloads, or those of the database when it picks its pods. */
+function scrapedPorts(
+  selector: ILabelSelector | undefined,
+  workloads: Workload[],
+  database: Database | undefined,
+): { labels: Record<string, string>; ports: Map<string, number> } | undefined {
+  const workload = workloads.find((w) => w.object.kind === 'Deployment' && selectorMatches(selector, w.podLabels));
+  if (workload) {
+    const ports = workload.pod.containers.flatMap((c) => c.ports ?? []);
+    return { labels: workload.podLabels, ports: new Map(ports.map((p) => [p.name ?? '', p.containerPort])) };
+  }
+  if (database && database.metricsPort !== undefined && selectorMatches(selector, database.podLabels))
+    return { labels: database.podLabels, ports: new Map([['metrics', database.metricsPort]]) };
+  return undefined;
 }
 
 // --- The checks -----------------------------------------------------------------
@@ -550,8 +604,12 @@ function serviceProblems(
         );
     }
   }
-  const front = services.find((service) => service.spec?.type === 'LoadBalancer');
-  if (!front) return ['no LoadBalancer Service'];
+  // The way in: a LoadBalancer Service, or the Service an Ingress leads to.
+  const ingressBackends = new Set(ofKind<IIngress>(objects, 'Ingress').flatMap((ingress) => backendsOf(ingress)));
+  const front =
+    services.find((service) => service.spec?.type === 'LoadBalancer') ??
+    services.find((service) => [...ingressBackends].some((backend) => backend.startsWith(`${service.metadata.name}:`)));
+  if (!front) return ['no LoadBalancer Service, and no Ingress leading to a Service'];
   const where = describeObject(front);
   const selector = front.spec?.selector ?? {};
   if (Object.keys(selector).length === 0 || !selectorMatches({ matchLabels: selector }, podLabels))
@@ -665,9 +723,17 @@ function networkPolicyProblems(
       for (const peer of peers) {
         if (peer.ipBlock) problems.push(`${where}: an ipBlock reaches the database`);
         if (peer.namespaceSelector) {
-          if (peer.namespaceSelector.matchLabels?.['kubernetes.io/metadata.name'] !== database.operatorNamespace) {
+          const namespace = peer.namespaceSelector.matchLabels?.['kubernetes.io/metadata.name'];
+          // Prometheus may reach the exporter, and only the exporter.
+          const scrapesOnly =
+            namespace === MONITORING_NAMESPACE &&
+            database.metricsPort !== undefined &&
+            (rule.ports ?? []).length > 0 &&
+            (rule.ports ?? []).every((port) => port.port === database.metricsPort);
+          if (namespace !== database.operatorNamespace && !scrapesOnly) {
             problems.push(
-              `${where}: pods of other namespaces than the operator's (${database.operatorNamespace}) reach the database`,
+              `${where}: pods of other namespaces than the operator's (${database.operatorNamespace}) reach the database` +
+                (namespace === MONITORING_NAMESPACE ? ` on other ports than the exporter's` : ''),
             );
           }
           continue;
@@ -756,6 +822,238 @@ function releaseProblems(workloads: Workload[], version: string): string[] {
   );
 }
 
+/**
+ * HTTPS at the edge: every Ingress serves its hosts with TLS from a
+ * certificate cert-manager keeps, redirects plain HTTP, and the app knows it
+ * is behind it (PUBLIC_URL its https origin, TRUST_PROXY the proxy's addresses); no
+ * LoadBalancer Service goes round it.
+ */
+function edgeProblems(
+  objects: K8sObject[],
+  deployment: IDeployment & K8sObject,
+  configMaps: Map<string, Record<string, string>>,
+  clusterIssuers: Set<string> | undefined,
+): string[] {
+  const problems: string[] = [];
+  const ingresses = ofKind<IIngress>(objects, 'Ingress');
+  if (ingresses.length === 0) return problems;
+  const certificates = ofKind<ICertificate>(objects, 'Certificate');
+  const services = ofKind<IService>(objects, 'Service');
+  const container = deployment.spec?.template.spec?.containers.find((c) => c.name === 'todoapp');
+  const env = container ? containerEnvironment(container, configMaps) : {};
+  for (const ingress of ingresses) {
+    const where = describeObject(ingress);
+    const hosts = (ingress.spec?.rules ?? []).map((rule) => rule.host ?? '');
+    const tls = ingress.spec?.tls ?? [];
+    if (hosts.length === 0 || hosts.includes('')) problems.push(`${where}: a rule without a host`);
+    for (const host of hosts) {
+      const entry = tls.find((t) => t.hosts?.includes(host));
+      if (!entry) {
+        problems.push(`${where}: ${host} has no TLS`);
+        continue;
+      }
+      const certificate = certificates.find((c) => c.spec?.secretName === entry.secretName);
+      if (!certificate) problems.push(`${where}: no Certificate keeps the secret ${entry.secretName ?? '(unset)'}`);
+      else if (!certificate.spec?.dnsNames?.includes(host))
+        problems.push(`${describeObject(certificate)}: its dnsNames do not include ${host}`);
+    }
+    const annotations = ingress.metadata?.annotations ?? {};
+    if (annotations['nginx.ingress.kubernetes.io/force-ssl-redirect'] !== 'true')
+      problems.push(`${where}: plain HTTP is not redirected to HTTPS (nginx.ingress.kubernetes.io/force-ssl-redirect)`);
+    for (const backend of backendsOf(ingress)) {
+      const [name, port] = backend.split(':');
+      const service = services.find((candidate) => candidate.metadata.name === name);
+      if (!service) problems.push(`${where}: sends to a Service ${name} that does not exist`);
+      else if (!service.spec?.ports?.some((p) => p.name === port || String(p.port) === port))
+        problems.push(`${where}: sends to port ${port}, which the Service ${name} does not have`);
+      else if (service.spec?.type === 'LoadBalancer' || service.spec?.type === 'NodePort')
+        problems.push(
+          `${describeObject(service)}: is a ${service.spec.type} besides the Ingress: plain HTTP around TLS`,
+        );
+    }
+    const origins = hosts.map((host) => `https://${host}`);
+    if (!origins.includes(env.PUBLIC_URL ?? ''))
+      problems.push(`the app's PUBLIC_URL is ${env.PUBLIC_URL ?? '(unset)'}, not ${origins.join(' or ')}`);
+  }
+  // Fastify (5.12) trusts nobody for a hop count, and everybody for true: the proxy is named by address.
+  const trusted = env.TRUST_PROXY ?? '';
+  if (/^(\d+|true|false|)$/i.test(trusted))
+    problems.push(`behind an Ingress TRUST_PROXY must name the proxy's addresses (CIDRs), not ${trusted || '(unset)'}`);
+  for (const certificate of certificates) {
+    const issuer = certificate.spec?.issuerRef;
+    const known =
+      issuer?.kind === 'ClusterIssuer'
+        ? clusterIssuers === undefined || clusterIssuers.has(issuer.name)
+        : objects.some((o) => o.kind === 'Issuer' && o.metadata.name === issuer?.name);
+    if (!known)
+      problems.push(
+        `${describeObject(certificate)}: its issuer ${issuer?.kind ?? 'Issuer'}/${issuer?.name} is not one of ours`,
+      );
+  }
+  return problems;
+}
+
+/** Trusting X-Forwarded-* is safe only if nothing but the proxy reaches the app's port. */
+function trustProxyProblems(
+  objects: K8sObject[],
+  deployment: IDeployment & K8sObject,
+  configMaps: Map<string, Record<string, string>>,
+): string[] {
+  const container = deployment.spec?.template.spec?.containers.find((c) => c.name === 'todoapp');
+  const trustProxy = container ? (containerEnvironment(container, configMaps).TRUST_PROXY ?? 'false') : 'false';
+  if (trustProxy.toLowerCase() === 'false') return [];
+  const appLabels = deployment.spec?.template.metadata?.labels ?? {};
+  const openToAll = ofKind<INetworkPolicy>(objects, 'NetworkPolicy')
+    .filter((policy) => selectorMatches(policy.spec?.podSelector, appLabels))
+    .flatMap((policy) => policy.spec?.ingress ?? [])
+    .some(
+      (rule) =>
+        (rule.ports ?? []).some((port) => container && resolvePort(container, port.port) === 8000) &&
+        !(rule.from ?? []).some((peer) => peer.namespaceSelector || peer.podSelector),
+    );
+  return openToAll
+    ? [
+        `TRUST_PROXY is ${trustProxy}, but the app's port is open to every address: anyone could claim a client address or https`,
+      ]
+    : [];
+}
+
+interface ObjectStoreSpec {
+  configuration?: Record<string, unknown> & { serverName?: string };
+}
+
+/** Every `{ name, key }` secret reference under an object (the ObjectStore's credentials). */
+function secretReferences(value: unknown): { name: string; key: string }[] {
+  if (value === null || typeof value !== 'object') return [];
+  const entry = value as Record<string, unknown>;
+  if (typeof entry.name === 'string' && typeof entry.key === 'string') return [{ name: entry.name, key: entry.key }];
+  return Object.values(entry).flatMap(secretReferences);
+}
+
+const RECOVERY_TARGET_TIME = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)$/;
+
+/**
+ * Backups through the Barman Cloud plugin: each Cluster that uses it archives
+ * its WAL to an ObjectStore of the deployment and gets scheduled base backups;
+ * a recovery reads another server's folder than the one it archives to.
+ */
+function backupProblems(objects: K8sObject[], secrets: Map<string, Set<string>>): string[] {
+  const problems: string[] = [];
+  const stores = new Set(objects.filter((o) => o.kind === 'ObjectStore').map((o) => o.metadata.name));
+  const clusters = objects.filter((o) => o.kind === 'Cluster');
+  const scheduled = objects.filter((o) => o.kind === 'ScheduledBackup');
+  for (const store of objects.filter((o) => o.kind === 'ObjectStore')) {
+    const where = describeObject(store);
+    const configuration = specOf<ObjectStoreSpec>(store).configuration ?? {};
+    // The CRD's CEL rule: the server name belongs to the Cluster's plugin parameters.
+    if (configuration.serverName !== undefined) problems.push(`${where}: configuration.serverName must not be set`);
+    for (const { name, key } of secretReferences(configuration)) {
+      const keys = secrets.get(name);
+      if (!keys) problems.push(`${where}: secret ${name} is not created as docs/deploy.md says`);
+      else if (!keys.has(key))
+        problems.push(`${where}: secret ${name} has no key ${key} (it has ${[...keys].join(', ')})`);
+    }
+  }
+  for (const cluster of clusters) {
+    const where = describeObject(cluster);
+    const spec = specOf<CnpgClusterSpec>(cluster);
+    const plugin = spec.plugins?.find((p) => p.name === BARMAN_CLOUD_PLUGIN && p.enabled !== false);
+    if (plugin) {
+      if (!stores.has(plugin.parameters?.barmanObjectName ?? ''))
+        problems.push(
+          `${where}: the plugin's barmanObjectName ${plugin.parameters?.barmanObjectName} is no ObjectStore`,
+        );
+      if (plugin.isWALArchiver !== true)
+        problems.push(
+          `${where}: the Barman Cloud plugin does not archive the WAL (isWALArchiver): no point-in-time recovery`,
+        );
+      if (
+        !scheduled.some(
+          (backup) => specOf<{ cluster?: { name: string } }>(backup).cluster?.name === cluster.metadata.name,
+        )
+      )
+        problems.push(`${where}: its WAL is archived but no ScheduledBackup makes base backups of it`);
+    }
+    const recovery = spec.bootstrap?.recovery;
+    if (!recovery) continue;
+    const source = spec.externalClusters?.find((external) => external.name === recovery.source);
+    if (!source?.plugin || source.plugin.name !== BARMAN_CLOUD_PLUGIN) {
+      problems.push(
+        `${where}: recovery.source ${recovery.source} is no externalClusters entry using the Barman Cloud plugin`,
+      );
+      continue;
+    }
+    if (!stores.has(source.plugin.parameters?.barmanObjectName ?? ''))
+      problems.push(`${where}: recovers from ${source.plugin.parameters?.barmanObjectName}, which is no ObjectStore`);
+    const readsFrom = source.plugin.parameters?.serverName ?? source.name;
+    const archivesTo = plugin?.parameters?.serverName ?? cluster.metadata.name;
+    if (plugin && readsFrom === archivesTo)
+      problems.push(`${where}: it would archive its WAL into ${readsFrom}/, the folder it recovers from`);
+    const targetTime = recovery.recoveryTarget?.targetTime;
+    if (
+      targetTime !== undefined &&
+      (!RECOVERY_TARGET_TIME.test(targetTime) ||
+        Number.isNaN(Date.parse(targetTime.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00'))))
+    )
+      problems.push(`${where}: recoveryTarget.targetTime ${targetTime} is not a time with its zone`);
+  }
+  for (const backup of scheduled) {
+    const where = describeObject(backup);
+    const spec = specOf<{
+      cluster?: { name: string };
+      schedule?: string;
+      method?: string;
+      pluginConfiguration?: { name: string };
+    }>(backup);
+    const cluster = clusters.find((c) => c.metadata.name === spec.cluster?.name);
+    if (!cluster) problems.push(`${where}: backs up ${spec.cluster?.name}, which is no Cluster of the deployment`);
+    // CloudNativePG's schedules start with seconds: five fields would mean something else.
+    if ((spec.schedule ?? '').trim().split(/\s+/).length !== 6)
+      problems.push(
+        `${where}: schedule "${spec.schedule}" does not have the six fields (seconds first) CloudNativePG reads`,
+      );
+    if (spec.method !== 'plugin' || spec.pluginConfiguration?.name !== BARMAN_CLOUD_PLUGIN)
+      problems.push(`${where}: not a backup through the Barman Cloud plugin (method: plugin)`);
+    else if (cluster && !specOf<CnpgClusterSpec>(cluster).plugins?.some((p) => p.name === BARMAN_CLOUD_PLUGIN))
+      problems.push(`${where}: the Cluster ${cluster.metadata.name} does not use the Barman Cloud plugin`);
+  }
+  return problems;
+}
+
+/** Each PodMonitor scrapes pods of the deployment on a port they have, which a NetworkPolicy opens to Prometheus. */
+function monitoringProblems(objects: K8sObject[], workloads: Workload[], database: Database | undefined): string[] {
+  const problems: string[] = [];
+  const policies = ofKind<INetworkPolicy>(objects, 'NetworkPolicy');
+  for (const monitor of ofKind<IPodMonitor>(objects, 'PodMonitor')) {
+    const where = describeObject(monitor);
+    const scraped = scrapedPorts(monitor.spec.selector, workloads, database);
+    if (!scraped) {
+      problems.push(`${where}: selects neither the app's pods nor the database's`);
+      continue;
+    }
+    for (const endpoint of monitor.spec.podMetricsEndpoints ?? []) {
+      const port = scraped.ports.get(endpoint.port ?? '');
+      if (port === undefined) {
+        problems.push(`${where}: the pods have no port named ${endpoint.port ?? '(unset)'}`);
+        continue;
+      }
+      const open = policies
+        .filter((policy) => selectorMatches(policy.spec?.podSelector, scraped.labels))
+        .flatMap((policy) => policy.spec?.ingress ?? [])
+        .some(
+          (rule) =>
+            (rule.ports ?? []).some((p) => p.port === port || p.port === endpoint.port) &&
+            (rule.from ?? []).some(
+              (peer) => peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === MONITORING_NAMESPACE,
+            ),
+        );
+      if (!open)
+        problems.push(`${where}: no NetworkPolicy lets the namespace ${MONITORING_NAMESPACE} reach port ${port}`);
+    }
+  }
+  return problems;
+}
+
 /** Every problem of one deployment: an overlay's objects plus those of its createsuperuser kustomization. */
 export function invariantProblems(objects: K8sObject[], facts: DeploymentFacts): string[] {
   const workloads = workloadsOf(objects);
@@ -783,6 +1081,8 @@ export function invariantProblems(objects: K8sObject[], facts: DeploymentFacts):
     ...jobProblems(ofKind<IJob>(objects, 'Job'), facts.version, deployment !== undefined),
     ...databaseConnectionProblems(workloads, database),
     ...databases.flatMap((db) => [...databaseRuleProblems(db.object), ...databaseAvailabilityProblems(db)]),
+    ...backupProblems(objects, facts.documentedSecrets),
+    ...monitoringProblems(objects, workloads, database),
   ];
   if (databases.length !== 1) problems.push(`expected one database resource, found ${databases.length}`);
   if (deployments.length !== 1 || !deployment)
@@ -794,6 +1094,8 @@ export function invariantProblems(objects: K8sObject[], facts: DeploymentFacts):
     ...serviceProblems(objects, deployment, workloads, configMaps),
     ...autoscalerProblems(objects, deployment, configMaps, database),
     ...networkPolicyProblems(objects, deployment, workloads, database, configMaps),
+    ...edgeProblems(objects, deployment, configMaps, facts.clusterIssuers),
+    ...trustProxyProblems(objects, deployment, configMaps),
   );
   return problems;
 }

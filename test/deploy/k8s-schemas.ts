@@ -4,15 +4,23 @@
 //    quantities), plus a check for fields the schema does not know. The API
 //    server drops those with at most a warning, so a typo like
 //    `readinessProbes:` would deploy a pod without a readiness probe.
-//  - CloudNativePG and KubeDB resources: the operators' CRD schemas from
-//    shared/k8s-schemas (see its README), made strict the same way, with
-//    x-kubernetes-int-or-string mapped to JSON Schema; their CEL and webhook
-//    rules are plain assertions (databaseRuleProblems).
+//  - Prometheus Operator and cert-manager resources: the same family's models
+//    (@kubernetes-models/prometheus-operator and /cert-manager), with the
+//    same check for unknown fields, watched through the model's own validator.
+//  - CloudNativePG, Barman Cloud plugin and KubeDB resources: the operators'
+//    CRD schemas from shared/k8s-schemas (see its README), made strict the same
+//    way, with x-kubernetes-int-or-string mapped to JSON Schema; their CEL and
+//    webhook rules are plain assertions (databaseRuleProblems, backupProblems).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { validate as validateObjectMeta } from '@kubernetes-models/apimachinery/_schemas/IoK8sApimachineryPkgApisMetaV1ObjectMeta';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { Certificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
+import { ClusterIssuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1/ClusterIssuer';
+import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
+import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { validate as deploymentSchema } from 'kubernetes-models/_schemas/IoK8sApiAppsV1Deployment';
 import { validate as horizontalPodAutoscalerSchema } from 'kubernetes-models/_schemas/IoK8sApiAutoscalingV2HorizontalPodAutoscaler';
 import { validate as jobSchema } from 'kubernetes-models/_schemas/IoK8sApiBatchV1Job';
@@ -21,11 +29,13 @@ import { validate as namespaceSchema } from 'kubernetes-models/_schemas/IoK8sApi
 import { validate as secretSchema } from 'kubernetes-models/_schemas/IoK8sApiCoreV1Secret';
 import { validate as serviceSchema } from 'kubernetes-models/_schemas/IoK8sApiCoreV1Service';
 import { validate as serviceAccountSchema } from 'kubernetes-models/_schemas/IoK8sApiCoreV1ServiceAccount';
+import { validate as ingressSchema } from 'kubernetes-models/_schemas/IoK8sApiNetworkingV1Ingress';
 import { validate as networkPolicySchema } from 'kubernetes-models/_schemas/IoK8sApiNetworkingV1NetworkPolicy';
 import { validate as podDisruptionBudgetSchema } from 'kubernetes-models/_schemas/IoK8sApiPolicyV1PodDisruptionBudget';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { Job } from 'kubernetes-models/batch/v1/Job';
+import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
@@ -40,14 +50,35 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
 
 type SchemaFunction = (data: unknown) => boolean;
 
+interface Model {
+  new (data: never): { validate(): void };
+  prototype: { validate(): void };
+}
+
 interface CoreKind {
   /** kubernetes-models' class: `new Model(object).validate()` throws on a wrong type, enum or format. */
-  model: new (data: never) => { validate(): void };
+  model: Model;
   /** The same schema's compiled validator, which the unknown-field check watches. */
   schema: SchemaFunction;
 }
 
-/** The core kinds the manifests may use, by apiVersion/kind. Anything else is refused until added here. */
+/**
+ * The schema function of a model whose package does not export its compiled
+ * validators (the third-party models): the model's validate() run on the
+ * object itself, so that the unknown-field check can watch what it reads.
+ */
+function modelSchema(model: Model): SchemaFunction {
+  return (data) => {
+    try {
+      model.prototype.validate.call(data);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+}
+
+/** The kinds with a kubernetes-models model, by apiVersion/kind. Anything else here or in CUSTOM_KINDS is refused. */
 const CORE_KINDS: Record<string, CoreKind> = {
   'v1/Namespace': { model: Namespace, schema: namespaceSchema },
   'v1/ServiceAccount': { model: ServiceAccount, schema: serviceAccountSchema },
@@ -59,6 +90,12 @@ const CORE_KINDS: Record<string, CoreKind> = {
   'policy/v1/PodDisruptionBudget': { model: PodDisruptionBudget, schema: podDisruptionBudgetSchema },
   'autoscaling/v2/HorizontalPodAutoscaler': { model: HorizontalPodAutoscaler, schema: horizontalPodAutoscalerSchema },
   'networking.k8s.io/v1/NetworkPolicy': { model: NetworkPolicy, schema: networkPolicySchema },
+  'networking.k8s.io/v1/Ingress': { model: Ingress, schema: ingressSchema },
+  'monitoring.coreos.com/v1/PodMonitor': { model: PodMonitor, schema: modelSchema(PodMonitor) },
+  'monitoring.coreos.com/v1/ServiceMonitor': { model: ServiceMonitor, schema: modelSchema(ServiceMonitor) },
+  'monitoring.coreos.com/v1/PrometheusRule': { model: PrometheusRule, schema: modelSchema(PrometheusRule) },
+  'cert-manager.io/v1/Certificate': { model: Certificate, schema: modelSchema(Certificate) },
+  'cert-manager.io/v1/ClusterIssuer': { model: ClusterIssuer, schema: modelSchema(ClusterIssuer) },
 };
 
 /**
@@ -112,6 +149,8 @@ const SCHEMA_DIR = path.join(ROOT, 'test/deploy/k8s-schemas');
 const CUSTOM_KINDS: Record<string, string> = {
   'postgresql.cnpg.io/v1/Cluster': 'cnpg-1.30.0-cluster-v1.openapi.json',
   'kubedb.com/v1/Postgres': 'kubedb-v0.66.0-postgres-v1.openapi.json',
+  'postgresql.cnpg.io/v1/ScheduledBackup': 'cnpg-scheduledbackup-v1.openapi.json',
+  'barmancloud.cnpg.io/v1/ObjectStore': 'barman-cloud-v0.14.0-objectstore-v1.openapi.json',
 };
 
 const KUBERNETES_EXTENSIONS = [

@@ -15,12 +15,15 @@ import type { IService } from 'kubernetes-models/v1/Service';
 import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { documentedSecrets, invariantProblems, isPinnedImage, type DeploymentFacts } from './k8s-invariants.ts';
 import { compileCrdSchema, schemaProblems } from './k8s-schemas.ts';
-import { K8S_DIR, render, ROOT, type K8sObject } from './k8s.ts';
+import { K8S_DIR, render, renderWithComponents, ROOT, type K8sObject } from './k8s.ts';
 
 type Objects = K8sObject[];
 
 let cloudnativepg: Objects;
 let kubedb: Objects;
+/** The CloudNativePG overlay with every optional component but the recovery on; then with it. */
+let full: Objects;
+let restored: Objects;
 let facts: DeploymentFacts;
 
 before(async () => {
@@ -30,10 +33,14 @@ before(async () => {
     ...(await render(path.join(overlay('cloudnativepg'), 'createsuperuser'))),
   ];
   kubedb = [...(await render(overlay('kubedb'))), ...(await render(path.join(overlay('kubedb'), 'createsuperuser')))];
+  const components = ['cloudnativepg-backups', 'ingress-tls', 'monitoring', 'cloudnativepg-monitoring'];
+  full = await renderWithComponents('cloudnativepg', components);
+  restored = await renderWithComponents('cloudnativepg', [...components, 'cloudnativepg-recovery']);
   const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
   facts = {
     version: pkg.version,
     documentedSecrets: documentedSecrets(await readFile(path.join(ROOT, 'docs/deploy.md'), 'utf8')),
+    clusterIssuers: new Set(['letsencrypt']),
   };
 });
 
@@ -56,7 +63,7 @@ const envVar = (container: IContainer, name: string) => {
   return variable;
 };
 const configMap = (objects: Objects) => one<IConfigMap>(objects, 'ConfigMap').data!;
-const databasePolicy = (objects: Objects) => one<INetworkPolicy>(objects, 'NetworkPolicy', 'todo-db');
+const databasePolicy = (objects: Objects, name = 'todo-db') => one<INetworkPolicy>(objects, 'NetworkPolicy', name);
 // The custom resources' specs, loosely typed: fixtures write fields the schema may not even know.
 const databaseSpec = (objects: Objects) =>
   objects.find((object) => object.kind === 'Cluster' || object.kind === 'Postgres')!.spec as Record<string, unknown> & {
@@ -64,16 +71,22 @@ const databaseSpec = (objects: Objects) =>
     resources: { requests: Record<string, unknown> };
   };
 
+// Loosely typed handles on the optional components' objects.
+type Loose = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const specOf = (objects: Objects, kind: string, name?: string) => one<{ spec: Loose }>(objects, kind, name).spec;
+const appPolicy = (objects: Objects) => one<INetworkPolicy>(objects, 'NetworkPolicy', 'todoapp');
+
 interface Fixture {
   name: string;
-  overlay?: 'cloudnativepg' | 'kubedb';
+  overlay?: 'cloudnativepg' | 'kubedb' | 'full' | 'restored';
   change: (objects: Objects) => void;
   /** A problem matching this must be reported. */
   expect: RegExp;
 }
 
 function problemsAfter(fixture: Fixture): string[] {
-  const objects = structuredClone(fixture.overlay === 'kubedb' ? kubedb : cloudnativepg);
+  const rendered = { cloudnativepg, kubedb, full, restored }[fixture.overlay ?? 'cloudnativepg'];
+  const objects = structuredClone(rendered);
   fixture.change(objects);
   return [...objects.flatMap(schemaProblems), ...invariantProblems(objects, facts)];
 }
@@ -163,6 +176,57 @@ const SCHEMA_FIXTURES: Fixture[] = [
     expect: /unknown field \/spec\/terminationPolicy/,
   },
 ];
+
+SCHEMA_FIXTURES.push(
+  {
+    name: 'a misspelt ObjectStore field',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'ObjectStore').configuration.destinationpath = 's3://x/'),
+    expect: /ObjectStore\/todo-db-backups: unknown field \/spec\/configuration\/destinationpath/,
+  },
+  {
+    name: 'an ObjectStore compression the plugin does not know',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'ObjectStore').configuration.wal.compression = 'zip'),
+    expect: /\/spec\/configuration\/wal\/compression must be equal to one of the allowed values/,
+  },
+  {
+    name: 'a ScheduledBackup method the operator does not know',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'ScheduledBackup').method = 'barman'),
+    expect: /ScheduledBackup\/todo-db-nightly: \/spec\/method must be equal to one of the allowed values/,
+  },
+  {
+    name: 'a misspelt PodMonitor field',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'PodMonitor', 'todoapp').podMetricsEndpoints[0].intervl = '30s'),
+    expect: /PodMonitor\/todoapp: unknown field \/spec\/podMetricsEndpoints\/0\/intervl/,
+  },
+  {
+    name: 'a PrometheusRule with a wrong type',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'PrometheusRule', 'todoapp').groups[0].rules[0].labels = 'critical'),
+    expect: /PrometheusRule\/todoapp: kubernetes-models: .*labels must be object/,
+  },
+  {
+    name: 'a Certificate key algorithm cert-manager does not know',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'Certificate').privateKey.algorithm = 'DSA'),
+    expect: /Certificate\/todoapp-tls: kubernetes-models: .*algorithm must be equal to one of the allowed values/,
+  },
+  {
+    name: 'a misspelt Ingress field',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'Ingress').rules[0].htp = {}),
+    expect: /Ingress\/todoapp: unknown field \/spec\/rules\/0\/htp/,
+  },
+  {
+    name: 'a misspelt recovery field',
+    overlay: 'restored',
+    change: (o) => void (specOf(o, 'Cluster').bootstrap.recovery.recoveryTarget.targetTme = 'x'),
+    expect: /Cluster\/todo-db-restored: unknown field \/spec\/bootstrap\/recovery\/recoveryTarget\/targetTme/,
+  },
+);
 
 const SECRET = { name: 'todo-db-app', key: 'password' };
 
@@ -568,6 +632,189 @@ const INVARIANT_FIXTURES: Fixture[] = [
   },
 ];
 
+INVARIANT_FIXTURES.push(
+  // Backups
+  {
+    name: 'a plugin entry naming no ObjectStore',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'Cluster').plugins[0].parameters.barmanObjectName = 'backups'),
+    expect: /Cluster\/todo-db: the plugin's barmanObjectName backups is no ObjectStore/,
+  },
+  {
+    name: 'the plugin without WAL archiving',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'Cluster').plugins[0].isWALArchiver = false),
+    expect: /does not archive the WAL \(isWALArchiver\): no point-in-time recovery/,
+  },
+  {
+    name: 'WAL archiving without base backups',
+    overlay: 'full',
+    change: (o) =>
+      void o.splice(
+        o.findIndex((x) => x.kind === 'ScheduledBackup'),
+        1,
+      ),
+    expect: /Cluster\/todo-db: its WAL is archived but no ScheduledBackup makes base backups of it/,
+  },
+  {
+    name: 'a ScheduledBackup of another cluster',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'ScheduledBackup').cluster.name = 'todo'),
+    expect: /ScheduledBackup\/todo-db-nightly: backs up todo, which is no Cluster/,
+  },
+  {
+    name: 'a five-field schedule',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'ScheduledBackup').schedule = '0 3 * * *'),
+    expect: /schedule "0 3 \* \* \*" does not have the six fields/,
+  },
+  {
+    name: 'a backup outside the plugin',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'ScheduledBackup').method = 'volumeSnapshot'),
+    expect: /not a backup through the Barman Cloud plugin/,
+  },
+  {
+    name: 'bucket credentials from a secret the docs do not create',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'ObjectStore').configuration.s3Credentials.accessKeyId.name = 's3-keys'),
+    expect: /ObjectStore\/todo-db-backups: secret s3-keys is not created as docs\/deploy.md says/,
+  },
+  {
+    name: 'a bucket credential key the docs do not create',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'ObjectStore').configuration.s3Credentials.secretAccessKey.key = 'SECRET'),
+    expect: /secret todo-db-backup-s3 has no key SECRET/,
+  },
+  {
+    name: "a serverName in the ObjectStore (the CRD's CEL rule)",
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'ObjectStore').configuration.serverName = 'todo-db'),
+    expect: /configuration.serverName must not be set/,
+  },
+  // Recovery
+  {
+    name: 'a recovery from an unknown source',
+    overlay: 'restored',
+    change: (o) => void (specOf(o, 'Cluster').bootstrap.recovery.source = 'origin'),
+    expect: /recovery.source origin is no externalClusters entry using the Barman Cloud plugin/,
+  },
+  {
+    name: 'a recovery archiving into the folder it reads',
+    overlay: 'restored',
+    change: (o) => void (specOf(o, 'Cluster').externalClusters[0].plugin.parameters.serverName = 'todo-db-restored'),
+    expect: /would archive its WAL into todo-db-restored\/, the folder it recovers from/,
+  },
+  {
+    name: 'a target time without its zone',
+    overlay: 'restored',
+    change: (o) => void (specOf(o, 'Cluster').bootstrap.recovery.recoveryTarget.targetTime = '2026-12-01 09:00:00'),
+    expect: /targetTime 2026-12-01 09:00:00 is not a time with its zone/,
+  },
+  {
+    name: 'the app left on the old cluster after a recovery',
+    overlay: 'restored',
+    change: (o) => void (envVar(app(o), 'POSTGRES_HOST').value = 'todo-db-rw'),
+    expect: /POSTGRES_HOST is todo-db-rw, not the primary's Service todo-db-restored-rw/,
+  },
+  {
+    name: "the restored cluster's instances shut out of each other",
+    overlay: 'restored',
+    change: (o) =>
+      void (databasePolicy(o, 'todo-db-restored').spec!.ingress![1]!.from![0]!.podSelector!.matchLabels = {
+        'cnpg.io/cluster': 'todo-db',
+      }),
+    expect: /NetworkPolicy\/todo-db-restored: a rule selects pods that are neither the app's nor the database's/,
+  },
+  // TLS and the edge
+  {
+    name: 'a host without TLS',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'Ingress').tls[0].hosts = ['other.example.com']),
+    expect: /Ingress\/todoapp: todo.example.com has no TLS/,
+  },
+  {
+    name: 'a certificate for another name',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'Certificate').dnsNames = ['www.example.com']),
+    expect: /Certificate\/todoapp-tls: its dnsNames do not include todo.example.com/,
+  },
+  {
+    name: 'TLS from a secret no Certificate keeps',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'Ingress').tls[0].secretName = 'tls'),
+    expect: /no Certificate keeps the secret tls/,
+  },
+  {
+    name: 'an issuer nobody applies',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'Certificate').issuerRef.name = 'letsencrypt-prod'),
+    expect: /its issuer ClusterIssuer\/letsencrypt-prod is not one of ours/,
+  },
+  {
+    name: 'plain HTTP not redirected',
+    overlay: 'full',
+    change: (o) =>
+      void delete one<K8sObject>(o, 'Ingress').metadata.annotations!['nginx.ingress.kubernetes.io/force-ssl-redirect'],
+    expect: /plain HTTP is not redirected to HTTPS/,
+  },
+  {
+    name: 'a PUBLIC_URL on http',
+    overlay: 'full',
+    change: (o) => void (configMap(o).PUBLIC_URL = 'http://todo.example.com'),
+    expect: /the app's PUBLIC_URL is http:\/\/todo.example.com, not https:\/\/todo.example.com/,
+  },
+  {
+    name: 'TRUST_PROXY as a hop count (Fastify trusts no proxy then)',
+    overlay: 'full',
+    change: (o) => void (configMap(o).TRUST_PROXY = '1'),
+    expect: /TRUST_PROXY must name the proxy's addresses \(CIDRs\), not 1/,
+  },
+  {
+    name: 'the LoadBalancer Service kept beside the Ingress',
+    overlay: 'full',
+    change: (o) => void (one<IService>(o, 'Service').spec!.type = 'LoadBalancer'),
+    expect: /Service\/todoapp: is a LoadBalancer besides the Ingress: plain HTTP around TLS/,
+  },
+  {
+    name: 'an Ingress to a port the Service does not have',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'Ingress').rules[0].http.paths[0].backend.service.port = { name: 'web' }),
+    expect: /sends to port web, which the Service todoapp does not have/,
+  },
+  {
+    name: "forwarded headers trusted from anyone who reaches the app's port",
+    overlay: 'full',
+    change: (o) => void delete appPolicy(o).spec!.ingress![0]!.from,
+    expect: /TRUST_PROXY is 10.0.0.0\/8,.*but the app's port is open to every address/,
+  },
+  // Monitoring
+  {
+    name: 'a PodMonitor for other pods',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'PodMonitor', 'todoapp').selector = { matchLabels: { app: 'web' } }),
+    expect: /PodMonitor\/todoapp: selects neither the app's pods nor the database's/,
+  },
+  {
+    name: 'a PodMonitor on a port the pods do not have',
+    overlay: 'full',
+    change: (o) => void (specOf(o, 'PodMonitor', 'todoapp').podMetricsEndpoints[0].port = 'prometheus'),
+    expect: /PodMonitor\/todoapp: the pods have no port named prometheus/,
+  },
+  {
+    name: "the database's exporter closed to Prometheus",
+    overlay: 'full',
+    change: (o) => void databasePolicy(o).spec!.ingress!.pop(),
+    expect: /PodMonitor\/todo-db: no NetworkPolicy lets the namespace monitoring reach port 9187/,
+  },
+  {
+    name: 'Prometheus let into the database beyond its exporter',
+    change: (o) => void (databasePolicy(o).spec!.ingress!.at(-1)!.ports![0]!.port = 5432),
+    expect:
+      /pods of other namespaces than the operator's \(cnpg-system\) reach the database on other ports than the exporter's/,
+  },
+);
+
 describe('the schema validators reject', () => {
   for (const fixture of SCHEMA_FIXTURES) {
     it(fixture.name, () => {
@@ -590,6 +837,8 @@ describe('the schema validators reject', () => {
   it('nothing in the unchanged manifests (the fixtures above are the only difference)', () => {
     assert.deepEqual(problemsAfter({ name: 'unchanged', change: () => {}, expect: /^/ }), []);
     assert.deepEqual(problemsAfter({ name: 'unchanged', overlay: 'kubedb', change: () => {}, expect: /^/ }), []);
+    assert.deepEqual(problemsAfter({ name: 'unchanged', overlay: 'full', change: () => {}, expect: /^/ }), []);
+    assert.deepEqual(problemsAfter({ name: 'unchanged', overlay: 'restored', change: () => {}, expect: /^/ }), []);
   });
 });
 

@@ -1,15 +1,27 @@
 // The Kubernetes manifests (deploy/k8s): every overlay renders with
-// `kubectl kustomize`, every object passes its schema strictly, and the
+// `kubectl kustomize`, alone and with every combination of the optional
+// components it offers, every object passes its schema strictly, and the
 // deployment holds together (test/deploy/k8s-invariants.ts).
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { argsOf, parseDockerfile } from './dockerfile.ts';
 import { documentedSecrets, invariantProblems, type DeploymentFacts } from './k8s-invariants.ts';
 import { schemaProblems } from './k8s-schemas.ts';
-import { K8S_DIR, overlays, render, ROOT, type K8sObject } from './k8s.ts';
+import {
+  K8S_DIR,
+  optionalComponents,
+  overlays,
+  render,
+  renderWithComponents,
+  ROOT,
+  subsets,
+  type K8sObject,
+} from './k8s.ts';
 
 const OVERLAYS = await overlays();
 let facts: DeploymentFacts;
@@ -19,8 +31,24 @@ before(async () => {
   facts = {
     version: pkg.version,
     documentedSecrets: documentedSecrets(await readFile(path.join(ROOT, 'docs/deploy.md'), 'utf8')),
+    clusterIssuers: new Set([(await clusterIssuer()).metadata.name]),
   };
 });
+
+const CLUSTER_ISSUER = path.join(K8S_DIR, 'cert-manager/cluster-issuer.yaml');
+const clusterIssuer = async () => parseYaml(await readFile(CLUSTER_ISSUER, 'utf8')) as K8sObject;
+
+/** What each optional component must add to the rendered deployment, as Kind/name. */
+const COMPONENT_OBJECTS: Record<string, string[]> = {
+  'cloudnativepg-backups': ['ObjectStore/todo-db-backups', 'ScheduledBackup/todo-db-nightly'],
+  'cloudnativepg-recovery': ['Cluster/todo-db-restored', 'NetworkPolicy/todo-db-restored'],
+  'cloudnativepg-monitoring': ['PodMonitor/todo-db', 'PrometheusRule/todo-db'],
+  'ingress-tls': ['Ingress/todoapp', 'Certificate/todoapp-tls'],
+  monitoring: ['PodMonitor/todoapp', 'PrometheusRule/todoapp', 'ConfigMap/todoapp-grafana-dashboard'],
+};
+
+/** Components that only make sense with others on (docs/deploy.md says so too). */
+const NEEDS: Record<string, string[]> = { 'cloudnativepg-recovery': ['cloudnativepg-backups'] };
 
 describe('deploy/k8s', () => {
   it('has the two overlays, CloudNativePG and KubeDB, each with its createsuperuser Job', () => {
@@ -31,6 +59,35 @@ describe('deploy/k8s', () => {
         ['kubedb', true],
       ],
     );
+  });
+
+  it('each overlay offers its optional components, as docs/deploy.md lists them', async () => {
+    assert.deepEqual(await optionalComponents(path.join(K8S_DIR, 'overlays/cloudnativepg')), [
+      'cloudnativepg-backups',
+      'ingress-tls',
+      'monitoring',
+      'cloudnativepg-monitoring',
+      'cloudnativepg-recovery',
+    ]);
+    assert.deepEqual(await optionalComponents(path.join(K8S_DIR, 'overlays/kubedb')), ['ingress-tls', 'monitoring']);
+    const docs = await readFile(path.join(ROOT, 'docs/deploy.md'), 'utf8');
+    for (const component of Object.keys(COMPONENT_OBJECTS))
+      assert.ok(docs.includes(`# - ../../components/${component}`), `docs/deploy.md says how to turn on ${component}`);
+  });
+
+  it('docs/deploy.md marks every command block as run by a test or not run here', async () => {
+    const docs = await readFile(path.join(ROOT, 'docs/deploy.md'), 'utf8');
+    const blocks = [...docs.matchAll(/^ *```sh\n *(.*)$/gm)].map((match) => match[1] ?? '');
+    assert.ok(blocks.length > 20, `found ${blocks.length} blocks`);
+    for (const first of blocks) {
+      assert.match(first, /^# (not run here|tested: test\/\S+\.test\.ts)/, `a block starts with: ${first}`);
+      const test = /^# tested: (\S+)/.exec(first)?.[1];
+      if (test) assert.ok(existsSync(path.join(ROOT, test)), `${test} exists`);
+    }
+  });
+
+  it('the ClusterIssuer to apply once per cluster passes the cert-manager model strictly', async () => {
+    assert.deepEqual(schemaProblems(await clusterIssuer()), []);
   });
 
   it('docs/deploy.md says how to create the secrets the manifests need, in namespace todolist', () => {
@@ -100,6 +157,34 @@ describe('deploy/k8s', () => {
     });
   }
 
+  for (const { name, dir, createSuperuserDir } of OVERLAYS) {
+    describe(`overlay ${name} with its optional components`, async () => {
+      const optional = await optionalComponents(dir);
+      const variants = subsets(optional).filter(
+        (chosen) => chosen.length > 0 && chosen.every((c) => (NEEDS[c] ?? []).every((n) => chosen.includes(n))),
+      );
+      let adminJob: K8sObject[];
+      before(async () => {
+        adminJob = createSuperuserDir ? await render(createSuperuserDir) : [];
+      });
+
+      for (const chosen of variants) {
+        it(`${chosen.join(' + ')}: renders, passes the schemas and holds together`, async () => {
+          const objects = await renderWithComponents(name, chosen);
+          const names = objects.map((object) => `${object.kind}/${object.metadata.name}`);
+          for (const component of chosen)
+            for (const expected of COMPONENT_OBJECTS[component] ?? [])
+              assert.ok(names.includes(expected), `${component} adds ${expected}`);
+          // After a recovery the first admin exists already; the createsuperuser Job (which knows todo-db
+          // only) is not part of a restored deployment.
+          const all = chosen.includes('cloudnativepg-recovery') ? objects : [...objects, ...adminJob];
+          assert.deepEqual(all.flatMap(schemaProblems), []);
+          assert.deepEqual(invariantProblems(all, facts), []);
+        });
+      }
+    });
+  }
+
   it('has no kustomization outside the overlays that is missed by these tests', async () => {
     const entries = await readdir(K8S_DIR, { recursive: true });
     const kustomizations = entries
@@ -110,7 +195,12 @@ describe('deploy/k8s', () => {
     assert.deepEqual(kustomizations, [
       'base',
       'components/cloudnativepg',
+      'components/cloudnativepg-backups',
+      'components/cloudnativepg-monitoring',
+      'components/cloudnativepg-recovery',
+      'components/ingress-tls',
       'components/kubedb',
+      'components/monitoring',
       'components/release',
       'createsuperuser',
       'migrations',

@@ -2,7 +2,8 @@
 // (offline: it only reads files) into plain objects for the checks.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -14,7 +15,7 @@ export const K8S_DIR = path.join(ROOT, 'deploy/k8s');
 export interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   [field: string]: unknown;
 }
 
@@ -61,4 +62,38 @@ export async function overlays(): Promise<{ name: string; dir: string; createSup
 
 export function describeObject(object: K8sObject): string {
   return `${object.kind}/${object.metadata?.name}`;
+}
+
+/** The optional components an overlay lists commented out (`# - ../../components/NAME`), for a person to turn on. */
+export async function optionalComponents(overlayDir: string): Promise<string[]> {
+  const text = await readFile(path.join(overlayDir, 'kustomization.yaml'), 'utf8');
+  return [...text.matchAll(/^ {2}# - \.\.\/\.\.\/components\/([a-z0-9-]+)$/gm)].map((match) => match[1] ?? '');
+}
+
+/**
+ * `kubectl kustomize` of an overlay with some of its optional components
+ * turned on exactly as docs/deploy.md tells a person to: by uncommenting
+ * their lines. Done in a copy of deploy/k8s, so the repository is never written.
+ */
+export async function renderWithComponents(overlayName: string, components: string[]): Promise<K8sObject[]> {
+  const copy = await mkdtemp(path.join(tmpdir(), 'todoapp-k8s-'));
+  try {
+    await cp(K8S_DIR, copy, { recursive: true });
+    const file = path.join(copy, 'overlays', overlayName, 'kustomization.yaml');
+    let text = await readFile(file, 'utf8');
+    for (const component of components) {
+      const line = `  # - ../../components/${component}\n`;
+      if (!text.includes(line)) throw new Error(`overlays/${overlayName} does not offer components/${component}`);
+      text = text.replace(line, `  - ../../components/${component}\n`);
+    }
+    await writeFile(file, text);
+    return await render(path.dirname(file));
+  } finally {
+    await rm(copy, { recursive: true, force: true });
+  }
+}
+
+/** Every subset of `items`, the empty one first. */
+export function subsets<T>(items: T[]): T[][] {
+  return items.reduce<T[][]>((all, item) => [...all, ...all.map((subset) => [...subset, item])], [[]]);
 }

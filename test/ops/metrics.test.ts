@@ -29,17 +29,26 @@ describe('the metrics listener', () => {
       assert.equal(scraped.status, 200);
       assert.match(scraped.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
       const metrics = await scraped.text();
-      assert.match(metrics, /http_requests_total\{method="GET",route="\/api\/todos\/:id",status_code="401"\} 1/);
       assert.match(
         metrics,
-        /http_request_duration_seconds_bucket\{le="0.005",method="GET",route="\/api\/todos\/:id",status_code="401"\}/,
+        /todoapp_http_requests_total\{method="GET",route="\/api\/todos\/:id",status_code="401"\} 1/,
+      );
+      assert.match(
+        metrics,
+        /todoapp_http_request_duration_seconds_bucket\{le="0.005",method="GET",route="\/api\/todos\/:id",status_code="401"\}/,
       );
       assert.match(metrics, /process_resident_memory_bytes \d+/);
-      assert.match(metrics, /# TYPE db_query_errors_total counter/);
+      assert.match(metrics, /# TYPE todoapp_db_query_errors_total counter/);
+      // The app's own metrics carry its prefix; only prom-client's standard process_ and nodejs_ ones do not.
+      const families = [...metrics.matchAll(/^# TYPE (\S+) /gm)].map((match) => match[1] ?? '');
+      assert.deepEqual(
+        families.filter((name) => !/^(todoapp|process|nodejs)_/.test(name)),
+        [],
+      );
 
       const publicMetrics = await fetch(`${server.baseUrl}/metrics`, { headers: { accept: 'text/plain' } });
       assert.equal(publicMetrics.status, 404, 'the public port does not serve the metrics');
-      assert.doesNotMatch(await publicMetrics.text(), /http_requests_total/);
+      assert.doesNotMatch(await publicMetrics.text(), /todoapp_http_requests_total/);
       assert.equal((await fetch(`${server.metricsUrl}/healthz`)).status, 404, 'the metrics port serves nothing else');
       assert.equal(
         await statusOrFailure(`${server.metricsUrl.replace('127.0.0.2', '127.0.0.1')}/metrics`),

@@ -135,7 +135,7 @@ describe('when the database goes away', () => {
       assert.ok(Number(api.headers.get('retry-after')) > 0);
       assert.deepEqual(await api.json(), { error: 'Service temporarily unavailable; please retry shortly' });
       const metrics = await (await fetch(`http://127.0.0.1:${metricsListener.port}/metrics`)).text();
-      assert.match(metrics, /db_query_errors_total\{kind="unavailable"\} [1-9]/);
+      assert.match(metrics, /todoapp_db_query_errors_total\{kind="unavailable"\} [1-9]/);
     } finally {
       await metricsListener.close();
       await t.close().catch(() => {});
