@@ -87,7 +87,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       redact: ['req.headers.authorization', 'req.headers.cookie'],
       stream: logDestination,
     },
-    trustProxy: config.trustProxy as boolean | string[], // a hop count works too, but is missing from the types
+    trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimit,
     genReqId: requestId,
     requestIdHeader: false,

@@ -20,8 +20,8 @@ export interface Config {
   allowedHosts: string[];
   /** PUBLIC_URL's origin (e.g. `https://todo.example.com`): absolute URLs and redirects are built on it instead of the request's Host. */
   publicUrl: string | undefined;
-  /** Fastify's trustProxy: false, true, a hop count, or a list of addresses/CIDRs. */
-  trustProxy: boolean | number | string[];
+  /** Fastify's trustProxy: false, true, or a list of addresses/CIDRs (a hop count is refused: Fastify 5 would trust no proxy). */
+  trustProxy: boolean | string[];
   migrateOnStart: boolean;
   /** Milliseconds a graceful shutdown waits for in-flight requests before exiting anyway. */
   shutdownTimeoutMs: number;
@@ -115,14 +115,16 @@ function parseTrustProxy(env: Env): Config['trustProxy'] {
   const lowered = raw.toLowerCase();
   if (lowered === 'true') return true;
   if (lowered === 'false') return false;
-  if (/^\d+$/.test(raw)) return Number(raw);
+  // Fastify 5 takes a hop count but then trusts no proxy (it cannot tell the nearest hop from a client that sends enough).
+  if (/^\d+$/.test(raw))
+    throw new ConfigError(
+      'TRUST_PROXY',
+      `a hop count (${raw}) is not supported: name the proxies' addresses or CIDRs, e.g. 10.0.0.0/8`,
+    );
   const entries = parseList(raw);
   const invalid = entries.find((entry) => !/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(entry));
   if (entries.length === 0 || invalid !== undefined) {
-    throw new ConfigError(
-      'TRUST_PROXY',
-      'must be true, false, a hop count, or a comma-separated list of proxy addresses/CIDRs',
-    );
+    throw new ConfigError('TRUST_PROXY', 'must be true, false, or a comma-separated list of proxy addresses/CIDRs');
   }
   return entries;
 }

@@ -72,7 +72,6 @@ describe('loadConfig', () => {
 
   it('parses TRUST_PROXY and ALLOWED_HOSTS', () => {
     assert.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true);
-    assert.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2);
     assert.deepEqual(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy, ['10.0.0.0/8', '127.0.0.1']);
     assert.deepEqual(loadConfig({ ALLOWED_HOSTS: 'Todo.Example.com, .example.org' }).allowedHosts, [
       'todo.example.com',
@@ -122,7 +121,8 @@ describe('loadConfig', () => {
       [{ PORT: '9000', METRICS_PORT: '9000' }, 'METRICS_PORT', /must differ from PORT/],
       [{ DEBUG: 'sometimes' }, 'DEBUG', /true or false/],
       [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', /one of fatal, error/],
-      [{ TRUST_PROXY: 'everyone' }, 'TRUST_PROXY', /hop count/],
+      [{ TRUST_PROXY: 'everyone' }, 'TRUST_PROXY', /proxy addresses\/CIDRs/],
+      [{ TRUST_PROXY: '1' }, 'TRUST_PROXY', /hop count \(1\) is not supported: name the proxies' addresses/],
       [{ ALLOWED_HOSTS: 'bad host!' }, 'ALLOWED_HOSTS', /host names/],
       [{ DATABASE_URL: 'mysql://localhost/db' }, 'DATABASE_URL', /postgres:\/\//],
       [{ DATABASE_URL: 'postgres://a/b', POSTGRES_HOST: 'db' }, 'DATABASE_URL', /POSTGRES_HOST/],
