@@ -18,7 +18,8 @@ import type { CachedList } from '../features/todos/list-cache.ts';
 import type { DeflatedPart } from '../views/gzip-parts.ts';
 import { registry } from './metrics.ts';
 
-export type CacheName = 'list_bodies' | 'list_items' | 'item_markup' | 'readable_dates' | 'auth_lookups' | 'lists_seen';
+export type CacheName =
+  'list_bodies' | 'list_items' | 'item_markup' | 'readable_dates' | 'auth_lookups' | 'lists_seen' | 'page_parts';
 
 export interface CacheBound {
   /** Most bytes (as the cache's sizeOf counts them) held at once. */
@@ -30,7 +31,7 @@ export interface CacheBound {
 }
 
 /**
- * The bounds of one app's caches: 29 MB in all, under a tenth of a 384 MiB
+ * The bounds of one app's caches: 36 MB in all, under a tenth of a 384 MiB
  * pod. Each holds many times what its count bound used to hold for ordinary
  * todos (a few hundred bytes each), so the hit rates stay; what changes is
  * that a few huge todos can no longer take hundreds of MB.
@@ -48,6 +49,8 @@ export const CACHE_BOUNDS: Record<CacheName, CacheBound> = {
   auth_lookups: { maxBytes: 2 * 1024 * 1024, maxEntryBytes: 16 * 1024, ttlMs: 1000 },
   // The lists a person sees, for a page's column, for a second (features/todos/page-routes.ts): ~300 B a list.
   lists_seen: { maxBytes: 2 * 1024 * 1024, maxEntryBytes: 64 * 1024, ttlMs: 1000 },
+  // The markup around a list page's items, deflated, by its text (a page has ~20 pieces, ~9 KB in all).
+  page_parts: { maxBytes: 4 * 1024 * 1024, maxEntryBytes: 64 * 1024 },
 };
 
 /** What an entry costs beyond its key and value: lru-cache's slots, the Map's, the value's object. */
@@ -238,6 +241,8 @@ export interface AppCaches {
   authLookups: ByteCache<User>;
   /** The lists a person sees, by person and feed stamp (features/todos/page-routes.ts). */
   listsSeen: ByteCache<ListRecord[]>;
+  /** The pieces of a list page around its items, deflated, by their text (views/gzip-parts.ts). */
+  pageParts: ByteCache<DeflatedPart>;
   all(): KeptCache[];
   close(): void;
 }
@@ -252,6 +257,7 @@ export function createAppCaches(bounds: Partial<Record<CacheName, CacheBound>> =
     readableDates: new ByteCache<string>('readable_dates', bound('readable_dates'), stringBytes),
     authLookups: new ByteCache<User>('auth_lookups', bound('auth_lookups'), userBytes),
     listsSeen: new ByteCache<ListRecord[]>('lists_seen', bound('lists_seen'), listsBytes),
+    pageParts: new ByteCache<DeflatedPart>('page_parts', bound('page_parts'), (part) => part.deflated.length + 64),
   };
   const all = (): KeptCache[] => Object.values(caches);
   return {

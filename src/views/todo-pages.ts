@@ -98,9 +98,8 @@ export function readableDate(isoDate: string, caches: ItemCaches): string {
  * same form posted twice (a double click, a resend) changes things once, and
  * two different forms of the page are two changes.
  */
-function formFields(viewer: Viewer, returnTo: string): SafeHtml {
-  // randomUUID draws from a pool of random bytes; randomBytes asks the system each time.
-  return html`${csrfField(viewer.csrfToken)}<input type="hidden" name="returnTo" value="${returnTo}"><input type="hidden" name="_idempotency" value="${randomUUID()}">`;
+function formFields(viewer: Viewer, returnTo: string, nonce: string): SafeHtml {
+  return html`${csrfField(viewer.csrfToken)}<input type="hidden" name="returnTo" value="${returnTo}"><input type="hidden" name="_idempotency" value="${nonce}">`;
 }
 
 /**
@@ -207,17 +206,27 @@ type ListPageOptions = { problem?: Problem; values?: { title?: string; dueDate?:
 /**
  * The list page without its items, as the markup before and after where
  * `renderTodoItems` goes, for a list of `itemCount` todos. It holds all of
- * the render's own data (CSRF token, idempotency nonce).
+ * the render's own data, which `perResponse` names (the CSRF token, the
+ * idempotency nonce, the feed position: what makes one response's bytes
+ * differ from the next one's for the same list); the rest is the same while
+ * the list, its column and the URL are.
  */
 export function renderTodoListPageAround(
   viewer: Viewer,
   itemCount: number,
   view: ListView,
   options: ListPageOptions = {},
-): { before: string; after: string } {
-  const [before = '', after = '', ...rest] = renderListPageAround(viewer, itemCount, view, options).split(TODO_ITEMS);
+): { before: string; after: string; perResponse: string[] } {
+  // randomUUID draws from a pool of random bytes; randomBytes asks the system each time.
+  const nonce = randomUUID();
+  const page = renderListPageAround(viewer, itemCount, view, options, nonce);
+  const [before = '', after = '', ...rest] = page.split(TODO_ITEMS);
   if (rest.length > 0) throw new Error('the list page has its items placeholder twice');
-  return { before, after };
+  return { before, after, perResponse: [viewer.csrfToken, nonce, feedPositionAttribute(view)] };
+}
+
+function feedPositionAttribute(view: ListView): string {
+  return html`data-feed-position="${view.feedPosition}"`.value;
 }
 
 /** The lists column: the person's lists and those shared with them, each with its count of active todos, and a form for a new one. */
@@ -245,8 +254,14 @@ function listHeading(view: ListView): SafeHtml {
   return html`<h1>${list.name}</h1>${about}<p class="list-links"><a href="/lists/${list.id}/settings">List settings${list.role === 'owner' ? ' and sharing' : ''}</a></p>`;
 }
 
-function renderListPageAround(viewer: Viewer, itemCount: number, view: ListView, options: ListPageOptions): string {
-  const back = formFields(viewer, view.returnTo);
+function renderListPageAround(
+  viewer: Viewer,
+  itemCount: number,
+  view: ListView,
+  options: ListPageOptions,
+  nonce: string,
+): string {
+  const back = formFields(viewer, view.returnTo, nonce);
   const total = view.counts.active + view.counts.completed;
   const allDone = total > 0 && view.counts.active === 0;
   const values = options.values ?? {};
@@ -256,7 +271,7 @@ function renderListPageAround(viewer: Viewer, itemCount: number, view: ListView,
   const name = view.list.name;
   return layout(
     view.filter === 'all' ? name : `${FILTER_LABELS[view.filter]} · ${name}`,
-    html`<div class="with-lists" data-list-id="${view.list.id}" data-feed-position="${view.feedPosition}">
+    html`<div class="with-lists" data-list-id="${view.list.id}" ${new SafeHtml(feedPositionAttribute(view))}>
 ${listsNav(view, back)}
 <section class="list">
 ${listHeading(view)}
@@ -327,7 +342,7 @@ export function renderEditTodoPage(
     html`<h1>Edit todo</h1>
 ${problemBox(problem)}
 <form method="post" action="/todos/${todo.id}" class="stacked">
-  ${formFields(viewer, returnTo)}
+  ${formFields(viewer, returnTo, randomUUID())}
   <label>Title <input name="title" maxlength="250" autofocus value="${shown.title}" aria-describedby="title-help"></label>
   <p id="title-help" class="help">Saving an empty title deletes the todo.</p>
   <label>Due date <input name="dueDate" type="date" value="${shown.dueDate}"></label>

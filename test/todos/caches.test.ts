@@ -4,6 +4,7 @@
 // never shared by two apps of one process, and counted in their metrics.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { ByteCache, CACHE_BOUNDS, createAppCaches, type CacheName } from '../../src/plugins/caches.ts';
 import { todosRepository } from '../../src/features/todos/repository.ts';
 import { ENGINES, startTestApp, type TestApp } from '../support/app.ts';
@@ -93,6 +94,41 @@ for (const engine of ENGINES) {
       await t.db.query('DELETE FROM todos');
     });
 
+    it('join a gzipped page from kept parts that reads exactly as the page made whole, with its own tokens', async () => {
+      await t.db.query('DELETE FROM todos');
+      const scope = { userId: t.alice.id, listId: t.alice.inboxId };
+      for (let index = 0; index < 5; index++)
+        await todosRepository.createIn(t.db, scope, { title: `joined ${index} <&>`, notes: 'ü'.repeat(index * 50) });
+      const cookie = `todoapp_session=${browser.cookie('todoapp_session') ?? ''}`;
+      const view = async (encoding: string) => {
+        const response = await rawRequestBytes(t.baseUrl, {
+          path: '/?q=joined',
+          headers: { cookie, accept: 'text/html', 'accept-encoding': encoding },
+        });
+        assert.equal(response.status, 200);
+        assert.equal(response.headers['content-encoding'], encoding === 'gzip' ? 'gzip' : undefined);
+        return encoding === 'gzip' ? gunzipSync(response.body).toString() : response.body.toString();
+      };
+      // What differs with every render: the masked CSRF token, the forms' nonce.
+      const tokens = (page: string) => [
+        ...new Set(
+          [...page.matchAll(/name="_csrf" value="([^"]+)"|name="_idempotency" value="([^"]+)"/g)].map((m) => m[0]),
+        ),
+      ];
+      const blank = (page: string) =>
+        page.replace(/(name="_csrf" value=|name="_idempotency" value=|name="csrf-token" content=)"[^"]+"/g, '$1""');
+      const whole = await view('identity');
+      const pages = [await view('gzip'), await view('gzip')];
+      for (const page of pages) assert.equal(blank(page), blank(whole));
+      assert.notDeepEqual(tokens(pages[0] ?? ''), tokens(pages[1] ?? ''), 'each render has its own tokens');
+      // Every form of a render carries the same nonce (plugins/idempotency.ts): one per page.
+      assert.equal(
+        new Set([...(pages[1] ?? '').matchAll(/name="_idempotency" value="([^"]+)"/g)].map((m) => m[1])).size,
+        1,
+      );
+      await t.db.query('DELETE FROM todos');
+    });
+
     it('count hits and misses for every cache, in the metrics a scrape reads', async () => {
       await t.db.query('DELETE FROM todos');
       const scope = { userId: t.alice.id, listId: t.alice.inboxId };
@@ -116,6 +152,10 @@ for (const engine of ENGINES) {
       assert.ok(
         moved('item_markup', 'misses') >= 3 && moved('item_markup', 'hits') >= 3,
         JSON.stringify({ start: start.item_markup, end: end.item_markup }),
+      );
+      assert.ok(
+        moved('page_parts', 'misses') >= 1 && moved('page_parts', 'hits') >= 5,
+        JSON.stringify({ start: start.page_parts, end: end.page_parts }),
       );
       assert.ok(moved('readable_dates', 'misses') + moved('readable_dates', 'hits') >= 3);
       assert.equal(moved('list_bodies', 'misses'), 1);

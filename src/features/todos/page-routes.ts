@@ -13,7 +13,7 @@ import { sendHtml } from '../../plugins/html-reply.ts';
 import { redirectTarget } from '../../plugins/redirects.ts';
 import { compileBodyValidator, describeValidationErrors } from '../../plugins/validation.ts';
 import type { Problem, Viewer } from '../../views/pages.ts';
-import { acceptsGzip, deflatePart, gzipParts } from '../../views/gzip-parts.ts';
+import { acceptsGzip, deflatePart, gzipParts, partsOf } from '../../views/gzip-parts.ts';
 import {
   FILTER_PATHS,
   isReadOnly,
@@ -39,7 +39,7 @@ export interface TodoPageOptions {
   writeOnce: WriteOnce;
   viewerOf: (request: FastifyRequest, reply: FastifyReply) => Viewer | undefined;
   /** The app's caches: the page's kept items, and what they are rendered through. */
-  caches: Pick<AppCaches, 'listItems' | 'itemMarkup' | 'readableDates' | 'listsSeen'>;
+  caches: Pick<AppCaches, 'listItems' | 'itemMarkup' | 'readableDates' | 'listsSeen' | 'pageParts'>;
   /** Where the list page's script follows changes from (its position, in the page). */
   feed: ChangeFeed;
 }
@@ -291,10 +291,15 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
         listItems.set(todoItemsKey(sort, readOnly, versionsOf(todos), overdueIds(todos, view.today)), items);
       }
     }
-    const { before, after } = renderTodoListPageAround(person.viewer, itemCount, view, { problem, values });
+    const { before, after, perResponse } = renderTodoListPageAround(person.viewer, itemCount, view, {
+      problem,
+      values,
+    });
     if (!items) return sendHtml(reply, status, before + markup + after);
+    // Around the items, what is the same from one response to the next is deflated once and kept (page_parts).
+    const around = (text: string) => partsOf(text, perResponse, caches.pageParts);
     reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding');
-    return sendHtml(reply, status, gzipParts([deflatePart(Buffer.from(before)), items], Buffer.from(after)));
+    return sendHtml(reply, status, gzipParts([...around(before), items, ...around(after)]));
   };
 
   const SUFFIXES: Record<TodoFilter, string> = { all: '', active: '/active', completed: '/completed' };
