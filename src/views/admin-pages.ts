@@ -22,7 +22,7 @@ export interface AdminTodoEditValues {
   completed: boolean;
 }
 
-type UserRow = User & { todoCount: number };
+type UserRow = User & { todoCount: number; listCount: number };
 
 function adminNav(current: 'todos' | 'users' | 'replication'): SafeHtml {
   const link = (href: string, label: string, name: typeof current) =>
@@ -70,6 +70,7 @@ export function renderAdminTodosPage(
   const rows = todos.map(
     (todo) => html`<tr>
   <td>${owner(todo)}</td>
+  <td>${todo.listName ?? ''}</td>
   <th scope="row"><a href="/admin/todos/${todo.id}">${todo.title}</a></th>
   <td class="date">${date(todo.createdAt)}</td>
   <td class="date">${todo.dueDate ?? ''}${todo.overdue ? html` <strong>(overdue)</strong>` : ''}</td>
@@ -103,7 +104,7 @@ ${
     ? html`<p>No todos match.</p>`
     : html`<div class="table-wrap"><table>
 <caption>Todos ${(page - 1) * ADMIN_PAGE_SIZE + 1}–${(page - 1) * ADMIN_PAGE_SIZE + todos.length}, newest first</caption>
-<thead><tr><th scope="col">Owner</th><th scope="col">Title</th><th scope="col">Created</th><th scope="col">Due date</th><th scope="col">Completed</th></tr></thead>
+<thead><tr><th scope="col">Owner</th><th scope="col">List</th><th scope="col">Title</th><th scope="col">Created</th><th scope="col">Due date</th><th scope="col">Completed</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
@@ -133,7 +134,7 @@ export function renderAdminTodoEditPage(
 ${adminNav('todos')}
 ${problemBox(options.problem)}
 ${notice(options.notice)}
-<p>Owner: ${owner(todo)}. Created ${date(todo.createdAt)}, last changed ${date(todo.updatedAt)}.</p>
+<p>Owner: ${owner(todo)}${todo.listName === null ? '' : html`, in the list “${todo.listName}”`}. Created ${date(todo.createdAt)}, last changed ${date(todo.updatedAt)}.</p>
 <form method="post" action="/admin/todos/${todo.id}" class="stacked">
   ${csrf}
   <label>Title <input name="title" required maxlength="250" value="${values.title}"></label>
@@ -171,6 +172,7 @@ ${user.isAdmin ? action(user, 'revoke-admin', 'Revoke admin', `Revoke admin from
   <th scope="row">${user.username}</th>
   <td>${user.isAdmin ? 'yes' : 'no'}</td>
   <td>${user.isDisabled ? 'yes' : 'no'}</td>
+  <td>${user.listCount}</td>
   <td><a href="/admin?owner=${user.id}" aria-label="${user.todoCount} todos of ${user.username}">${user.todoCount}</a></td>
   <td>${actions}</td>
 </tr>`;
@@ -183,7 +185,7 @@ ${problemBox(options.problem)}
 ${notice(options.notice)}
 <div class="table-wrap"><table>
 <caption>Every account</caption>
-<thead><tr><th scope="col">Username</th><th scope="col">Admin</th><th scope="col">Disabled</th><th scope="col">Todos</th><th scope="col">Actions</th></tr></thead>
+<thead><tr><th scope="col">Username</th><th scope="col">Admin</th><th scope="col">Disabled</th><th scope="col">Lists</th><th scope="col">Todos</th><th scope="col">Actions</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>

@@ -88,7 +88,8 @@ for (const engine of ENGINES) {
       assert.match(rowOf(page, 'Bob plans a trip'), /2999-12-31/);
       assert.match(rowOf(page, 'Alice buys milk'), /\(overdue\)/);
       assert.doesNotMatch(rowOf(page, 'Bob fixes the bike'), /\(overdue\)/, 'completed todos are never overdue');
-      assert.match(page, /<th scope="col">Owner<\/th>/);
+      assert.match(page, /<th scope="col">Owner<\/th><th scope="col">List<\/th>/);
+      assert.match(rowOf(page, 'Alice buys milk'), /<td>alice<\/td>\s*<td>Inbox<\/td>/);
       assert.match(page, /<th scope="row"><a href="\/admin\/todos\/\d+">Alice buys milk<\/a><\/th>/);
       // The header links to the area, for admins only.
       assert.match(page, /<a href="\/admin">Admin<\/a>/);
@@ -184,7 +185,7 @@ for (const engine of ENGINES) {
     it('edits another user’s todo through the form', async () => {
       const { id } = seeded.trip;
       const form = await admin.page(`/admin/todos/${id}`);
-      assert.match(form, /Owner: bob\./);
+      assert.match(form, /Owner: bob, in the list “Inbox”\./);
       assert.match(form, /<input name="title" required maxlength="250" value="Bob plans a trip">/);
       assert.match(form, /<input name="dueDate" type="date" value="2999-12-31">/);
       assert.match(form, /aria-label="Delete todo Bob plans a trip"/);
@@ -294,19 +295,35 @@ for (const engine of ENGINES) {
       assert.equal((await bobsView(seeded.trip.id)).status, 200, 'only that todo');
     });
 
-    it('shows the users with their todo counts and actions', async () => {
-      const bobsCount = ((await (await api(bob, '/api/todos')).json()) as unknown[]).length;
+    it('shows the users with their list and todo counts and actions, and each todo’s list', async () => {
+      const created = await api(bob, '/api/lists', { method: 'POST', json: { name: 'Garage <tools>' } });
+      assert.equal(created.status, 201);
+      const garage = (await created.json()) as { id: number };
+      const spanner = await api(bob, `/api/lists/${garage.id}/todos`, {
+        method: 'POST',
+        json: { title: 'Find the spanner' },
+      });
+      assert.equal(spanner.status, 201);
+      const bobsCount = ((await (await api(bob, '/api/todos')).json()) as unknown[]).length + 1;
+      assert.match(
+        rowOf(await admin.page('/admin?q=spanner'), 'Find the spanner'),
+        /<td>bob<\/td>\s*<td>Garage &lt;tools&gt;<\/td>/,
+      );
       const page = await admin.page('/admin/users');
       const bobsRow = rowOf(page, '<th scope="row">bob</th>');
       assert.match(
         bobsRow,
         new RegExp(`<a href="/admin\\?owner=${bob.id}" aria-label="${bobsCount} todos of bob">${bobsCount}</a>`),
       );
-      assert.match(bobsRow, /<td>no<\/td>\s*<td>no<\/td>/, 'not admin, not disabled');
+      assert.match(bobsRow, /<td>no<\/td>\s*<td>no<\/td>\s*<td>2<\/td>/, 'not admin, not disabled, two lists');
       assert.match(bobsRow, /aria-label="Disable bob">Disable</);
       assert.match(bobsRow, /aria-label="Grant admin to bob">Grant admin</);
       const alicesRow = rowOf(page, '<th scope="row">alice</th>');
-      assert.match(alicesRow, /<td>yes<\/td>\s*<td>no<\/td>\s*<td><a[^>]*>1<\/a><\/td>/);
+      assert.match(
+        alicesRow,
+        /<td>yes<\/td>\s*<td>no<\/td>\s*<td>1<\/td>\s*<td><a[^>]*>1<\/a><\/td>/,
+        'one list (the Inbox), one todo',
+      );
       assert.match(alicesRow, /\(you\)/);
       assert.doesNotMatch(alicesRow, /<button/, 'no buttons to lock yourself out');
       assert.equal(
@@ -314,6 +331,7 @@ for (const engine of ENGINES) {
         (page.match(/<form /g) ?? []).length,
         'every form carries the CSRF token',
       );
+      assert.equal((await api(bob, `/api/lists/${garage.id}`, { method: 'DELETE' })).status, 204);
     });
 
     it('disabling a user ends their sessions and logins; enabling lets them back in', async () => {

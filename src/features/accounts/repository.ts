@@ -134,9 +134,10 @@ export const usersRepository = {
     return user;
   },
 
-  async listWithTodoCounts(db: Queryable): Promise<(User & { todoCount: number })[]> {
+  /** Every user, with the lists they own and the todos in those lists. */
+  async listWithTodoCounts(db: Queryable): Promise<(User & { todoCount: number; listCount: number })[]> {
     return db.query(
-      `SELECT ${userColumns('u')}, count(t.id)::int AS "todoCount"
+      `SELECT ${userColumns('u')}, count(t.id)::int AS "todoCount", count(DISTINCT l.id)::int AS "listCount"
        FROM users u LEFT JOIN lists l ON l.owner_id = u.id LEFT JOIN todos t ON t.list_id = l.id
        GROUP BY u.id ORDER BY lower(u.username)`,
     );

@@ -11,6 +11,8 @@ export interface AdminTodoRecord extends Omit<TodoRecord, 'createdAt' | 'updated
   /** Null only for todos taken over from the old app before any admin existed. */
   ownerId: number | null;
   ownerUsername: string | null;
+  /** The list it is in (null as for ownerId). */
+  listName: string | null;
   overdue: boolean;
 }
 
@@ -39,9 +41,9 @@ export const ADMIN_PAGE_SIZE = 200;
 
 const COLUMNS = `t.id, t.title, t.notes, t.due_date::text AS "dueDate", t.completed, t."order",
   t.created_at AS "createdAt", t.updated_at AS "updatedAt",
-  t.owner_id AS "ownerId", u.username AS "ownerUsername",
+  t.owner_id AS "ownerId", u.username AS "ownerUsername", l.name AS "listName",
   (t.due_date < current_date AND NOT t.completed) AS overdue`;
-const FROM = 'todos t LEFT JOIN users u ON u.id = t.owner_id';
+const FROM = 'todos t LEFT JOIN users u ON u.id = t.owner_id LEFT JOIN lists l ON l.id = t.list_id';
 
 export const adminTodosRepository = {
   /** Every user's todos matching the filters, newest first, one page (1-based) at a time. */
