@@ -51,6 +51,11 @@ ${problemBox(problem)}
   <button type="submit">Save</button>
 </form>
 ${
+  list.isInbox || list.archived
+    ? ''
+    : html`<form method="post" action="${base}/move" class="inline">${fields(viewer)}<button name="direction" value="up" aria-label="Move ${list.name} up in the lists">Move up</button> <button name="direction" value="down" aria-label="Move ${list.name} down in the lists">Move down</button></form>`
+}
+${
   list.isInbox
     ? ''
     : html`<form method="post" action="${base}/archive" class="stacked">${fields(viewer)}<input type="hidden" name="archived" value="${list.archived ? 'false' : 'true'}">

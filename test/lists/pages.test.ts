@@ -99,6 +99,7 @@ for (const engine of ENGINES) {
         [`/todos/${apples.id}/delete`, {}],
         [`/todos/${apples.id}`, { title: 'Renamed' }],
         [`${base}/settings`, { name: 'Mine' }],
+        [`${base}/move`, { direction: 'up' }],
         [`${base}/delete`, { confirm: 'yes' }],
         [`${base}/members`, { username: 'carol', role: 'editor' }],
       ];
@@ -135,6 +136,7 @@ for (const engine of ENGINES) {
         [`/todos/${todo.id}`, { title: 'x' }],
         [`${base}/settings`, { name: 'x' }],
         [`${base}/archive`, { archived: 'true' }],
+        [`${base}/move`, { direction: 'down' }],
         [`${base}/delete`, { confirm: 'yes' }],
         [`${base}/members`, { username: 'carol', role: 'editor' }],
         [`${base}/members/bob/remove`, {}],
@@ -161,6 +163,45 @@ for (const engine of ENGINES) {
       await posted(alice.postForm(`${base}/delete`, { confirm: 'yes' }), 303, '/');
       assert.equal((await alice.fetch(base)).status, 404);
       assert.equal((await alice.postForm(`/lists/${t.alice.inboxId}/delete`, { confirm: 'yes' })).status, 400);
+    });
+
+    it('moves a list up and down the column with buttons, the Inbox first and archived lists apart', async () => {
+      const names = ['Move A', 'Move B', 'Move C'];
+      const bases: string[] = [];
+      for (const name of names)
+        bases.push((await posted(alice.postForm('/lists', { name }), 303)).headers.get('location') ?? '');
+      const [a, , c] = bases as [string, string, string];
+      // The column's lists before the archived ones ("Groceries", from the tests above, is alice's too).
+      const column = async () =>
+        [
+          ...((await alice.page('/')).split('<nav aria-label="Lists"><ul>')[1] ?? '')
+            .split('</ul>')[0]!
+            .matchAll(/<li><a href="[^"]+"[^>]*>([^<]+)<\/a>/g),
+        ].map((match) => match[1]);
+      assert.deepEqual(await column(), ['Inbox', 'Groceries', 'Move A', 'Move B', 'Move C']);
+      const settings = await alice.page(`${c}/settings`);
+      assert.match(settings, /aria-label="Move Move C up in the lists">Move up<\/button>/);
+      await posted(alice.postForm(`${c}/move`, { direction: 'up' }), 303, `${c}/settings`);
+      assert.deepEqual(await column(), ['Inbox', 'Groceries', 'Move A', 'Move C', 'Move B']);
+      for (let step = 0; step < 3; step++) await posted(alice.postForm(`${c}/move`, { direction: 'up' }), 303);
+      assert.deepEqual(await column(), ['Inbox', 'Move C', 'Groceries', 'Move A', 'Move B'], 'at the top it stays');
+      await posted(alice.postForm(`${a}/move`, { direction: 'down' }), 303);
+      assert.deepEqual(await column(), ['Inbox', 'Move C', 'Groceries', 'Move B', 'Move A']);
+      await posted(alice.postForm(`${a}/move`, { direction: 'down' }), 303);
+      assert.deepEqual(await column(), ['Inbox', 'Move C', 'Groceries', 'Move B', 'Move A'], 'at the bottom too');
+      await posted(alice.postForm(`${a}/move`, { direction: 'sideways' }), 400);
+      assert.doesNotMatch(await alice.page(`/lists/${t.alice.inboxId}/settings`), /Move up/, 'the Inbox stays first');
+      assert.match(
+        await (await posted(alice.postForm(`/lists/${t.alice.inboxId}/move`, { direction: 'down' }), 400)).text(),
+        /The Inbox is always first/,
+      );
+      const b = bases[1] ?? '';
+      await posted(alice.postForm(`${b}/archive`, { archived: 'true' }), 303);
+      assert.deepEqual(await column(), ['Inbox', 'Move C', 'Groceries', 'Move A']);
+      await posted(alice.postForm(`${a}/move`, { direction: 'up' }), 303);
+      assert.deepEqual(await column(), ['Inbox', 'Move C', 'Move A', 'Groceries'], 'past no archived list');
+      await posted(alice.postForm(`${b}/move`, { direction: 'up' }), 400);
+      for (const base of bases) await posted(alice.postForm(`${base}/delete`, { confirm: 'yes' }), 303, '/');
     });
 
     it('lets a member leave from the settings page', async () => {

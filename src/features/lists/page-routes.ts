@@ -151,6 +151,25 @@ export const listPageRoutes: FastifyPluginAsyncTypebox<ListPageOptions> = async 
   );
 
   app.post(
+    '/lists/:listId/move',
+    {
+      schema: { params: ListParams, body: Form({ direction: Type.Union([Type.Literal('up'), Type.Literal('down')]) }) },
+    },
+    async (request, reply) => {
+      const person = personOf(request, reply);
+      if (!person) return reply;
+      const listId = listIdOf(request.params);
+      return orProblem(request, reply, person, listId, () =>
+        changeThenGo(request, reply, async (tx) => {
+          if (!(await listsRepository.move(tx, person.userId, listId, request.body.direction)))
+            throw await listRefusal(tx, person.userId, listId, 'Only the owner moves a list');
+          return `/lists/${listId}/settings`;
+        }),
+      );
+    },
+  );
+
+  app.post(
     '/lists/:listId/archive',
     {
       schema: {

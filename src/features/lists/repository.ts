@@ -117,6 +117,35 @@ export const listsRepository = {
     return this.get(db, userId, listId);
   },
 
+  /**
+   * Moves one of the person's own lists a place up or down among their other
+   * lists in the column (not archived, the Inbox always first), renumbering
+   * those 1, 2, 3… so ties never make a move do nothing. False when it is not
+   * theirs, or not such a list; at either end it stays where it is.
+   */
+  async move(db: Queryable, userId: number, listId: number, direction: 'up' | 'down'): Promise<boolean> {
+    const owned = await db.query<{ id: number; position: number; isInbox: boolean; archived: boolean }>(
+      `SELECT id, position, is_inbox AS "isInbox", archived_at IS NOT NULL AS archived FROM lists WHERE owner_id = $1
+       ORDER BY position, id FOR UPDATE`,
+      [userId],
+    );
+    const list = owned.find((each) => each.id === listId);
+    if (!list) return false;
+    if (list.isInbox) throw new ListRuleError('id', 'The Inbox is always first');
+    if (list.archived) throw new ListRuleError('archived', 'An archived list is not in the column: unarchive it first');
+    const lists = owned.filter((each) => !each.isInbox && !each.archived);
+    const from = lists.indexOf(list);
+    const to = direction === 'up' ? from - 1 : from + 1;
+    const moved = lists[from];
+    if (to < 0 || to >= lists.length || !moved) return true;
+    lists.splice(from, 1);
+    lists.splice(to, 0, moved);
+    for (const [index, list] of lists.entries())
+      if (list.position !== index + 1)
+        await db.query('UPDATE lists SET position = $2, updated_at = now() WHERE id = $1', [list.id, index + 1]);
+    return true;
+  },
+
   /** Deletes a list of the person's own with its todos; false when it is not theirs. The Inbox stays. */
   async delete(db: Queryable, userId: number, listId: number): Promise<boolean> {
     const [list] = await db.query<{ isInbox: boolean }>(
