@@ -9,6 +9,7 @@ import type { Database, Queryable } from '../../db/database.ts';
 import { HttpError, notFound } from '../../plugins/errors.ts';
 import type { WriteOnce } from '../../plugins/idempotency.ts';
 import { sendHtml } from '../../plugins/html-reply.ts';
+import { pagePersonOf, requirePageSession, type ViewerOf } from '../../plugins/page-session.ts';
 import type { Problem, Viewer } from '../../views/pages.ts';
 import { renderListSettingsPage } from '../../views/list-pages.ts';
 import { listPaths } from '../../views/todo-pages.ts';
@@ -22,7 +23,7 @@ import { LIST_NAME_MAX_LENGTH } from './schemas.ts';
 export interface ListPageOptions {
   db: Database;
   writeOnce: WriteOnce;
-  viewerOf: (request: FastifyRequest, reply: FastifyReply) => Viewer | undefined;
+  viewerOf: ViewerOf;
 }
 
 const text = () => Type.Optional(Type.String({ maxLength: 1000 }));
@@ -42,20 +43,11 @@ function nameOf(raw: string | undefined): string | Problem {
 export const listPageRoutes: FastifyPluginAsyncTypebox<ListPageOptions> = async (app, { db, writeOnce, viewerOf }) => {
   /** The logged-in person, or undefined after sending them to log in. */
   const personOf = (request: FastifyRequest, reply: FastifyReply) => {
-    const viewer = viewerOf(request, reply);
-    if (!viewer || !request.user) {
-      const next = request.method === 'GET' ? `?next=${encodeURIComponent(request.url)}` : '';
-      void reply.redirect(`/login${next}`, 303);
-      return undefined;
-    }
-    return { viewer, userId: request.user.id };
+    const person = pagePersonOf(viewerOf, request, reply);
+    return person && { viewer: person.viewer, userId: person.user.id };
   };
-  // The gate of every route here, as on the todo pages.
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.is404 || request.authMethod === 'token' || (request.user && request.authMethod === 'session')) return;
-    personOf(request, reply);
-    return reply;
-  });
+  // The gate of every route here, as on the todo pages (plugins/page-session.ts).
+  requirePageSession(app, viewerOf);
 
   /** Makes the change once, then sends the browser to `location` (or where the change says). */
   const changeThenGo = (request: FastifyRequest, reply: FastifyReply, change: (tx: Queryable) => Promise<string>) =>

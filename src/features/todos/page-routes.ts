@@ -8,6 +8,7 @@ import type { Database, Queryable } from '../../db/database.ts';
 import { parseRowId } from '../../db/sql.ts';
 import type { AppCaches } from '../../plugins/caches.ts';
 import { notFound } from '../../plugins/errors.ts';
+import { pagePersonOf, requirePageSession, type ViewerOf } from '../../plugins/page-session.ts';
 import type { WriteOnce } from '../../plugins/idempotency.ts';
 import { sendHtml } from '../../plugins/html-reply.ts';
 import { redirectTarget } from '../../plugins/redirects.ts';
@@ -37,7 +38,7 @@ import { CreateTodo, UpdateTodo } from './schemas.ts';
 export interface TodoPageOptions {
   db: Database;
   writeOnce: WriteOnce;
-  viewerOf: (request: FastifyRequest, reply: FastifyReply) => Viewer | undefined;
+  viewerOf: ViewerOf;
   /** The app's caches: the page's kept items, and what they are rendered through. */
   caches: Pick<AppCaches, 'listItems' | 'itemMarkup' | 'readableDates' | 'listsSeen' | 'pageParts'>;
   /** Where the list page's script follows changes from (its position, in the page). */
@@ -167,24 +168,12 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
 
   /** The logged-in person and their scope, or undefined after sending them to log in. */
   const personOf = (request: FastifyRequest, reply: FastifyReply): { viewer: Viewer; scope: TodoScope } | undefined => {
-    const viewer = viewerOf(request, reply);
-    if (!viewer || !request.user) {
-      const comeBack = request.method === 'GET' && request.url !== '/';
-      void reply.redirect(comeBack ? `/login?next=${encodeURIComponent(request.url)}` : '/login', 303);
-      return undefined;
-    }
-    return { viewer, scope: { userId: request.user.id, listId: request.user.inboxId } };
+    const person = pagePersonOf(viewerOf, request, reply);
+    return person && { viewer: person.viewer, scope: { userId: person.user.id, listId: person.user.inboxId } };
   };
 
-  // The gate of every route here, before anything is parsed: no session, no
-  // page (the log-in page instead), so a route added here cannot forget it.
-  // The handlers then find the person with personOf. A bearer token is
-  // refused with 403 by the pages' scope (refuseApiTokens) instead.
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.is404 || request.authMethod === 'token' || (request.user && request.authMethod === 'session')) return;
-    personOf(request, reply);
-    return reply;
-  });
+  // The gate of every route here (plugins/page-session.ts); the handlers then find the person with personOf.
+  requirePageSession(app, viewerOf);
 
   /**
    * A list's items (most of its page), compressed once per version of the
