@@ -456,15 +456,21 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     });
   });
 
+  /** A todo the person can see, by the id in the path; 404 when there is none. */
+  const todoOf = async (person: { scope: TodoScope }, rawId: string) => {
+    const id = parseRowId(rawId);
+    const todo = id === undefined ? undefined : await todosRepository.getById(db, person.scope, id);
+    if (!todo) throw notFound('Todo not found');
+    return todo;
+  };
+
   app.get(
     '/todos/:id/edit',
     { schema: { params: IdParams, querystring: Type.Object({ returnTo: Type.Optional(Type.String()) }) } },
     async (request, reply) => {
       const person = personOf(request, reply);
       if (!person) return reply;
-      const id = parseRowId(request.params.id);
-      const todo = id === undefined ? undefined : await todosRepository.getById(db, person.scope, id);
-      if (!todo) throw notFound('Todo not found');
+      const todo = await todoOf(person, request.params.id);
       if (!mayEdit(await access.roleForTodo(db, person.scope.userId, todo.id)))
         throw await todoRefusal(db, person.scope.userId, todo.id);
       return sendHtml(reply, 200, renderEditTodoPage(person.viewer, todo, safeReturn(request, request.query.returnTo)));
@@ -477,9 +483,7 @@ export const todoPageRoutes: FastifyPluginAsyncTypebox<TodoPageOptions> = async 
     async (request, reply) => {
       const person = personOf(request, reply);
       if (!person) return reply;
-      const id = parseRowId(request.params.id);
-      const todo = id === undefined ? undefined : await todosRepository.getById(db, person.scope, id);
-      if (!todo) throw notFound('Todo not found');
+      const todo = await todoOf(person, request.params.id);
       const returnTo = safeReturn(request, request.body.returnTo);
       const input = todoInput(request.body);
       // As in every good todo list: saving an empty title deletes the todo.
