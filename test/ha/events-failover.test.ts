@@ -108,6 +108,19 @@ describe('live events through a replica killed and a database failover', () => {
   }
 
   it('misses no acknowledged change and delivers none twice', async (t) => {
+    try {
+      await drill(t);
+    } catch (error) {
+      // What the replicas said is most of what a failure here can be understood by.
+      for (const [index, app] of apps.entries())
+        console.error(
+          `--- replica ${index + 1}, its last 80 lines:\n${app.output().split('\n').slice(-80).join('\n')}`,
+        );
+      throw error;
+    }
+  });
+
+  async function drill(t: { diagnostic(message: string): void }): Promise<void> {
     const listener = new ReconnectingListener(alive, setup.token);
     await sleep(500);
     const added: TodoJson[] = [];
@@ -139,5 +152,5 @@ describe('live events through a replica killed and a database failover', () => {
     assert.equal(new Set(ids).size, ids.length, 'no change twice');
     assert.ok(!listener.events.some((event) => event.event === 'resync'), 'no resync');
     assert.ok(listener.reconnections >= 1, 'it did reconnect');
-  });
+  }
 });
