@@ -31,18 +31,19 @@ export interface CacheBound {
 }
 
 /**
- * The bounds of one app's caches: 36 MB in all, under a tenth of a 384 MiB
- * pod. Each holds many times what its count bound used to hold for ordinary
+ * The bounds of one app's caches: 19 MB in all, a twentieth of a 384 MiB
+ * pod (halved from 36 MB when Node 22's larger footprint took the benchmark's
+ * peak RSS past 150 MB: docs/performance.md). Each holds many times what its count bound used to hold for ordinary
  * todos (a few hundred bytes each), so the hit rates stay; what changes is
  * that a few huge todos can no longer take hundreds of MB.
  */
 export const CACHE_BOUNDS: Record<CacheName, CacheBound> = {
-  // GET /api/todos bodies with their compressed forms: some 450 lists of 100 todos; a 2 MB body is built each time.
-  list_bodies: { maxBytes: 16 * 1024 * 1024, maxEntryBytes: 2 * 1024 * 1024 },
+  // GET /api/todos bodies with their compressed forms: some 225 lists of 100 todos; a 2 MB body is built each time.
+  list_bodies: { maxBytes: 8 * 1024 * 1024, maxEntryBytes: 2 * 1024 * 1024 },
   // A list page's items, deflated (some 6 KB for 100 todos, plus their key of ~1.5 KB).
-  list_items: { maxBytes: 4 * 1024 * 1024, maxEntryBytes: 512 * 1024 },
+  list_items: { maxBytes: 2 * 1024 * 1024, maxEntryBytes: 512 * 1024 },
   // One todo's <li> (~1 KB usually; notes of tens of KB escaped are rendered each time).
-  item_markup: { maxBytes: 8 * 1024 * 1024, maxEntryBytes: 64 * 1024 },
+  item_markup: { maxBytes: 4 * 1024 * 1024, maxEntryBytes: 64 * 1024 },
   // "Mon, 7 Dec 2026" by ISO date: some 1,000 dates.
   readable_dates: { maxBytes: 256 * 1024, maxEntryBytes: 1024 },
   // Users by session or token hash, for a second (plugins/auth.ts): some 4,000 callers in the same second.
@@ -50,7 +51,7 @@ export const CACHE_BOUNDS: Record<CacheName, CacheBound> = {
   // The lists a person sees, for a page's column, for a second (features/todos/page-routes.ts): ~300 B a list.
   lists_seen: { maxBytes: 2 * 1024 * 1024, maxEntryBytes: 64 * 1024, ttlMs: 1000 },
   // The markup around a list page's items, deflated, by its text (a page has ~20 pieces, ~9 KB in all).
-  page_parts: { maxBytes: 4 * 1024 * 1024, maxEntryBytes: 64 * 1024 },
+  page_parts: { maxBytes: 1 * 1024 * 1024, maxEntryBytes: 64 * 1024 },
 };
 
 /** What an entry costs beyond its key and value: lru-cache's slots, the Map's, the value's object. */
