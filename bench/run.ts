@@ -49,6 +49,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { ensureSystemPackages } from '../scripts/ensure-system-packages.ts';
+import { requireNode22 } from '../scripts/node-version.ts';
 import { pickFreePort } from '../test/support/ports.ts';
 import { startPostgresServer, type PostgresServer } from '../test/support/postgres.ts';
 import { CLI, cpuTimeOf, memoryOf, sampleRss, startApp, type AppProcess } from './http/app-process.ts';
@@ -420,6 +421,8 @@ async function printProfile(folder: string, pid: number): Promise<void> {
 }
 
 async function main(): Promise<number> {
+  // The app process is started with process.execPath: the same Node 22 as the image's.
+  requireNode22('npm run bench');
   await ensureSystemPackages(['postgresql', 'wrk']);
   if (!args['no-build']) {
     log('npm run build');

@@ -86,7 +86,7 @@ async function buildVendored() {
       bundle: true,
       platform: 'node',
       format: 'esm',
-      target: 'node20',
+      target: 'node22',
       legalComments: 'inline',
       logLevel: 'warning',
     });
@@ -103,7 +103,7 @@ export async function buildServer() {
     plugins: [keepImports],
     platform: 'node',
     format: 'esm',
-    target: 'node20',
+    target: 'node22',
     sourcemap: true,
     logLevel: 'warning',
   });

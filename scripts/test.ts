@@ -5,6 +5,9 @@
 //   npm test                          all of test/**/*.test.ts
 //   npm test -- test/foo.test.ts      just these files
 //   SKIP_TYPECHECK=1 SKIP_LINT=1 npm test -- test/foo.test.ts
+//
+// It runs on the Node 22 package.json pins (scripts/node-version.ts) and stops at once on any other.
+// Test files are always passed by name: Node 22's `node --test DIR` would take DIR for a module.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { constants } from 'node:os';
@@ -12,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgresServer, type PostgresServer } from '../test/support/postgres.ts';
 import { DEFAULT_NEEDS, ensureSystemPackages } from './ensure-system-packages.ts';
+import { requireNode22 } from './node-version.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name: string) => path.join(root, 'node_modules', '.bin', name);
@@ -62,6 +66,10 @@ function skipped(variable: string): boolean {
 }
 
 async function main(): Promise<number> {
+  // Every child below (the build, the test runner, and the servers and CLIs the tests spawn with
+  // process.execPath) runs on this same Node: the image's, not whatever the machine has.
+  header('Node');
+  requireNode22('npm test');
   let started = performance.now();
   header('System packages');
   // The defaults, and what test/ha/ drives: Patroni, etcd and HAProxy.

@@ -29,10 +29,11 @@ Commands:
   replication-status Show the server connected to (primary or standby) and
                      the standbys streaming from it
   export-data --out FILE
-                     Copy the embedded database (DATA_DIR) into FILE, with
-                     the server stopped
+                     Copy the embedded database (DATA_DIR) into FILE: from
+                     the server running on it, or with no server running
   import-data --from FILE
-                     Restore an export into DATA_DIR, a new, empty folder
+                     Restore an export into DATA_DIR, a new, empty folder,
+                     with no server running on it
   help               Show this help
 
 Configuration comes from environment variables; see the README.`;
@@ -243,7 +244,7 @@ async function runExportOrImport(config: Config, command: 'export-data' | 'impor
   const time = `${(done.ms / 1000).toFixed(1)} s`;
   console.log(
     command === 'export-data'
-      ? `Exported ${what} from ${dataDir} to ${done.file} (${size}, ${time}).`
+      ? `Exported ${what} from ${dataDir}${done.fromRunningServer ? ' (the running server)' : ''} to ${done.file} (${size}, ${time}).`
       : `Imported ${what} from ${done.file} into ${dataDir} (${time}). Start the server on it: todoapp serve.`,
   );
 }

@@ -2,6 +2,7 @@
 // and shuts down gracefully on SIGTERM/SIGINT.
 import v8 from 'node:v8';
 import type { FastifyInstance } from 'fastify';
+import { listenForExports, type ExportSocket } from './backup-socket.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { loadMigrations, migrate, migrationStatus, type Migration } from './db/migrate.ts';
@@ -81,6 +82,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const db = await openDatabase(config, countDatabaseFailure);
   let app: FastifyInstance | undefined;
   let metrics: MetricsServer | undefined;
+  let exportSocket: ExportSocket | undefined;
   let secretKey: string;
   try {
     await prepareSchema(config, db, migrations);
@@ -90,7 +92,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await app.listen({ port: config.port, host: config.host });
     if (config.metricsPort !== 0)
       metrics = await startMetricsServer({ host: config.host, port: config.metricsPort, log: app.log });
+    // The embedded database can be copied only from inside this process: `todoapp export-data` asks here.
+    if (config.database.kind === 'embedded')
+      exportSocket = await listenForExports(config.database.dataDir, db, app.log);
   } catch (error) {
+    await exportSocket?.close();
     await app?.close();
     await db.close();
     throw error;
@@ -98,7 +104,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const origin = (port: number) => `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   const address = origin((app.server.address() as { port: number }).port);
   app.log.info(
-    { address, metrics: metrics ? `${origin(metrics.port)}/metrics` : 'off', database: config.database.kind },
+    {
+      address,
+      metrics: metrics ? `${origin(metrics.port)}/metrics` : 'off',
+      database: config.database.kind,
+      ...(exportSocket ? { exportSocket: exportSocket.path } : {}),
+      node: process.version,
+    },
     'todoapp is listening',
   );
   await announceSetup(app, db, config, secretKey, address);
@@ -115,7 +127,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       }, config.shutdownTimeoutMs);
       timer.unref();
       try {
-        await Promise.all([app.close(), metrics?.close()]);
+        await Promise.all([app.close(), metrics?.close(), exportSocket?.close()]);
       } finally {
         await db.close();
         clearTimeout(timer);

@@ -35,6 +35,14 @@ export interface Database extends Queryable {
    * meanwhile are lost, so a listener catches up then.
    */
   listen(channel: string, onNotify: () => void, onListening: () => void): Promise<{ stop(): Promise<void> }>;
+  /**
+   * The embedded engine only: runs `work` while no other statement runs and
+   * no transaction is open, so the database's files change only by `work`'s
+   * own statements — a copy of them read meanwhile is consistent, the state a
+   * crash at that instant would leave, which PostgreSQL recovers from
+   * (src/backup-socket.ts copies them with tar).
+   */
+  holdStill?<T>(work: (db: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 

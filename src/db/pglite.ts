@@ -183,6 +183,13 @@ export async function openEmbeddedDatabase(dataDir: string, onFailure: FailureOb
       onListening();
       return { stop: () => (closing ? Promise.resolve() : stop()) };
     },
+    holdStill(work) {
+      if (closing) return Promise.reject(new Error('the embedded database is closing'));
+      // PGlite runs every statement under its transaction lock, which a transaction holds from BEGIN to
+      // COMMIT: inside this one nothing else runs, and PGlite (single-user PostgreSQL, no background
+      // processes) writes its files only while a statement runs, straight through to them (NODEFS).
+      return pg.transaction((tx) => work(wrap(tx, onFailure)));
+    },
     close() {
       closing ??= pg.close().finally(release);
       return closing;
