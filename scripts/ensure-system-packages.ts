@@ -28,6 +28,24 @@ export const SYSTEM_PACKAGES: SystemPackage[] = [
   { name: 'haproxy', check: ['/usr/sbin/haproxy'], debianPackages: ['haproxy'] },
   // test/deploy/compose.test.ts: `docker-compose config` validates compose.yaml offline.
   { name: 'docker-compose', check: ['/usr/bin/docker-compose'], debianPackages: ['docker-compose'] },
+  // test/deploy/containers.test.ts builds and runs the image and compose.yaml for real, rootful,
+  // without a Docker engine: podman with runc (Debian's crun cannot run on cgroup v1 hybrid
+  // hosts), netavark and aardvark-dns for Compose's networks and service names (named, as
+  // --no-install-recommends would otherwise leave the network stack to chance), buildah, and
+  // debootstrap for the local base images (test/support/containers.ts).
+  {
+    name: 'podman',
+    check: [
+      '/usr/bin/podman',
+      '/usr/sbin/runc',
+      '/usr/lib/podman/netavark',
+      '/usr/lib/podman/aardvark-dns',
+      '/usr/sbin/iptables',
+      '/usr/bin/buildah',
+      '/usr/sbin/debootstrap',
+    ],
+    debianPackages: ['podman', 'runc', 'netavark', 'aardvark-dns', 'iptables', 'buildah', 'debootstrap'],
+  },
   // `npm run bench` loads the app with it (a C load generator leaves the cores to the app).
   { name: 'wrk', check: ['/usr/bin/wrk'], debianPackages: ['wrk'] },
   // test/ops/backup-drill.test.ts: the Barman Cloud tools CloudNativePG's backup plugin runs.

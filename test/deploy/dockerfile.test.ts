@@ -1,4 +1,5 @@
-// The Dockerfile and .dockerignore readers behind image.test.ts, and negative
+// The Dockerfile and .dockerignore readers, what .dockerignore keeps out of the
+// build context (containers.test.ts builds through it for real), and negative
 // fixtures proving dockerfileProblems rejects what it should: each one is the
 // real Dockerfile with one line changed.
 import assert from 'node:assert/strict';
@@ -8,7 +9,6 @@ import { describe, it } from 'node:test';
 import {
   dockerfileProblems,
   isIgnored,
-  parseCopy,
   parseDockerfile,
   parseDockerignore,
   parseEnv,
@@ -35,18 +35,7 @@ describe('the Dockerfile reader', () => {
     assert.throws(() => parseDockerfile('RUN x\nFROM y'), /RUN before the first FROM/);
   });
 
-  it('reads COPY and ENV, and refuses what the replay does not understand', () => {
-    assert.deepEqual(parseCopy('--from=build /app/dist ./dist'), {
-      from: 'build',
-      sources: ['/app/dist'],
-      destination: './dist',
-    });
-    assert.deepEqual(parseCopy('package.json package-lock.json ./'), {
-      from: undefined,
-      sources: ['package.json', 'package-lock.json'],
-      destination: './',
-    });
-    assert.throws(() => parseCopy('--chown=1000 src ./src'), /not understood/);
+  it('reads ENV and the exec form, and refuses what it does not understand', () => {
     assert.deepEqual(parseEnv('A=1 B=x=y'), { A: '1', B: 'x=y' });
     assert.throws(() => parseEnv('A 1'), /KEY=VALUE/);
     assert.deepEqual(parseExecForm('CMD', '["serve"]'), ['serve']);
@@ -61,6 +50,25 @@ describe('the Dockerfile reader', () => {
     assert.equal(isIgnored(patterns, 'scripts/build.mjs'), false);
     assert.equal(isIgnored(patterns, 'scripts/test.ts'), true);
     assert.equal(isIgnored(patterns, 'node_modules/tsx/package.json'), true);
+  });
+});
+
+describe('.dockerignore', () => {
+  it('keeps secrets, data and build output out of the build context', async () => {
+    const ignore = parseDockerignore(await readFile(path.join(ROOT, '.dockerignore'), 'utf8'));
+    for (const file of [
+      '.env',
+      '.env.production',
+      'data/pglite/base',
+      'node_modules/tsx/package.json',
+      'dist/cli.js',
+      '.git/HEAD',
+      'test/cli.test.ts',
+      'test-artifacts/x.png',
+      'src/views/static/app.js',
+    ]) {
+      assert.ok(isIgnored(ignore, file), `${file} is left out`);
+    }
   });
 });
 

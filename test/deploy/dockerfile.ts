@@ -1,6 +1,7 @@
-// Reads deploy/docker/Dockerfile and .dockerignore, so image.test.ts can
-// replay the image's steps without a Docker engine. Only what that Dockerfile
-// uses is understood; anything else is an error, not a silent skip.
+// Reads deploy/docker/Dockerfile and .dockerignore for the static checks of
+// dockerfile.test.ts and k8s.test.ts (containers.test.ts builds and runs the
+// image for real). Only what that Dockerfile uses is understood; anything else
+// is an error, not a silent skip.
 import path from 'node:path';
 import { NODE_FLAGS } from '../../bench/http/app-process.ts';
 
@@ -40,24 +41,6 @@ export function parseDockerfile(text: string): Stage[] {
     stage.instructions.push({ keyword: upper, args });
   }
   return stages;
-}
-
-export interface Copy {
-  /** The stage copied from; undefined for the build context. */
-  from: string | undefined;
-  sources: string[];
-  destination: string;
-}
-
-export function parseCopy(args: string): Copy {
-  const words = args.split(/\s+/);
-  const flags = words.filter((word) => word.startsWith('--'));
-  const paths = words.filter((word) => !word.startsWith('--'));
-  const unknown = flags.filter((flag) => !flag.startsWith('--from='));
-  if (unknown.length > 0) throw new Error(`Dockerfile: COPY ${unknown.join(' ')} is not understood by the replay`);
-  const destination = paths.pop();
-  if (!destination || paths.length === 0) throw new Error(`Dockerfile: cannot read "COPY ${args}"`);
-  return { from: flags[0]?.slice('--from='.length), sources: paths, destination };
 }
 
 /** `ENV A=1 B=2` (the form this Dockerfile uses). */

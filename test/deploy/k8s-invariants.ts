@@ -522,8 +522,8 @@ function deploymentProblems(
     problems.push('strategy must be RollingUpdate with maxUnavailable 0');
 
   // Probes: liveness and startup on /healthz (never touches the database, so a
-  // failover restarts nothing); readiness on /readyz. test/deploy/image.test.ts
-  // asks the built app itself for each path.
+  // failover restarts nothing); readiness on /readyz. test/deploy/containers.test.ts
+  // asks the built image itself for each path.
   const expected: [string, IProbe | undefined, string][] = [
     ['startupProbe', container.startupProbe, '/healthz'],
     ['livenessProbe', container.livenessProbe, '/healthz'],
