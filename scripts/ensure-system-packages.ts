@@ -4,9 +4,9 @@
 //
 //   tsx scripts/ensure-system-packages.ts [name ...]   (default: postgresql)
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, realpathSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { isMain } from './is-main.ts';
 
 export interface SystemPackage {
   name: string;
@@ -147,17 +147,7 @@ export async function ensureSystemPackages(needs: string[] = DEFAULT_NEEDS): Pro
   }
 }
 
-function isMain(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   const names = process.argv.slice(2);
   ensureSystemPackages(names.length > 0 ? names : DEFAULT_NEEDS).then(
     () => console.log('System packages: all present.'),

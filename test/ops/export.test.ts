@@ -53,14 +53,26 @@ function askSocket(socketPath: string, request: string): Promise<string> {
   });
 }
 
-it('export-data while serving and taking writes: a consistent copy; imported into a new DATA_DIR, every todo is there', async () => {
+/** A temporary folder, and `todoapp serve` on a data folder in it; cleanUp stops the servers and removes it. */
+async function workspace() {
   const dir = await mkdtemp(path.join(tmpdir(), 'todoapp-export-'));
   const servers: CliServer[] = [];
-  const serve = async (dataDir: string) => {
-    const server = await startCliServer({ DATA_DIR: dataDir });
-    servers.push(server);
-    return server;
+  return {
+    dir,
+    serve: async (dataDir: string) => {
+      const server = await startCliServer({ DATA_DIR: dataDir });
+      servers.push(server);
+      return server;
+    },
+    cleanUp: async () => {
+      for (const server of servers) await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
   };
+}
+
+it('export-data while serving and taking writes: a consistent copy; imported into a new DATA_DIR, every todo is there', async () => {
+  const { dir, serve, cleanUp } = await workspace();
   let writing = true;
   try {
     const { env, token } = await newDataDir(dir);
@@ -129,19 +141,12 @@ it('export-data while serving and taking writes: a consistent copy; imported int
     assert.equal(restored.length, before.length + during.length);
   } finally {
     writing = false;
-    for (const server of servers) await server.stop();
-    await rm(dir, { recursive: true, force: true });
+    await cleanUp();
   }
 });
 
 it('export-data with no server running: from the folder under its lock, also after a server died and left its socket', async () => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'todoapp-export-'));
-  const servers: CliServer[] = [];
-  const serve = async (dataDir: string) => {
-    const server = await startCliServer({ DATA_DIR: dataDir });
-    servers.push(server);
-    return server;
-  };
+  const { dir, serve, cleanUp } = await workspace();
   try {
     const { env, token } = await newDataDir(dir);
     const file = path.join(dir, 'todoapp-export.tar.gz');
@@ -174,8 +179,7 @@ it('export-data with no server running: from the folder under its lock, also aft
     server = await serve(restoredDir);
     assert.deepEqual(await titles(server, token), ['one', 'three', 'two']);
   } finally {
-    for (const server of servers) await server.stop();
-    await rm(dir, { recursive: true, force: true });
+    await cleanUp();
   }
 });
 

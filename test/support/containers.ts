@@ -16,12 +16,13 @@
 // an unchanged one is kept (`podman image exists` + that label): a few seconds when all exist.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureSystemPackages } from '../../scripts/ensure-system-packages.ts';
+import { isMain } from '../../scripts/is-main.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const STAND_IN_DIR = path.join(ROOT, 'test/deploy/containers');
@@ -420,17 +421,7 @@ export function runHealthchecks(project: string): { stop(): Promise<void> } {
   };
 }
 
-function isMain(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   const started = performance.now();
   preparePodman()
     .then(async (unavailable) => {
