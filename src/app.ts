@@ -142,6 +142,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     secretKey: options.secretKey,
     sessionTtlDays: config.sessionTtlDays,
     lookups: caches.authLookups,
+    credentialsChanged: () => made.feed?.credentialsChanged(),
   });
   const viewerOf = (request: FastifyRequest, reply: FastifyReply): Viewer | undefined =>
     request.user && request.authMethod === 'session'
@@ -171,7 +172,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onClose', async () => clearInterval(pruneKeys));
 
   // The live feed of list changes (features/events): one reader of the change log per app.
-  const feed = new ChangeFeed(options.db, app.log, config.changesRetentionDays);
+  const feed = new ChangeFeed(options.db, app.log, config.changesRetentionDays, auth.clearLookups);
   made.feed = feed;
   app.addHook('onReady', () => feed.start());
   // Before the server stops taking connections, which would wait for the streams to end otherwise.

@@ -230,7 +230,8 @@ function enhance(main: HTMLElement): void {
    * Follows the changes to every list the person can see: after each (a
    * burst of them at once), a fresh <main> is patched in, after any action of
    * the person's own still under way. When the list shown is deleted, or the
-   * person's access to it ends, the page goes to their Inbox.
+   * person's access to it ends, the page goes to their Inbox; when their
+   * session ends (logged out, or a password change, anywhere), to the log-in.
    */
   function follow(position: string, listId: string): void {
     let scheduled = false;
@@ -251,13 +252,40 @@ function enhance(main: HTMLElement): void {
         });
       }, 50);
     };
-    const source = new EventSource(`/api/events?lastEventId=${encodeURIComponent(position)}`);
-    for (const type of ['todo', 'todo-removed', 'list', 'resync']) source.addEventListener(type, refresh);
-    source.addEventListener('list-removed', (event) => {
-      const { listId: gone } = JSON.parse((event as MessageEvent<string>).data) as { listId: number };
-      if (String(gone) === listId) location.assign('/');
-      else refresh();
-    });
+    let last = position;
+    let retryMs = 0; // the first decision at once, then backing off while the server keeps refusing
+    const connect = () => {
+      const source = new EventSource(`/api/events?lastEventId=${encodeURIComponent(last)}`);
+      const types = ['todo', 'todo-removed', 'list', 'list-removed', 'resync', 'ready'];
+      for (const type of types)
+        source.addEventListener(type, (event) => (last = (event as MessageEvent<string>).lastEventId || last));
+      for (const type of ['todo', 'todo-removed', 'list', 'resync']) source.addEventListener(type, refresh);
+      source.addEventListener('ready', () => (retryMs = 0));
+      source.addEventListener('list-removed', (event) => {
+        const { listId: gone } = JSON.parse((event as MessageEvent<string>).data) as { listId: number };
+        if (String(gone) === listId) location.assign('/');
+        else refresh();
+      });
+      source.addEventListener('error', () => {
+        // A dropped stream the browser reconnects by itself; one it gave up on (an answer other than
+        // 200: a 401 once the session ended, by a log-out or a password change anywhere, or a 503
+        // mid-failover) is decided here.
+        if (source.readyState !== EventSource.CLOSED) return;
+        setTimeout(() => {
+          void fetch('/api/lists', { headers: { accept: 'application/json' } })
+            .then(
+              (response) => response.status,
+              () => 0,
+            )
+            .then((status) => {
+              if (status === 401) location.assign('/login');
+              else connect();
+            });
+        }, retryMs);
+        retryMs = Math.min(Math.max(retryMs * 2, 1000), 30_000);
+      });
+    };
+    connect();
   }
 
   main.addEventListener('dblclick', (event) => {

@@ -28,13 +28,17 @@ export interface Database extends Queryable {
    */
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   /**
-   * Calls `onNotify` for every NOTIFY on `channel` after it commits, from any
+   * Calls `onNotify` with its payload for every NOTIFY on `channel` after it commits, from any
    * process on the server (or this process, embedded), and `onListening`
    * each time the listening starts: at first and, on a server, after its
    * connection was lost and made again (a failover) — notifications sent
    * meanwhile are lost, so a listener catches up then.
    */
-  listen(channel: string, onNotify: () => void, onListening: () => void): Promise<{ stop(): Promise<void> }>;
+  listen(
+    channel: string,
+    onNotify: (payload: string) => void,
+    onListening: () => void,
+  ): Promise<{ stop(): Promise<void> }>;
   /**
    * The embedded engine only: runs `work` while no other statement runs and
    * no transaction is open, so the database's files change only by `work`'s

@@ -179,7 +179,7 @@ export async function openEmbeddedDatabase(dataDir: string, onFailure: FailureOb
         return result;
       }),
     async listen(channel, onNotify, onListening) {
-      const stop = await pg.listen(channel, () => onNotify());
+      const stop = await pg.listen(channel, (payload) => onNotify(payload));
       onListening();
       return { stop: () => (closing ? Promise.resolve() : stop()) };
     },

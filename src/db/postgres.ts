@@ -65,9 +65,9 @@ function socketsWithBackoff() {
  * drops the channel for good if the server is still away.
  */
 function keepListening(
-  connect: (onClose: () => void, onNotify: (channel: string) => void) => postgres.Sql,
+  connect: (onClose: () => void, onNotify: (channel: string, payload: string) => void) => postgres.Sql,
   channel: string,
-  onNotify: () => void,
+  onNotify: (payload: string) => void,
   onListening: () => void,
 ) {
   let stopped = false;
@@ -78,8 +78,8 @@ function keepListening(
       lost = true;
       listen();
     },
-    (name) => {
-      if (name === channel) onNotify();
+    (name, payload) => {
+      if (name === channel) onNotify(payload);
     },
   );
   const statement = `LISTEN "${channel.replace(/"/g, '""')}"`;
@@ -153,7 +153,7 @@ export function openServerDatabase(
       return result as never;
     },
     async listen(channel, onNotify, onListening) {
-      const connect = (onclose: () => void, onnotify: (name: string) => void) =>
+      const connect = (onclose: () => void, onnotify: (name: string, payload: string) => void) =>
         postgres(url, {
           ...settings,
           max: 1,

@@ -18,16 +18,23 @@ export interface AuthOptions {
   sessionTtlDays: number;
   /** The app's cache of recent lookups (plugins/caches.ts). */
   lookups: ByteCache<User>;
+  /**
+   * Told once a change to users, sessions or tokens has committed here (the
+   * live feed then ends the event streams whose credentials it ended, here and
+   * on the other replicas).
+   */
+  credentialsChanged?: () => void;
 }
 
 /**
  * How long this process trusts a session or token it has looked up. Without
  * it every request asks the database who is calling, which for the API was a
- * third of the work. The price: a change made through another replica (log
- * out, a password change ending the other sessions, disabling a user, revoking
- * a token or admin rights) takes effect here up to this long later. A change
- * made through this process takes effect at once: the code that makes it
- * calls Auth.forgetLookups once it is committed.
+ * third of the work. A change made through this process takes effect at
+ * once: the code that makes it calls Auth.forgetLookups once it is committed,
+ * which also tells the other replicas (a NOTIFY, features/events/feed.ts),
+ * where it takes effect as the notification arrives (milliseconds). The price:
+ * a change by a process that does not notify (psql, an older release), or a
+ * notification lost, takes effect here up to this long later.
  */
 export const AUTH_CACHE_MS = CACHE_BOUNDS.auth_lookups.ttlMs ?? 1000;
 
@@ -68,6 +75,8 @@ declare module 'fastify' {
     authMethod: 'session' | 'token' | undefined;
     /** The raw session id from the cookie, when a live session was found. */
     sessionId: string | undefined;
+    /** The caller's credential as kept: `s:` or `t:` and its keyed hash (credentialsStillGood in accounts/repository.ts). */
+    credential: string | undefined;
   }
   interface FastifyContextConfig {
     /** Logged-out forms (log in, sign up) that still need CSRF protection. */
@@ -96,9 +105,12 @@ export interface Auth {
    * Forgets every session and token this process remembers. Called by what
    * changes a user, a session or a token (log-out, a password change, a token
    * revoked, an account deleted or disabled, admin rights changed), once the
-   * change is committed, so the very next request sees it.
+   * change is committed, so the very next request sees it; the event streams
+   * it ended close (AuthOptions.credentialsChanged).
    */
   forgetLookups(): void;
+  /** Forgets what this process remembers, telling no one: a change another replica told of. */
+  clearLookups(): void;
 }
 
 function cookieOptions(request: FastifyRequest, maxAgeSeconds?: number) {
@@ -147,7 +159,12 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
   app.decorateRequest('user', undefined);
   app.decorateRequest('authMethod', undefined);
   app.decorateRequest('sessionId', undefined);
+  app.decorateRequest('credential', undefined);
   const recent = new RecentLookups(options.lookups);
+  const forget = () => {
+    recent.clear();
+    options.credentialsChanged?.();
+  };
 
   app.addHook('onRequest', async (request) => {
     if (NO_AUTH_PATHS.test(request.url)) return;
@@ -155,23 +172,27 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
     if (authorization !== undefined) {
       const token = /^Bearer ([A-Za-z0-9_-]{20,200})$/.exec(authorization)?.[1];
       const tokenHash = token === undefined ? undefined : hash(token);
+      const credential = `t:${tokenHash}`;
       const user =
         tokenHash === undefined
           ? undefined
-          : await recent.through(`t:${tokenHash}`, () => tokensRepository.findUser(db, tokenHash));
+          : await recent.through(credential, () => tokensRepository.findUser(db, tokenHash));
       if (!user) throw new HttpError(401, 'Invalid or revoked API token');
       request.user = user;
       request.authMethod = 'token';
+      request.credential = credential;
       return;
     }
     const sessionId = request.cookies[cookieName(request)];
     if (sessionId === undefined) return;
     const sessionHash = hash(sessionId);
-    const user = await recent.through(`s:${sessionHash}`, () => sessionsRepository.findUser(db, sessionHash));
+    const credential = `s:${sessionHash}`;
+    const user = await recent.through(credential, () => sessionsRepository.findUser(db, sessionHash));
     if (!user) return;
     request.user = user;
     request.authMethod = 'session';
     request.sessionId = sessionId;
+    request.credential = credential;
   });
 
   app.addHook('preHandler', async (request) => {
@@ -192,20 +213,22 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
       // A new id at every login: a session id planted before login is worthless.
       if (request.sessionId) {
         await sessionsRepository.delete(db, hash(request.sessionId));
-        recent.clear();
+        forget();
       }
       const sessionId = newSecret();
       await sessionsRepository.create(db, hash(sessionId), userId, sessionTtlDays);
       reply.setCookie(cookieName(request), sessionId, cookieOptions(request, sessionTtlDays * 86_400));
       request.sessionId = sessionId;
+      request.credential = `s:${hash(sessionId)}`;
     },
     async endSession(request, reply) {
       if (request.sessionId) {
         await sessionsRepository.delete(db, hash(request.sessionId));
-        recent.clear();
+        forget();
       }
       reply.clearCookie(cookieName(request), cookieOptions(request));
       request.sessionId = undefined;
+      request.credential = undefined;
       request.user = undefined;
     },
     csrfToken(request, reply) {
@@ -218,7 +241,8 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): Auth {
       }
       return maskToken(csrfFor(anonymous));
     },
-    forgetLookups: () => recent.clear(),
+    forgetLookups: forget,
+    clearLookups: () => recent.clear(),
   };
 }
 

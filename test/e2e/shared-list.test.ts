@@ -198,6 +198,23 @@ describe('a shared list, live, in two browsers on two app processes over one Pos
     await carolPage.context().close();
   });
 
+  it('sends an open page to the log-in once its session ends through the other app process (a password change)', async () => {
+    const [stale, changing] = [await open(1, people.dave, '/'), await open(0, people.dave, '/account')];
+    await changing.getByLabel('Current password').fill(people.dave.password);
+    people.dave.password = 'dave-changed-password-for-tests';
+    await changing.getByLabel('New password').fill(people.dave.password);
+    const since = performance.now();
+    await changing.getByRole('button', { name: 'Change password' }).click();
+    await changing.waitForURL(/\/account\?notice=password$/);
+    // Its stream ends (ChangeFeed.checkCredentials, told by NOTIFY), the browser's reconnection gets 401, and the page goes.
+    await stale.waitForURL(`${servers[1]!.baseUrl}/login`, { timeout: 3 * LIVE_MS });
+    console.log(
+      `# the other session's page went to the log-in ${(performance.now() - since).toFixed(0)} ms after the change`,
+    );
+    await stale.context().close();
+    await changing.context().close();
+  });
+
   it('answers a stranger 404 for the list, its page and its todos', async () => {
     const davePage = await open(0, people.dave, '/');
     const response = await davePage.goto(`${servers[0]!.baseUrl}/lists/${list.id}`);

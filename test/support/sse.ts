@@ -96,6 +96,24 @@ export class EventStreamClient {
     }
   }
 
+  /** Waits until the server ends the stream, within `timeoutMs`; answers how long that took. */
+  async waitClosed({ timeoutMs = 1000, what = 'the stream to end' } = {}): Promise<number> {
+    const since = performance.now();
+    const deadline = since + timeoutMs;
+    while (!this.#closed) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`no end of ${what} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return performance.now() - since;
+  }
+
   close(): void {
     this.#request?.destroy();
   }

@@ -211,6 +211,32 @@ export const sessionsRepository = {
   },
 };
 
+/**
+ * Of the credentials given, as auth.ts keys them (`s:` and the keyed hash of
+ * a session id, `t:` and that of an API token), those still good: the
+ * session live or the token kept, and the user enabled. What an open event
+ * stream asks now and then, and after a log-out, a password change, a token
+ * revoked or a user disabled anywhere (features/events/feed.ts).
+ */
+export async function credentialsStillGood(db: Queryable, credentials: Iterable<string>): Promise<Set<string>> {
+  const sessions: string[] = [];
+  const tokens: string[] = [];
+  for (const credential of credentials) {
+    if (credential.startsWith('s:')) sessions.push(credential.slice(2));
+    else if (credential.startsWith('t:')) tokens.push(credential.slice(2));
+  }
+  if (sessions.length === 0 && tokens.length === 0) return new Set();
+  const rows = await db.query<{ credential: string }>(
+    `SELECT 's:' || s.id_hash AS credential FROM sessions s JOIN users u ON u.id = s.user_id
+     WHERE s.id_hash = ANY($1::text[]) AND s.expires_at > now() AND NOT u.is_disabled
+     UNION ALL
+     SELECT 't:' || t.token_hash FROM api_tokens t JOIN users u ON u.id = t.user_id
+     WHERE t.token_hash = ANY($2::text[]) AND NOT u.is_disabled`,
+    [sessions, tokens],
+  );
+  return new Set(rows.map((row) => row.credential));
+}
+
 export interface ApiToken {
   id: number;
   name: string;

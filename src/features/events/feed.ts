@@ -14,20 +14,29 @@
 // given what it missed from the log first, or `resync` when that is no longer
 // there (pruned, or too much).
 //
+// A stream lasts while its credential does: a log-out, a password change, a
+// token revoked or a user disabled, through any replica, ends the streams it
+// ended (a NOTIFY tells the other replicas; each heartbeat checks again, for
+// an expired session or a lost notification).
+//
 // Bounded: a stream whose client does not read (more than MAX_BUFFERED_BYTES
 // waiting in its socket) is closed, and the client comes back with its
 // Last-Event-ID; nothing is kept per stream but its lists and position.
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Database } from '../../db/database.ts';
+import { credentialsStillGood } from '../accounts/repository.ts';
 import { access, type Role } from '../lists/access.ts';
 import { listsRepository, type ListRecord } from '../lists/repository.ts';
 import { listJson } from '../lists/schemas.ts';
 import { todosRepository } from '../todos/repository.ts';
 import { toJson } from '../todos/schemas.ts';
+import { noFigures, retireFeed, trackFeed, type FeedFigures } from './metrics.ts';
 import { changesRepository, compare, formatPosition, START, type Change, type Position } from './repository.ts';
 
 export const CHANNEL = 'todoapp_list_changes';
+/** The payload on CHANNEL that says a session, token or user changed (the list changes' is empty). */
+const CREDENTIALS = 'credentials';
 /** Changes read at a time. */
 const BATCH = 500;
 /** A stream away for more changes than this gets `resync` instead of them. */
@@ -45,6 +54,8 @@ const PRUNE_MS = 60 * 60 * 1000;
 
 export interface Stream {
   readonly userId: number;
+  /** The credential it was opened with (request.credential): it ends when that does. */
+  readonly credential: string;
   /** The origin its URLs are written with. */
   readonly base: string;
   readonly raw: ServerResponse;
@@ -53,13 +64,6 @@ export interface Stream {
   position: Position;
   /** Messages made while it was catching up, sent once it has. */
   pending: { position: Position; text: string }[] | undefined;
-}
-
-export interface FeedFigures {
-  streams: number;
-  changesRead: number;
-  eventsSent: number;
-  dropped: number;
 }
 
 function message(position: Position, event: string, data: unknown): string {
@@ -83,12 +87,20 @@ export class ChangeFeed {
   #timers: NodeJS.Timeout[] = [];
   #heldBack: NodeJS.Timeout | undefined;
   #listening: { stop(): Promise<void> } | undefined;
-  readonly figures: FeedFigures = { streams: 0, changesRead: 0, eventsSent: 0, dropped: 0 };
+  #checking: Promise<void> | undefined;
+  #checkAgain = false;
+  /** What it did, also in the metrics (metrics.ts). */
+  readonly figures: FeedFigures = noFigures();
 
-  constructor(db: Database, log: FastifyBaseLogger, retentionDays: number) {
+  readonly #clearLookups: () => void;
+
+  /** `clearLookups`: what forgets the sessions and tokens this app remembers (Auth.clearLookups). */
+  constructor(db: Database, log: FastifyBaseLogger, retentionDays: number, clearLookups: () => void) {
     this.#db = db;
     this.#log = log;
     this.#retentionDays = retentionDays;
+    this.#clearLookups = clearLookups;
+    trackFeed(this);
   }
 
   /** Where the feed has read to: a page rendered now is at least this new (it hands this to its stream). */
@@ -109,8 +121,18 @@ export class ChangeFeed {
     this.#position = await changesRepository.latest(this.#db);
     this.#listening = await this.#db.listen(
       CHANNEL,
-      () => this.wake(),
-      () => this.wake(),
+      (payload) => {
+        if (payload !== CREDENTIALS) return this.wake();
+        // Another replica changed a user, a session or a token: refused here from the next request on too.
+        this.#clearLookups();
+        this.checkCredentials();
+      },
+      () => {
+        // Listening (again, after a failover): what was sent meanwhile is lost.
+        this.wake();
+        this.#clearLookups();
+        this.checkCredentials();
+      },
     );
     this.#timers.push(setInterval(() => this.wake(), POLL_MS).unref());
     this.#timers.push(setInterval(() => this.#heartbeat(), HEARTBEAT_MS).unref());
@@ -124,15 +146,67 @@ export class ChangeFeed {
     clearTimeout(this.#notifying);
     for (const stream of [...this.#streams]) stream.raw.destroy();
     await this.#reading?.catch(() => {});
+    await this.#checking;
     await this.#listening?.stop().catch(() => {});
+    this.figures.streams = 0;
+    retireFeed(this);
   }
 
   /** Ends every stream (a shutting-down replica): their clients reconnect elsewhere and catch up. */
   endStreams(): void {
-    for (const stream of [...this.#streams]) {
-      stream.raw.end();
-      // A client that does not read would hold the connection, and the server's close, open.
-      setTimeout(() => stream.raw.destroy(), 1000).unref();
+    for (const stream of [...this.#streams]) this.#end(stream);
+  }
+
+  #end(stream: Stream): void {
+    stream.raw.end();
+    // A client that does not read would hold the connection, and the server's close, open.
+    setTimeout(() => stream.raw.destroy(), 1000).unref();
+  }
+
+  /**
+   * Told by this app once a change to users, sessions or tokens has
+   * committed: ends the streams whose credential it ended, here and (one
+   * NOTIFY) on the other replicas.
+   */
+  credentialsChanged(): void {
+    this.checkCredentials();
+    if (this.#stopped) return;
+    this.#db
+      .query('SELECT pg_notify($1, $2)', [CHANNEL, CREDENTIALS])
+      .catch((error: unknown) => this.#log.warn({ err: error }, 'could not notify the other replicas'));
+  }
+
+  /** Ends the streams whose credential is no longer good (one query for all of them). */
+  checkCredentials(): void {
+    if (this.#stopped || this.#streams.size === 0) return;
+    if (this.#checking) {
+      this.#checkAgain = true;
+      return;
+    }
+    this.#checking = this.#check().finally(() => {
+      this.#checking = undefined;
+      if (this.#checkAgain) {
+        this.#checkAgain = false;
+        this.checkCredentials();
+      }
+    });
+  }
+
+  async #check(): Promise<void> {
+    const streams = [...this.#streams];
+    let good: Set<string>;
+    try {
+      good = await credentialsStillGood(this.#db, new Set(streams.map((stream) => stream.credential)));
+    } catch (error) {
+      // The database is away: the next heartbeat, or the listen connection's return, checks again.
+      this.#log.warn({ err: error }, 'could not check the event streams’ credentials');
+      return;
+    }
+    for (const stream of streams) {
+      if (good.has(stream.credential) || !this.#streams.has(stream)) continue;
+      this.figures.ended++;
+      this.#remove(stream);
+      this.#end(stream);
     }
   }
 
@@ -213,9 +287,23 @@ export class ChangeFeed {
    * Last-Event-ID), first everything after it they may see. Resolves once it
    * is live.
    */
-  async open(userId: number, base: string, raw: ServerResponse, after: Position | undefined): Promise<Stream> {
+  async open(
+    caller: { userId: number; credential: string },
+    base: string,
+    raw: ServerResponse,
+    after: Position | undefined,
+  ): Promise<Stream> {
+    const { userId, credential } = caller;
     const lists = new Map((await listsRepository.visibleTo(this.#db, userId)).map((list) => [list.id, list.role]));
-    const stream: Stream = { userId, base, raw, lists, position: this.#position, pending: after ? [] : undefined };
+    const stream: Stream = {
+      userId,
+      credential,
+      base,
+      raw,
+      lists,
+      position: this.#position,
+      pending: after ? [] : undefined,
+    };
     this.#add(stream);
     raw.on('close', () => this.#remove(stream));
     if (after) {
@@ -226,9 +314,11 @@ export class ChangeFeed {
           : await changesRepository.since(this.#db, after, MAX_REPLAY + 1, { userId, lists: [...lists.keys()] });
       if (!missed || missed.length > MAX_REPLAY) {
         // Too old to replay: the client starts again from what it reads now.
+        this.figures.resynced++;
         this.#write(stream, message(this.#position, 'resync', {}));
         stream.position = this.#position;
       } else {
+        this.figures.replayed++;
         stream.position = after;
         await this.#deliver(missed, stream);
       }
@@ -313,6 +403,8 @@ export class ChangeFeed {
 
   #heartbeat(): void {
     for (const stream of this.#streams) if (!stream.pending) stream.raw.write(': ping\n\n');
+    // A session expired, or a notification lost: ended within a heartbeat.
+    this.checkCredentials();
   }
 
   /**

@@ -23,7 +23,10 @@ Events (\`data\` is JSON):
 - \`resync\` \`{}\`: the changes since the position given are no longer kept: read the lists again.
 
 Every event has an \`id\`; reconnecting with it as \`Last-Event-ID\` (browsers do so themselves) or \`?lastEventId=\`
-gives every change missed meanwhile, in order. Connect first, then read what you show, so nothing falls between.`;
+gives every change missed meanwhile, in order. Connect first, then read what you show, so nothing falls between.
+
+The stream ends when the session or token it was opened with does (a log-out, a password change, a token revoked,
+the account disabled or deleted, through any replica), within a second; reconnecting then answers 401.`;
 
 export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { feed }) => {
   app.get(
@@ -62,7 +65,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async 
       // Browsers reconnect after this many milliseconds when the stream ends (a replica going away).
       reply.raw.write('retry: 1000\n\n');
       try {
-        await feed.open(user.id, request.publicOrigin, reply.raw, after);
+        await feed.open({ userId: user.id, credential: request.credential! }, request.publicOrigin, reply.raw, after);
       } catch (error) {
         request.log.warn({ err: error }, 'could not open an event stream');
         reply.raw.end();
