@@ -130,8 +130,6 @@ function enhance(main: HTMLElement): void {
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || !main.contains(form)) return;
     const submitter = (event as SubmitEvent).submitter;
-    // A todo's button submits a shared form to its own formaction.
-    const action = submitter?.getAttribute('formaction') ?? form.getAttribute('action') ?? '';
     const method = (form.getAttribute('method') ?? 'get').toLowerCase();
     const focus = focusKeyOf(document.activeElement !== document.body ? document.activeElement : submitter);
     const field = (name: string): string => {
@@ -152,8 +150,12 @@ function enhance(main: HTMLElement): void {
       return;
     }
 
-    const addTo = form.classList.contains('add') ? /^(\/lists\/\d+)?\/todos$/.exec(action) : null;
-    if (addTo) {
+    // The list shown: its todos' API (the server renders its id on the list's container).
+    const listId = form.closest<HTMLElement>('.with-lists')?.dataset.listId;
+    const todosApi = listId ? `/api/lists/${listId}/todos` : '/api/todos';
+    const formAction = form.dataset.action;
+
+    if (formAction === 'add') {
       const title = field('title').trim();
       if (!title) {
         event.preventDefault();
@@ -161,7 +163,7 @@ function enhance(main: HTMLElement): void {
         return;
       }
       run(
-        apiAction('POST', `/api${addTo[1] ?? ''}/todos`, {
+        apiAction('POST', todosApi, {
           title,
           dueDate: field('dueDate').trim() || null,
           notes: field('notes'),
@@ -200,17 +202,17 @@ function enhance(main: HTMLElement): void {
       return;
     }
 
-    if (action === '/todos/toggle-all') {
-      run(apiAction('PATCH', '/api/todos', { completed: field('completed') === 'true' }));
+    if (formAction === 'toggle-all') {
+      run(apiAction('PATCH', todosApi, { completed: field('completed') === 'true' }));
       return;
     }
 
-    if (action === '/todos/clear-completed') {
-      run(apiAction('DELETE', '/api/todos?completed=true'));
+    if (formAction === 'clear-completed') {
+      run(apiAction('DELETE', `${todosApi}?completed=true`));
       return;
     }
 
-    if (action === '/todos/delete-selected') {
+    if (formAction === 'delete-selected') {
       const ids = Array.from(main.querySelectorAll<HTMLInputElement>('input.select:checked'), (box) =>
         Number(box.value),
       );
@@ -218,7 +220,7 @@ function enhance(main: HTMLElement): void {
         event.preventDefault();
         return;
       }
-      run(apiAction('POST', '/api/todos/delete', { ids }));
+      run(apiAction('POST', `${todosApi}/delete`, { ids }));
     }
     // Anything else (search, log out) stays a plain form.
   });

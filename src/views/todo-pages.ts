@@ -279,7 +279,7 @@ ${problemBox(options.problem)}
 ${
   readOnly
     ? ''
-    : html`<form class="add" method="post" action="${actions}">
+    : html`<form class="add" method="post" action="${actions}" data-action="add">
   ${back}
   <label class="grow">New todo <input name="title" required maxlength="250" autofocus autocomplete="off" value="${values.title ?? ''}"></label>
   <label>Due date <input name="dueDate" type="date" value="${values.dueDate ?? ''}"></label>
@@ -302,7 +302,7 @@ ${
     )}</ul></nav>
 ${
   total > 0 && !readOnly
-    ? html`<form method="post" action="${actions}/toggle-all" class="toggle-all">${back}<input type="hidden" name="completed" value="${allDone ? 'false' : 'true'}">
+    ? html`<form method="post" action="${actions}/toggle-all" class="toggle-all" data-action="toggle-all">${back}<input type="hidden" name="completed" value="${allDone ? 'false' : 'true'}">
   <button type="submit" role="checkbox" aria-checked="${allDone ? 'true' : 'false'}" class="check">Toggle all</button></form>`
     : ''
 }
@@ -315,13 +315,13 @@ ${
     ? ''
     : html`<form id="${TODO_ACTIONS_FORM}" method="post" hidden>${back}</form>
 <form id="${TODO_EDIT_FORM}" method="get" hidden><input type="hidden" name="returnTo" value="${view.returnTo}"></form>
-<form id="bulk" method="post" action="${actions}/delete-selected" class="bulk">${back}<button type="submit">Delete selected</button></form>`
+<form id="bulk" method="post" action="${actions}/delete-selected" class="bulk" data-action="delete-selected">${back}<button type="submit">Delete selected</button></form>`
 }`
 }
 ${pageLinks(view.pages)}
 <footer class="list-footer">
   <span class="count" role="status">${view.counts.active} ${view.counts.active === 1 ? 'item' : 'items'} left</span>
-  ${view.counts.completed > 0 && !readOnly ? html`<form method="post" action="${actions}/clear-completed" class="inline">${back}<button type="submit">Clear completed</button></form>` : ''}
+  ${view.counts.completed > 0 && !readOnly ? html`<form method="post" action="${actions}/clear-completed" class="inline" data-action="clear-completed">${back}<button type="submit">Clear completed</button></form>` : ''}
 </footer>
 </section>
 </div>`,

@@ -89,7 +89,7 @@ describe('in Chromium with JavaScript', () => {
       [
         'toggle all',
         () => page.getByRole('checkbox', { name: 'Toggle all' }).click(),
-        { method: 'PATCH', path: '/api/todos', body: { completed: false } },
+        { method: 'PATCH', path: `/api/lists/${env.t.alice.inboxId}/todos`, body: { completed: false } },
       ],
       [
         'move',
@@ -102,7 +102,7 @@ describe('in Chromium with JavaScript', () => {
           await page.getByRole('checkbox', { name: 'Select Second' }).check();
           await page.getByRole('button', { name: 'Delete selected' }).click();
         },
-        { method: 'POST', path: '/api/todos/delete', body: { ids: [second?.id] } },
+        { method: 'POST', path: `/api/lists/${env.t.alice.inboxId}/todos/delete`, body: { ids: [second?.id] } },
       ],
       [
         'clear completed',
@@ -112,7 +112,7 @@ describe('in Chromium with JavaScript', () => {
           sent = [];
           await page.getByRole('button', { name: 'Clear completed' }).click();
         },
-        { method: 'DELETE', path: '/api/todos?completed=true', body: null },
+        { method: 'DELETE', path: `/api/lists/${env.t.alice.inboxId}/todos?completed=true`, body: null },
       ],
     ];
     const keys = new Set<string>();
@@ -181,7 +181,7 @@ describe('in Chromium with JavaScript', () => {
   it('on a failed bulk delete, keeps the list and the selection as they were', async () => {
     for (const title of ['one', 'two', 'three']) await add(title);
     await open();
-    await page.route('**/api/todos/delete', (route) =>
+    await page.route('**/api/lists/*/todos/delete', (route) =>
       route.fulfill({
         status: 500,
         contentType: 'application/json',
@@ -202,7 +202,7 @@ describe('in Chromium with JavaScript', () => {
   it('on a failed add, keeps what was typed; on a failed edit, shows the old title again', async () => {
     await add('Unchanged');
     await open();
-    await page.route('**/api/todos**', (route) =>
+    await page.route(/\/api\/(lists\/\d+\/)?todos/, (route) =>
       route.request().method() === 'GET'
         ? route.continue()
         : route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"Database unavailable"}' }),

@@ -206,6 +206,10 @@ for (const engine of ENGINES) {
         ['PATCH', `/api/todos/${todo.id}`, { listId: carol.inboxId }],
         ['POST', `/api/todos/${todo.id}/move`, { direction: 'down' }],
         ['DELETE', `/api/todos/${todo.id}`],
+        ['PATCH', `/api/lists/${list.id}/todos`, { completed: true }],
+        ['DELETE', `/api/lists/${list.id}/todos?completed=false`],
+        ['DELETE', `/api/lists/${list.id}/todos`],
+        ['POST', `/api/lists/${list.id}/todos/delete`, { ids: [todo.id] }],
         ['GET', '/api/lists/999999'],
         ['GET', '/api/lists/nope/todos'],
       ];
@@ -219,6 +223,70 @@ for (const engine of ENGINES) {
         list.id,
       );
       assert.ok(!(await json<ListJson[]>(await as(carol, '/api/lists'), 200)).some((each) => each.id === list.id));
+    });
+
+    it('changes a list’s todos in bulk (toggle all, clear completed, delete selected) for an editor; a viewer’s 403 changes nothing', async () => {
+      const list = await newList(t.alice, 'Groceries');
+      const [milk, eggs, bread] = [
+        await newTodo(t.alice, list.id, 'Milk'),
+        await newTodo(t.alice, list.id, 'Eggs'),
+        await newTodo(t.alice, list.id, 'Bread'),
+      ];
+      const elsewhere = await newTodo(t.alice, t.alice.inboxId, 'In the Inbox');
+      await json(
+        await t.request(`/api/lists/${list.id}/members/bob`, { method: 'PUT', json: { role: 'editor' } }),
+        200,
+      );
+      await json(
+        await t.request(`/api/lists/${list.id}/members/carol`, { method: 'PUT', json: { role: 'viewer' } }),
+        200,
+      );
+      const state = async () =>
+        Object.fromEntries(
+          (await json<TodoJson[]>(await t.request(`/api/lists/${list.id}/todos`), 200)).map((each) => [
+            each.title,
+            each.completed,
+          ]),
+        );
+      const inboxTodo = async () => json<TodoJson>(await t.request(`/api/todos/${elsewhere.id}`), 200);
+
+      // The viewer: 403 for each, and nothing changed.
+      for (const [method, path, body] of [
+        ['PATCH', `/api/lists/${list.id}/todos`, { completed: true }],
+        ['DELETE', `/api/lists/${list.id}/todos?completed=true`],
+        ['DELETE', `/api/lists/${list.id}/todos`],
+        ['POST', `/api/lists/${list.id}/todos/delete`, { ids: [milk.id] }],
+      ] as const) {
+        const answer = await as(carol, path, { method, ...(body === undefined ? {} : { json: body }) });
+        assert.equal(answer.status, 403, `${method} ${path}: ${await answer.text()}`);
+      }
+      assert.deepEqual(await state(), { Milk: false, Eggs: false, Bread: false });
+
+      // The editor: toggle all, then reopen one, clear the completed, delete the selected.
+      assert.deepEqual(
+        await json(await as(bob, `/api/lists/${list.id}/todos`, { method: 'PATCH', json: { completed: true } }), 200),
+        { count: 3 },
+      );
+      assert.equal((await inboxTodo()).completed, false, 'only this list’s todos');
+      await json(await as(bob, `/api/todos/${milk.id}`, { method: 'PATCH', json: { completed: false } }), 200);
+      assert.equal((await as(bob, `/api/lists/${list.id}/todos?completed=true`, { method: 'DELETE' })).status, 204);
+      assert.deepEqual(await state(), { Milk: false });
+      const deleted = await json(
+        await as(bob, `/api/lists/${list.id}/todos/delete`, {
+          method: 'POST',
+          json: { ids: [milk.id, eggs.id, bread.id, elsewhere.id] },
+        }),
+        200,
+      );
+      assert.deepEqual(deleted, { count: 1 }, 'ids outside the list are ignored');
+      assert.deepEqual(await state(), {});
+      assert.equal((await inboxTodo()).title, 'In the Inbox');
+      // Bad input names the field and changes nothing.
+      const bad = await json<{ details: { field: string }[] }>(
+        await as(bob, `/api/lists/${list.id}/todos`, { method: 'PATCH', json: { completed: 'yes' } }),
+        400,
+      );
+      assert.equal(bad.details[0]?.field, 'completed');
     });
 
     it('revokes a member, lets a member leave, and names a missing account', async () => {
@@ -258,10 +326,17 @@ for (const engine of ENGINES) {
         '/api/lists',
         '/api/lists/{listId}',
         '/api/lists/{listId}/todos',
+        '/api/lists/{listId}/todos/delete',
         '/api/lists/{listId}/members',
         '/api/lists/{listId}/members/{username}',
       ])
         assert.ok(document.paths[path], path);
+      assert.deepEqual(Object.keys(document.paths['/api/lists/{listId}/todos'] ?? {}).sort(), [
+        'delete',
+        'get',
+        'patch',
+        'post',
+      ]);
     });
   });
 }

@@ -63,7 +63,7 @@ for (const engine of ENGINES) {
         new RegExp(`<a href="${path}" aria-current="page">Groceries</a> <span class="count"[^>]*>2</span>`),
       );
       assert.match(page, /<a href="\/">Inbox<\/a>/);
-      assert.match(page, new RegExp(`<form class="add" method="post" action="${path}/todos">`));
+      assert.match(page, new RegExp(`<form class="add" method="post" action="${path}/todos" data-action="add">`));
       assert.match(await alice.page(`${path}/completed`), /No completed todos\./);
       assert.match(await alice.page(`${path}/active`), /Apples/);
       // A bad title: the list's own page again, 400, with what was typed.

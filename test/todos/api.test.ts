@@ -444,6 +444,7 @@ describe('the API description', () => {
         '/api/lists/{listId}/members',
         '/api/lists/{listId}/members/{username}',
         '/api/lists/{listId}/todos',
+        '/api/lists/{listId}/todos/delete',
         '/api/todos',
         '/api/todos/delete',
         '/api/todos/{id}',

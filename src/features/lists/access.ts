@@ -7,6 +7,7 @@
 // deletes its todos; a viewer reads. Anyone else does not know the list
 // exists: the routes answer 404, never 403, to a stranger.
 import type { Queryable } from '../../db/database.ts';
+import { parseRowId } from '../../db/sql.ts';
 import { HttpError, notFound } from '../../plugins/errors.ts';
 
 export type Role = 'owner' | 'editor' | 'viewer';
@@ -56,6 +57,21 @@ export function mayEdit(role: Role | undefined): boolean {
 }
 
 export const forbidden = (what: string) => new HttpError(403, what);
+
+/** A list id from a path (`:listId`); one that is no id is a list that does not exist: 404. */
+export function listIdOf(params: { listId: string }): number {
+  const id = parseRowId(params.listId);
+  if (id === undefined) throw notFound('List not found');
+  return id;
+}
+
+/** The user's role in a list they may change the todos of; 403 (`what`) for a viewer, 404 for anyone else. */
+export async function editorOf(db: Queryable, userId: number, listId: number, what: string): Promise<Role> {
+  const role = await access.roleInList(db, userId, listId);
+  if (!role) throw notFound('List not found');
+  if (!mayEdit(role)) throw forbidden(what);
+  return role;
+}
 
 /**
  * What to answer a write to a list that changed nothing: a person who may see

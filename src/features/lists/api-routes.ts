@@ -1,28 +1,20 @@
 // The JSON API under /api/lists: a person's lists, and sharing them. The
 // todos of a list are the todos API's (todos/api-routes.ts).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import type { Database } from '../../db/database.ts';
-import { parseRowId } from '../../db/sql.ts';
+import type { Database, Queryable } from '../../db/database.ts';
 import { requireApiUser } from '../../plugins/auth.ts';
 import { HttpError, notFound } from '../../plugins/errors.ts';
-import type { WriteOnce } from '../../plugins/idempotency.ts';
+import type { WriteOnce, WriteOutcome } from '../../plugins/idempotency.ts';
 import { ErrorResponse } from '../todos/schemas.ts';
-import { access, forbidden, listRefusal } from './access.ts';
+import { access, forbidden, listIdOf, listRefusal } from './access.ts';
 import { ListRuleError, listsRepository } from './repository.ts';
 import { CreateList, List, ListIdParams, listJson, Member, MemberParams, ShareList, UpdateList } from './schemas.ts';
 
 export interface ListApiOptions {
   db: Database;
   writeOnce: WriteOnce;
-}
-
-/** A list id from the path; a stranger's list, or no list, is 404. */
-export function listIdOf(params: { listId: string }): number {
-  const id = parseRowId(params.listId);
-  if (id === undefined) throw notFound('List not found');
-  return id;
 }
 
 /** A rule of lists broken (the Inbox kept, no such account): 400 or 409 naming the field. */
@@ -39,6 +31,26 @@ const errors = { 400: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409
 export const listApiRoutes: FastifyPluginAsyncTypebox<ListApiOptions> = async (app, { db, writeOnce }) => {
   const tags = ['lists'];
   const base = (request: FastifyRequest) => request.publicOrigin;
+
+  /**
+   * A write to a list only its owner makes: `work` answers what it changed,
+   * or nothing when it changed nothing (then a member is told `refused`, 403,
+   * and anyone else that there is no such list, 404).
+   */
+  const asOwner = <T>(
+    request: FastifyRequest<{ Params: { listId: string } }>,
+    reply: FastifyReply,
+    refused: string,
+    work: (tx: Queryable, userId: number, listId: number) => Promise<T | undefined>,
+    answer: (changed: T) => WriteOutcome,
+  ) =>
+    writeOnce(request, reply, async (tx) => {
+      const userId = requireApiUser(request).id;
+      const listId = listIdOf(request.params);
+      const changed = await work(tx, userId, listId).catch(ruleError);
+      if (changed === undefined) throw await listRefusal(tx, userId, listId, refused);
+      return answer(changed);
+    });
 
   // A name's surrounding whitespace is not part of it (as a todo's title).
   app.addHook('preValidation', async (request) => {
@@ -96,13 +108,13 @@ export const listApiRoutes: FastifyPluginAsyncTypebox<ListApiOptions> = async (a
       },
     },
     (request, reply) =>
-      writeOnce(request, reply, async (tx) => {
-        const userId = requireApiUser(request).id;
-        const listId = listIdOf(request.params);
-        const list = await listsRepository.update(tx, userId, listId, request.body).catch(ruleError);
-        if (!list) throw await listRefusal(tx, userId, listId, 'Only the owner changes a list');
-        return { status: 200, body: listJson(list, base(request)) };
-      }),
+      asOwner(
+        request,
+        reply,
+        'Only the owner changes a list',
+        (tx, userId, listId) => listsRepository.update(tx, userId, listId, request.body),
+        (list) => ({ status: 200, body: listJson(list, base(request)) }),
+      ),
   );
 
   app.delete(
@@ -116,13 +128,13 @@ export const listApiRoutes: FastifyPluginAsyncTypebox<ListApiOptions> = async (a
       },
     },
     (request, reply) =>
-      writeOnce(request, reply, async (tx) => {
-        const userId = requireApiUser(request).id;
-        const listId = listIdOf(request.params);
-        if (!(await listsRepository.delete(tx, userId, listId).catch(ruleError)))
-          throw await listRefusal(tx, userId, listId, 'Only the owner deletes a list');
-        return { status: 204 };
-      }),
+      asOwner(
+        request,
+        reply,
+        'Only the owner deletes a list',
+        async (tx, userId, listId) => ((await listsRepository.delete(tx, userId, listId)) ? true : undefined),
+        () => ({ status: 204 }),
+      ),
   );
 
   app.get(
@@ -154,15 +166,13 @@ export const listApiRoutes: FastifyPluginAsyncTypebox<ListApiOptions> = async (a
       },
     },
     (request, reply) =>
-      writeOnce(request, reply, async (tx) => {
-        const userId = requireApiUser(request).id;
-        const listId = listIdOf(request.params);
-        const member = await listsRepository
-          .share(tx, userId, listId, request.params.username, request.body.role)
-          .catch(ruleError);
-        if (!member) throw await listRefusal(tx, userId, listId, 'Only the owner shares a list');
-        return { status: 200, body: member };
-      }),
+      asOwner(
+        request,
+        reply,
+        'Only the owner shares a list',
+        (tx, userId, listId) => listsRepository.share(tx, userId, listId, request.params.username, request.body.role),
+        (member) => ({ status: 200, body: member }),
+      ),
   );
 
   app.delete(

@@ -15,8 +15,7 @@ import { renderListSettingsPage } from '../../views/list-pages.ts';
 import { listPaths } from '../../views/todo-pages.ts';
 import { INT4_MAX, INT4_MIN } from '../todos/fields.ts';
 import { Form } from '../todos/page-routes.ts';
-import { forbidden, listRefusal } from './access.ts';
-import { listIdOf } from './api-routes.ts';
+import { forbidden, listIdOf, listRefusal } from './access.ts';
 import { ListRuleError, listsRepository, type ListChanges } from './repository.ts';
 import { LIST_NAME_MAX_LENGTH } from './schemas.ts';
 

@@ -2,9 +2,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import type { Database } from '../../db/database.ts';
-import { access, listRefusal, todoRefusal } from '../lists/access.ts';
-import { listIdOf } from '../lists/api-routes.ts';
+import type { Database, Queryable } from '../../db/database.ts';
+import { access, editorOf, listIdOf, listRefusal, todoRefusal } from '../lists/access.ts';
 import { ListIdParams } from '../lists/schemas.ts';
 import { parseRowId } from '../../db/sql.ts';
 import { requireApiUser } from '../../plugins/auth.ts';
@@ -131,6 +130,14 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
     return { userId, listId };
   };
 
+  /** Creates a todo in the scope's list; nothing made is a viewer's 403 or a stranger's 404. */
+  const create = async (request: FastifyRequest<{ Body: CreateTodo }>, reply: FastifyReply, scope: TodoScope) => {
+    const change = todosRepository.createStatement(scope, request.body, baseUrl(request));
+    if (!(await writeOnce.statement(request, reply, change, 201)))
+      throw await listRefusal(db, scope.userId, scope.listId, 'This list is read-only for you');
+    return reply;
+  };
+
   app.get(
     '/todos',
     {
@@ -186,84 +193,103 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
         response: { 201: Todo, ...errors },
       },
     },
-    async (request, reply) => {
-      const scope = { userId: requireApiUser(request).id, listId: listIdOf(request.params) };
-      const change = todosRepository.createStatement(scope, request.body, baseUrl(request));
-      if (!(await writeOnce.statement(request, reply, change, 201)))
-        throw await listRefusal(db, scope.userId, scope.listId, 'This list is read-only for you');
-      return reply;
-    },
+    (request, reply) =>
+      create(request, reply, { userId: requireApiUser(request).id, listId: listIdOf(request.params) }),
   );
 
   app.post(
     '/todos',
     { schema: { tags, summary: 'Create a todo', body: CreateTodo, response: { 201: Todo, ...errors } } },
-    async (request, reply) => {
-      await writeOnce.statement(
-        request,
-        reply,
-        todosRepository.createStatement(scopeOf(request), request.body, baseUrl(request)),
-        201,
-      );
-      return reply;
-    },
+    (request, reply) => create(request, reply, scopeOf(request)),
   );
 
-  app.delete(
-    '/todos',
+  /**
+   * The bulk changes, each one statement (all or nothing), of the Inbox
+   * (/api/todos, the Todo-Backend contract) and of any list
+   * (/api/lists/{id}/todos: its owner or an editor; a viewer's 403, anyone
+   * else's 404).
+   */
+  const scopes = [
     {
-      schema: {
-        tags,
-        summary: 'Delete every todo of the caller, or only the completed or active ones',
-        description:
-          'Without `completed`, every todo of the caller goes (the Todo-Backend contract); `?completed=true` is "clear completed". One statement: all or nothing.',
-        querystring: DeleteTodosQuery,
-        response: { 204: Type.Null(), 400: ErrorResponse },
+      path: '/todos',
+      whose: 'the caller’s Inbox',
+      params: undefined,
+      scopeIn: async (_tx: Queryable, request: FastifyRequest) => scopeOf(request),
+    },
+    {
+      path: '/lists/:listId/todos',
+      whose: 'a list',
+      params: ListIdParams,
+      scopeIn: async (tx: Queryable, request: FastifyRequest): Promise<TodoScope> => {
+        const userId = requireApiUser(request).id;
+        const listId = listIdOf(request.params as { listId: string });
+        await editorOf(tx, userId, listId, 'This list is read-only for you');
+        return { userId, listId };
       },
     },
-    (request, reply) =>
-      writeOnce(request, reply, async (tx) => {
-        await todosRepository.deleteAllIn(tx, scopeOf(request), { completed: request.query.completed });
-        return { status: 204 };
-      }),
-  );
+  ];
+  for (const { path, whose, params, scopeIn } of scopes) {
+    app.delete(
+      path,
+      {
+        schema: {
+          tags,
+          summary: `Delete every todo of ${whose}, or only the completed or active ones`,
+          description:
+            'Without `completed`, every todo goes (the Todo-Backend contract, for the Inbox); `?completed=true` is "clear completed". One statement: all or nothing.',
+          params,
+          querystring: DeleteTodosQuery,
+          response: { 204: Type.Null(), ...errors },
+        },
+      },
+      (request, reply) =>
+        writeOnce(request, reply, async (tx) => {
+          await todosRepository.deleteAllIn(tx, await scopeIn(tx, request), { completed: request.query.completed });
+          return { status: 204 };
+        }),
+    );
 
-  app.patch(
-    '/todos',
-    {
-      schema: {
-        tags,
-        summary: 'Complete or reopen every todo of the caller',
-        description: 'Toggle all, in one statement. Answers how many todos changed state.',
-        body: SetCompletedForAll,
-        response: { 200: BulkResult, ...errors },
+    app.patch(
+      path,
+      {
+        schema: {
+          tags,
+          summary: `Complete or reopen every todo of ${whose}`,
+          description: 'Toggle all, in one statement. Answers how many todos changed state.',
+          params,
+          body: SetCompletedForAll,
+          response: { 200: BulkResult, ...errors },
+        },
       },
-    },
-    (request, reply) =>
-      writeOnce(request, reply, async (tx) => ({
-        status: 200,
-        body: { count: await todosRepository.setCompletedForAllIn(tx, scopeOf(request), request.body.completed) },
-      })),
-  );
+      (request, reply) =>
+        writeOnce(request, reply, async (tx) => ({
+          status: 200,
+          body: {
+            count: await todosRepository.setCompletedForAllIn(tx, await scopeIn(tx, request), request.body.completed),
+          },
+        })),
+    );
 
-  app.post(
-    '/todos/delete',
-    {
-      schema: {
-        tags,
-        summary: 'Delete the listed todos',
-        description:
-          "Deletes the caller's todos among `ids` in one statement; other ids (unknown, or someone else's) are ignored. Answers how many were deleted.",
-        body: DeleteSelectedTodos,
-        response: { 200: BulkResult, ...errors },
+    app.post(
+      `${path}/delete`,
+      {
+        schema: {
+          tags,
+          summary: `Delete the listed todos of ${whose}`,
+          description:
+            'Deletes the todos among `ids` in one statement; other ids (unknown, or of another list) are ignored. Answers how many were deleted.',
+          params,
+          body: DeleteSelectedTodos,
+          response: { 200: BulkResult, ...errors },
+        },
       },
-    },
-    (request, reply) =>
-      writeOnce(request, reply, async (tx) => ({
-        status: 200,
-        body: { count: await todosRepository.deleteManyIn(tx, scopeOf(request), request.body.ids) },
-      })),
-  );
+      (request, reply) =>
+        writeOnce(request, reply, async (tx) => ({
+          status: 200,
+          body: { count: await todosRepository.deleteManyIn(tx, await scopeIn(tx, request), request.body.ids) },
+        })),
+    );
+  }
 
   app.post(
     '/todos/:id/move',
