@@ -527,8 +527,16 @@ describe('the container image and compose.yaml, built and run with podman', { ti
         await waitFor('the standby streams', 30_000, async () => {
           seen = await psql('db-primary', 'SELECT application_name, state, sync_state FROM pg_stat_replication');
           return /\|streaming\|async$/m.test(seen) ? true : undefined;
-        }).catch((error: Error) => {
-          throw new Error(`${error.message}; pg_stat_replication last showed: ${JSON.stringify(seen)}`);
+        }).catch(async (error: Error) => {
+          const logs = await Promise.all(
+            ['db-primary', 'db-standby'].map(async (name) => {
+              const output = await podman(['logs', '--tail', '40', container(name)], { allowFailure: true });
+              return `--- ${name}:\n${output.stdout}${output.stderr}`;
+            }),
+          );
+          throw new Error(
+            `${error.message}; pg_stat_replication last showed: ${JSON.stringify(seen)}\n${logs.join('\n')}`,
+          );
         });
         assert.equal(await psql('db-standby', 'SELECT pg_is_in_recovery()'), 't');
         await waitFor('the todos reach the standby', 10_000, async () =>
