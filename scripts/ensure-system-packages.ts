@@ -5,6 +5,7 @@
 //   tsx scripts/ensure-system-packages.ts [name ...]   (default: postgresql)
 import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isMain } from './is-main.ts';
 
@@ -99,6 +100,8 @@ function onPath(command: string): boolean {
   });
 }
 
+const POLICY_RC_D = '/usr/sbin/policy-rc.d';
+
 function run(command: string, args: string[]): Promise<void> {
   console.log(`$ ${command} ${args.join(' ')}`);
   return new Promise((resolve, reject) => {
@@ -136,9 +139,21 @@ export async function ensureSystemPackages(needs: string[] = DEFAULT_NEEDS): Pro
   }
   console.log(`Installing missing system software: ${describe(absent)}`);
   await run('apt-get', ['update']);
-  // The postgresql package may create and start a default cluster on 5432; the
-  // tests never use it (they start their own servers on other ports), so it is left alone.
-  await run('apt-get', ['install', '-y', '--no-install-recommends', ...debianPackages]);
+  // Packages with services (postgresql's default cluster on 5432, prometheus on
+  // 9090) would start them as they install; the tests start their own servers,
+  // on other ports. Debian's policy-rc.d (exit 101: "action forbidden") keeps
+  // them stopped, and is put in place only while installing, unless the
+  // machine has one of its own (containers often do), which is left as it is.
+  const placed = !existsSync(POLICY_RC_D);
+  if (placed)
+    await writeFile(POLICY_RC_D, '#!/bin/sh\n# todoapp tests: no service starts while apt-get installs\nexit 101\n', {
+      mode: 0o755,
+    });
+  try {
+    await run('apt-get', ['install', '-y', '--no-install-recommends', ...debianPackages]);
+  } finally {
+    if (placed) await rm(POLICY_RC_D, { force: true });
+  }
   const stillAbsent = missing(absent);
   if (stillAbsent.length > 0) {
     throw new MissingSystemPackagesError(

@@ -53,13 +53,18 @@ export function containerLimits(procLimits: string, pidMax: number): { nofile: n
 /**
  * containers.conf for rootful podman here (../shared/containers/NOTES.md): runc (crun 1.8
  * refuses cgroup v1 hybrid hosts), cgroupfs and file events (no systemd), netavark (a
- * leftover CNI file must not pick the CNI backend), ulimits within the hard limits.
+ * leftover CNI file must not pick the CNI backend), ulimits within the hard limits, and
+ * resolver options that ride over a DNS query left unanswered.
  */
 export function containersConf(limits: { nofile: number; nproc: number }): string {
   return [
     '# Written by test/support/containers.ts.',
     '[containers]',
     `default_ulimits = ["nofile=${limits.nofile}:${limits.nofile}", "nproc=${limits.nproc}:${limits.nproc}"]`,
+    // aardvark-dns 1.4 (the network's DNS) now and then leaves a query unanswered while containers
+    // start; glibc's default then waits 5 s per try, and a standby's walreceiver sat in getaddrinfo
+    // for over 30 s (1 in 3 runs). Short tries, more of them, A and AAAA one after the other.
+    'dns_options = ["single-request-reopen", "timeout:1", "attempts:5"]',
     '[engine]',
     'runtime = "runc"',
     'cgroup_manager = "cgroupfs"',
@@ -90,13 +95,14 @@ export interface RunResult {
 export async function run(
   command: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string; allowFailure?: boolean; input?: string; timeoutMs?: number } = {},
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; allowFailure?: boolean; timeoutMs?: number } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       env: options.env ?? podmanEnv(),
       cwd: options.cwd ?? ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      // No stdin: ending it for a command that has already exited was an EPIPE.
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
@@ -115,7 +121,6 @@ export async function run(
           ),
         );
     });
-    child.stdin.end(options.input ?? '');
   });
 }
 
