@@ -4,7 +4,9 @@
 // never shared by two apps of one process, and counted in their metrics.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
+import { changesRepository, formatPosition } from '../../src/features/events/repository.ts';
 import { ByteCache, CACHE_BOUNDS, createAppCaches, type CacheName } from '../../src/plugins/caches.ts';
 import { todosRepository } from '../../src/features/todos/repository.ts';
 import { ENGINES, startTestApp, type TestApp } from '../support/app.ts';
@@ -99,6 +101,11 @@ for (const engine of ENGINES) {
       const scope = { userId: t.alice.id, listId: t.alice.inboxId };
       for (let index = 0; index < 5; index++)
         await todosRepository.createIn(t.db, scope, { title: `joined ${index} <&>`, notes: 'ü'.repeat(index * 50) });
+      // Written past the app: every render below must be at the same feed position (data-feed-position), so
+      // wait until the feed (its poll) has read up to these writes.
+      const latest = formatPosition(await changesRepository.latest(t.db));
+      for (let tries = 0; tries < 200 && formatPosition(t.app.changeFeed.position) !== latest; tries++) await sleep(10);
+      assert.equal(formatPosition(t.app.changeFeed.position), latest);
       const cookie = `todoapp_session=${browser.cookie('todoapp_session') ?? ''}`;
       const view = async (encoding: string) => {
         const response = await rawRequestBytes(t.baseUrl, {
