@@ -66,6 +66,36 @@ export interface Stream {
   pending: { position: Position; text: string }[] | undefined;
 }
 
+/** Runs `work` (which never rejects) one at a time: asked while it runs, it runs once more after. */
+class OneAtATime {
+  readonly #work: () => Promise<void>;
+  #running: Promise<void> | undefined;
+  #again = false;
+
+  constructor(work: () => Promise<void>) {
+    this.#work = work;
+  }
+
+  run(): void {
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#work().finally(() => {
+      this.#running = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.run();
+      }
+    });
+  }
+
+  /** Resolves once nothing runs. */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running.catch(() => {});
+  }
+}
+
 function message(position: Position, event: string, data: unknown): string {
   return `id: ${formatPosition(position)}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
@@ -81,14 +111,14 @@ export class ChangeFeed {
   readonly #byUser = new Map<number, Set<Stream>>();
   /** What each stream is sent next, written out together (#flush). */
   readonly #outbox = new Map<Stream, string>();
-  #reading: Promise<void> | undefined;
-  #again = false;
+  /** Reads the log: one read at a time, and one more if asked meanwhile. */
+  readonly #reading = new OneAtATime(() => this.#read());
   #stopped = false;
   #timers: NodeJS.Timeout[] = [];
   #heldBack: NodeJS.Timeout | undefined;
   #listening: { stop(): Promise<void> } | undefined;
-  #checking: Promise<void> | undefined;
-  #checkAgain = false;
+  /** Checks the streams' credentials, likewise. */
+  readonly #checking = new OneAtATime(() => this.#check());
   /** What it did, also in the metrics (metrics.ts). */
   readonly figures: FeedFigures = noFigures();
 
@@ -145,8 +175,8 @@ export class ChangeFeed {
     clearTimeout(this.#heldBack);
     clearTimeout(this.#notifying);
     for (const stream of [...this.#streams]) stream.raw.destroy();
-    await this.#reading?.catch(() => {});
-    await this.#checking;
+    await this.#reading.idle();
+    await this.#checking.idle();
     await this.#listening?.stop().catch(() => {});
     this.figures.streams = 0;
     retireFeed(this);
@@ -179,20 +209,11 @@ export class ChangeFeed {
   /** Ends the streams whose credential is no longer good (one query for all of them). */
   checkCredentials(): void {
     if (this.#stopped || this.#streams.size === 0) return;
-    if (this.#checking) {
-      this.#checkAgain = true;
-      return;
-    }
-    this.#checking = this.#check().finally(() => {
-      this.#checking = undefined;
-      if (this.#checkAgain) {
-        this.#checkAgain = false;
-        this.checkCredentials();
-      }
-    });
+    this.#checking.run();
   }
 
   async #check(): Promise<void> {
+    if (this.#stopped) return;
     const streams = [...this.#streams];
     let good: Set<string>;
     try {
@@ -240,20 +261,11 @@ export class ChangeFeed {
   /** Reads the log now (again, if a read is under way). */
   wake(): void {
     if (this.#stopped) return;
-    if (this.#reading) {
-      this.#again = true;
-      return;
-    }
-    this.#reading = this.#read().finally(() => {
-      this.#reading = undefined;
-      if (this.#again) {
-        this.#again = false;
-        this.wake();
-      }
-    });
+    this.#reading.run();
   }
 
   async #read(): Promise<void> {
+    if (this.#stopped) return;
     try {
       if (this.#streams.size === 0) {
         // Nobody to tell: only keep up, for the position a page is rendered with.

@@ -229,6 +229,8 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
     },
   ];
   for (const { path, whose, params, scopeIn } of scopes) {
+    // No params schema at all where the path has none (Fastify warns of an empty one).
+    const paramsOf = params ? { params } : {};
     app.delete(
       path,
       {
@@ -237,7 +239,7 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
           summary: `Delete every todo of ${whose}, or only the completed or active ones`,
           description:
             'Without `completed`, every todo goes (the Todo-Backend contract, for the Inbox); `?completed=true` is "clear completed". One statement: all or nothing.',
-          params,
+          ...paramsOf,
           querystring: DeleteTodosQuery,
           response: { 204: Type.Null(), ...errors },
         },
@@ -256,7 +258,7 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
           tags,
           summary: `Complete or reopen every todo of ${whose}`,
           description: 'Toggle all, in one statement. Answers how many todos changed state.',
-          params,
+          ...paramsOf,
           body: SetCompletedForAll,
           response: { 200: BulkResult, ...errors },
         },
@@ -278,7 +280,7 @@ export const todoApiRoutes: FastifyPluginAsyncTypebox<TodoApiOptions> = async (a
           summary: `Delete the listed todos of ${whose}`,
           description:
             'Deletes the todos among `ids` in one statement; other ids (unknown, or of another list) are ignored. Answers how many were deleted.',
-          params,
+          ...paramsOf,
           body: DeleteSelectedTodos,
           response: { 200: BulkResult, ...errors },
         },
