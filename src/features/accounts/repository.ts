@@ -185,6 +185,13 @@ export const usersRepository = {
   },
 };
 
+/**
+ * SQL: the sessions and tokens that still let someone in, joined to their
+ * user (`u`): what the auth lookups and the event streams' checks both ask.
+ */
+const LIVE_SESSIONS = 'sessions s JOIN users u ON u.id = s.user_id WHERE s.expires_at > now() AND NOT u.is_disabled';
+const LIVE_TOKENS = 'api_tokens t JOIN users u ON u.id = t.user_id WHERE NOT u.is_disabled';
+
 export const sessionsRepository = {
   /** Creates a session, clearing out expired ones on the way (logins are rare enough). */
   async create(db: Queryable, idHash: string, userId: number, ttlDays: number): Promise<void> {
@@ -197,12 +204,9 @@ export const sessionsRepository = {
 
   /** The active user behind a session, if the session is live and the user enabled. */
   async findUser(db: Queryable, idHash: string): Promise<User | undefined> {
-    const [user] = await db.query<User>(
-      `SELECT ${userColumns('u')}
-       FROM sessions s JOIN users u ON u.id = s.user_id
-       WHERE s.id_hash = $1 AND s.expires_at > now() AND NOT u.is_disabled`,
-      [idHash],
-    );
+    const [user] = await db.query<User>(`SELECT ${userColumns('u')} FROM ${LIVE_SESSIONS} AND s.id_hash = $1`, [
+      idHash,
+    ]);
     return user;
   },
 
@@ -227,11 +231,9 @@ export async function credentialsStillGood(db: Queryable, credentials: Iterable<
   }
   if (sessions.length === 0 && tokens.length === 0) return new Set();
   const rows = await db.query<{ credential: string }>(
-    `SELECT 's:' || s.id_hash AS credential FROM sessions s JOIN users u ON u.id = s.user_id
-     WHERE s.id_hash = ANY($1::text[]) AND s.expires_at > now() AND NOT u.is_disabled
+    `SELECT 's:' || s.id_hash AS credential FROM ${LIVE_SESSIONS} AND s.id_hash = ANY($1::text[])
      UNION ALL
-     SELECT 't:' || t.token_hash FROM api_tokens t JOIN users u ON u.id = t.user_id
-     WHERE t.token_hash = ANY($2::text[]) AND NOT u.is_disabled`,
+     SELECT 't:' || t.token_hash FROM ${LIVE_TOKENS} AND t.token_hash = ANY($2::text[])`,
     [sessions, tokens],
   );
   return new Set(rows.map((row) => row.credential));
@@ -275,9 +277,7 @@ export const tokensRepository = {
          UPDATE api_tokens SET last_used_at = now()
          WHERE token_hash = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
        )
-       SELECT ${userColumns('u')}
-       FROM api_tokens t JOIN users u ON u.id = t.user_id
-       WHERE t.token_hash = $1 AND NOT u.is_disabled`,
+       SELECT ${userColumns('u')} FROM ${LIVE_TOKENS} AND t.token_hash = $1`,
       [tokenHash],
     );
     return user;

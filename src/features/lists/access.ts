@@ -52,7 +52,7 @@ export const access = {
   },
 };
 
-export function mayEdit(role: Role | undefined): boolean {
+export function mayEdit(role: Role | undefined): role is 'owner' | 'editor' {
   return role === 'owner' || role === 'editor';
 }
 
@@ -68,9 +68,13 @@ export function listIdOf(params: { listId: string }): number {
 /** The user's role in a list they may change the todos of; 403 (`what`) for a viewer, 404 for anyone else. */
 export async function editorOf(db: Queryable, userId: number, listId: number, what: string): Promise<Role> {
   const role = await access.roleInList(db, userId, listId);
-  if (!role) throw notFound('List not found');
-  if (!mayEdit(role)) throw forbidden(what);
+  if (!mayEdit(role)) throw refusalFor(role, what);
   return role;
+}
+
+/** A member is told they may not (403, `what`); anyone else that there is no such list (404). */
+function refusalFor(role: Role | undefined, what: string): HttpError {
+  return role ? forbidden(what) : notFound('List not found');
 }
 
 /**
@@ -79,7 +83,7 @@ export async function editorOf(db: Queryable, userId: number, listId: number, wh
  * is no such list (404).
  */
 export async function listRefusal(db: Queryable, userId: number, listId: number, what: string): Promise<HttpError> {
-  return (await access.roleInList(db, userId, listId)) ? forbidden(what) : notFound('List not found');
+  return refusalFor(await access.roleInList(db, userId, listId), what);
 }
 
 /**
