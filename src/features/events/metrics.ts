@@ -60,43 +60,39 @@ new Gauge({
     this.set(total('streams'));
   },
 });
-new Counter({
-  name: 'todoapp_events_changes_read_total',
-  help: 'Changes read from the change log by the live feed (once per app, however many streams are open).',
-  registers: [registry],
-  collect() {
-    this.reset();
-    this.inc(total('changesRead'));
-  },
-});
-new Counter({
-  name: 'todoapp_events_sent_total',
-  help: 'Events written to event streams.',
-  registers: [registry],
-  collect() {
-    this.reset();
-    this.inc(total('eventsSent'));
-  },
-});
-new Counter({
-  name: 'todoapp_events_streams_ended_total',
-  help: 'Event streams the server ended, by reason: slow_client (it did not read; it reconnects and catches up) or credentials (its session or token ended).',
-  labelNames: ['reason'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    this.inc({ reason: 'slow_client' }, total('dropped'));
-    this.inc({ reason: 'credentials' }, total('ended'));
-  },
-});
-new Counter({
-  name: 'todoapp_events_reconnections_total',
-  help: 'Event streams opened with a Last-Event-ID, by result: replayed (given what they missed) or resync (too old: told to read again).',
-  labelNames: ['result'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    this.inc({ result: 'replayed' }, total('replayed'));
-    this.inc({ result: 'resync' }, total('resynced'));
-  },
-});
+/** A total read off the feeds: `series` names the figure behind each label value (or the one figure, unlabelled). */
+function totalCounter(
+  name: string,
+  help: string,
+  series: keyof FeedFigures | { label: string; values: Record<string, keyof FeedFigures> },
+): void {
+  new Counter({
+    name,
+    help,
+    labelNames: typeof series === 'string' ? [] : [series.label],
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (typeof series === 'string') this.inc(total(series));
+      else
+        for (const [value, figure] of Object.entries(series.values)) this.inc({ [series.label]: value }, total(figure));
+    },
+  });
+}
+
+totalCounter(
+  'todoapp_events_changes_read_total',
+  'Changes read from the change log by the live feed (once per app, however many streams are open).',
+  'changesRead',
+);
+totalCounter('todoapp_events_sent_total', 'Events written to event streams.', 'eventsSent');
+totalCounter(
+  'todoapp_events_streams_ended_total',
+  'Event streams the server ended, by reason: slow_client (it did not read; it reconnects and catches up) or credentials (its session or token ended).',
+  { label: 'reason', values: { slow_client: 'dropped', credentials: 'ended' } },
+);
+totalCounter(
+  'todoapp_events_reconnections_total',
+  'Event streams opened with a Last-Event-ID, by result: replayed (given what they missed) or resync (too old: told to read again).',
+  { label: 'result', values: { replayed: 'replayed', resync: 'resynced' } },
+);
