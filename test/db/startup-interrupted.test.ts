@@ -34,9 +34,13 @@ function errorResponse(severity: string, code: string, message: string): Buffer 
   return Buffer.concat([head, fields]);
 }
 
-type Interruption = 'terminate' | 'refuse';
+interface Interruption {
+  /** Text of the query to interrupt. */
+  at: string;
+  how: 'terminate' | 'refuse';
+}
 
-/** A TCP proxy to PostgreSQL that interrupts the next connection's types query, once, as `interrupt` says. */
+/** A TCP proxy to PostgreSQL that interrupts a query of the pool's setup, once, as `interrupt` says. */
 class InterruptingProxy {
   readonly port: number;
   readonly #upstream: URL;
@@ -66,11 +70,11 @@ class InterruptingProxy {
     server.pipe(client);
     client.on('data', (chunk: Buffer) => {
       const interrupt = this.interrupt;
-      if (interrupt && chunk.includes(TYPES_QUERY)) {
+      if (interrupt && chunk.includes(interrupt.at)) {
         this.interrupt = undefined;
         this.interrupted++;
         server.destroy();
-        if (interrupt === 'terminate') {
+        if (interrupt.how === 'terminate') {
           client.end(TERMINATED);
         } else {
           // The server is gone for a moment: the pool's next attempt is refused.
@@ -105,12 +109,17 @@ describe('a connection lost while postgres.js sets it up', () => {
     await proxy.listen();
     process.on('unhandledRejection', onUnhandled);
   });
+  /** The pool, through the proxy. */
+  const open = (params: Record<string, string> = {}) => {
+    const url = new URL(database.url);
+    url.host = `127.0.0.1:${proxy.port}`;
+    for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+    return openServerDatabase(url.href, DB_OPTIONS);
+  };
   beforeEach(() => {
     unhandled.length = 0;
     proxy.interrupted = 0;
-    const url = new URL(database.url);
-    url.host = `127.0.0.1:${proxy.port}`;
-    db = openServerDatabase(url.href, DB_OPTIONS);
+    db = open();
   });
   after(async () => {
     process.off('unhandledRejection', onUnhandled);
@@ -122,7 +131,7 @@ describe('a connection lost while postgres.js sets it up', () => {
   const settle = () => sleep(100);
 
   it('terminated by the server while fetching types: the query succeeds on the next connection, nothing is left unhandled', async () => {
-    proxy.interrupt = 'terminate';
+    proxy.interrupt = { at: TYPES_QUERY, how: 'terminate' };
     try {
       // No retries: the pool itself reconnects, and the first query must not carry the old connection's error.
       assert.deepEqual([...(await db.query('SELECT 1 AS one'))], [{ one: 1 }]);
@@ -135,7 +144,7 @@ describe('a connection lost while postgres.js sets it up', () => {
   });
 
   it('the server refusing the reconnection right after: the request retries and succeeds, nothing is left unhandled', async () => {
-    proxy.interrupt = 'refuse';
+    proxy.interrupt = { at: TYPES_QUERY, how: 'refuse' };
     try {
       assert.deepEqual([...(await withRetries(db, 5000).query('SELECT 2 AS two'))], [{ two: 2 }]);
       assert.equal(proxy.interrupted, 1, 'the types query was interrupted once');
