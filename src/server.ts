@@ -170,4 +170,15 @@ export async function serve(config: Config): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // A promise nobody handled (a bug, ours or a library's): Node would exit at once, dropping the
+  // requests in flight. Say what it was, finish those requests as on SIGTERM, then exit 1 so that
+  // the supervisor (Kubernetes, Compose's restart policy) starts a fresh process.
+  process.on('unhandledRejection', (reason: unknown) => {
+    server.app.log.fatal({ err: reason }, 'unhandled promise rejection: shutting down');
+    signalled = true;
+    void server.shutdown().then(
+      () => process.exit(1),
+      () => process.exit(1),
+    );
+  });
 }
