@@ -148,11 +148,20 @@ export async function startServer(config: Config): Promise<RunningServer> {
  */
 const HEAP_GROWING_PERCENT = 50;
 
-/** Starts the server and ties its shutdown to SIGTERM and SIGINT. */
+/** Starts the server and ties its graceful shutdown to SIGTERM, SIGINT and an unhandled promise rejection. */
 export async function serve(config: Config): Promise<void> {
   v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   const server = await startServer(config);
   let signalled = false;
+  /** Finishes the requests in flight (server.shutdown), then exits with `code`, or 1 if that failed. */
+  const shutDownAndExit = (code: number) =>
+    void server.shutdown().then(
+      () => process.exit(code),
+      (error: unknown) => {
+        server.app.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
       server.app.log.warn(`second ${signal}: exiting now`);
@@ -160,13 +169,7 @@ export async function serve(config: Config): Promise<void> {
     }
     signalled = true;
     server.app.log.info({ signal }, 'received signal');
-    server.shutdown().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        server.app.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    shutDownAndExit(0);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
@@ -176,9 +179,6 @@ export async function serve(config: Config): Promise<void> {
   process.on('unhandledRejection', (reason: unknown) => {
     server.app.log.fatal({ err: reason }, 'unhandled promise rejection: shutting down');
     signalled = true;
-    void server.shutdown().then(
-      () => process.exit(1),
-      () => process.exit(1),
-    );
+    shutDownAndExit(1);
   });
 }

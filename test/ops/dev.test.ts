@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT } from '../deploy/k8s.ts';
+import { fileURLToPath } from 'node:url';
 import { pickFreePort } from '../support/ports.ts';
 
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** What dev.mjs reads: the sources, the build script beside it, the migrations, the package files. */
 const COPIED = ['src', 'scripts', 'migrations', 'bin', 'package.json', 'package-lock.json'];
 
